@@ -1,0 +1,387 @@
+//! One configuration model with fast-autoscaler v0.2's precedence: defaults < TOML policy
+//! file < environment variables < Lambda event payload (`{"config": {...}}`).
+//!
+//! The engine parses no file and reads no environment: callers hand it the parsed TOML
+//! (`Config` is `Deserialize` with unknown keys refused), a map of the environment and the
+//! event's `config` table. Validation runs once, after every layer, and names the key as the
+//! user wrote it (`MIN_TASKS`, `config.min_tasks` or `guards.min_tasks`).
+
+pub mod env;
+pub mod queue;
+mod settings;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::controller::Controller;
+use crate::guards::{FailureFallback, Guards};
+use crate::policy::{AdjustmentType, Combine, PolicySpec, StepBand};
+pub use queue::{QueueConfig, Secret};
+pub use settings::{env_names, OverlayValue};
+
+/// The ECS service a policy scales (live only; the simulator ignores it).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceTarget {
+    /// Cluster name or ARN (`ECS_CLUSTER`).
+    pub cluster: Option<String>,
+    /// Service name (`SERVICE_NAME`).
+    pub name: Option<String>,
+}
+
+/// Where live keeps the scaler state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateConfig {
+    /// S3 bucket (`S3_CONFIG_BUCKET`); none keeps state in a local file.
+    pub s3_bucket: Option<String>,
+    /// Key prefix; v0.2's is `autoscaling-state`.
+    pub key_prefix: String,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            s3_bucket: None,
+            key_prefix: "autoscaling-state".into(),
+        }
+    }
+}
+
+/// The whole policy file: what to scale, from which queues, by which policy, within which
+/// guards. The same file drives `backtest` and the live runners.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The ECS service.
+    pub service: ServiceTarget,
+    /// Queue sources; several make a composite.
+    pub queues: Vec<QueueConfig>,
+    /// How several sources combine.
+    pub combine: Combine,
+    /// Guards shared by all policies.
+    pub guards: Guards,
+    /// The policy.
+    pub policy: PolicySpec,
+    /// Scaler state storage.
+    pub state: StateConfig,
+    /// Log level (`LOG_LEVEL`).
+    pub log_level: Option<String>,
+    /// AWS region (`AWS_REGION`).
+    pub region: Option<String>,
+    /// Which key set each field, for error messages.
+    #[serde(skip)]
+    origins: BTreeMap<&'static str, String>,
+}
+
+/// A configuration error: names the key, the value and the rule that was broken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A value broke a rule.
+    #[error("invalid value for `{key}`: {value}: {rule}")]
+    Invalid {
+        /// The key as the user wrote it.
+        key: String,
+        /// The value (secrets redacted).
+        value: String,
+        /// The rule, and what to do.
+        rule: String,
+    },
+    /// A key StepScale does not know.
+    #[error("unknown key `{key}`: {hint}")]
+    UnknownKey {
+        /// The key as written.
+        key: String,
+        /// What is accepted instead.
+        hint: String,
+    },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(
+        key: impl Into<String>,
+        value: impl ToString,
+        rule: impl Into<String>,
+    ) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            value: value.to_string(),
+            rule: rule.into(),
+        }
+    }
+}
+
+impl Config {
+    /// The v0.2 configuration from the environment alone (`vars` is the environment).
+    pub fn from_env(vars: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        config.apply_env(vars)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The key the user wrote for a canonical field path.
+    #[must_use]
+    pub fn key_for(&self, canonical: &'static str) -> String {
+        self.origins
+            .get(canonical)
+            .cloned()
+            .unwrap_or_else(|| canonical.to_string())
+    }
+
+    pub(crate) fn set_origin(&mut self, canonical: &'static str, key: &str) {
+        self.origins.insert(canonical, key.to_string());
+    }
+
+    /// The controller this configuration describes.
+    #[must_use]
+    pub fn controller(&self) -> Controller {
+        Controller::new(
+            self.policy.clone(),
+            self.guards.clone(),
+            self.combine,
+            self.queues.iter().map(QueueConfig::weight).collect(),
+        )
+    }
+
+    /// Checks every rule once; the first broken rule is the error.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let g = &self.guards;
+        if g.min_tasks > g.max_tasks {
+            return Err(ConfigError::invalid(
+                self.key_for("guards.min_tasks"),
+                g.min_tasks,
+                format!(
+                    "min_tasks must be <= max_tasks ({} from `{}`)",
+                    g.max_tasks,
+                    self.key_for("guards.max_tasks")
+                ),
+            ));
+        }
+        for (canonical, value) in [
+            ("guards.scale_out_cooldown_secs", g.scale_out_cooldown_secs),
+            ("guards.scale_in_cooldown_secs", g.scale_in_cooldown_secs),
+        ] {
+            if value < 0 {
+                return Err(ConfigError::invalid(
+                    self.key_for(canonical),
+                    value,
+                    "a cooldown must be >= 0 seconds",
+                ));
+            }
+        }
+        if g.max_step == Some(0) {
+            return Err(ConfigError::invalid(
+                self.key_for("guards.max_step"),
+                0,
+                "the maximum step must be >= 1 task (omit it for no limit)",
+            ));
+        }
+        if let Some(f) = g.max_scale_in_fraction {
+            check_fraction(&self.key_for("guards.max_scale_in_fraction"), f)?;
+        }
+        if let FailureFallback::Fixed(n) = g.on_metric_failure {
+            if n > g.max_tasks {
+                return Err(ConfigError::invalid(
+                    self.key_for("guards.on_metric_failure"),
+                    n,
+                    format!("the fallback count must be <= max_tasks ({})", g.max_tasks),
+                ));
+            }
+        }
+        for (i, q) in self.queues.iter().enumerate() {
+            let w = q.weight();
+            if !w.is_finite() || w < 0.0 {
+                return Err(ConfigError::invalid(
+                    format!("queues[{i}].weight"),
+                    w,
+                    "a weight must be a finite number >= 0",
+                ));
+            }
+        }
+        match &self.policy {
+            PolicySpec::Seed(p) => {
+                let up = self.key_for("policy.scale_up_threshold");
+                let down = self.key_for("policy.scale_down_threshold");
+                check_finite(&up, p.scale_up_threshold)?;
+                check_finite(&down, p.scale_down_threshold)?;
+                if p.scale_down_threshold > p.scale_up_threshold {
+                    return Err(ConfigError::invalid(
+                        down,
+                        p.scale_down_threshold,
+                        format!(
+                            "the scale-down threshold must be <= the scale-up threshold ({} from `{up}`); equal is allowed",
+                            p.scale_up_threshold
+                        ),
+                    ));
+                }
+                let tpm = self.key_for("policy.tasks_per_message");
+                check_finite(&tpm, p.tasks_per_message)?;
+                if p.tasks_per_message < 0.0 {
+                    return Err(ConfigError::invalid(
+                        tpm,
+                        p.tasks_per_message,
+                        "tasks per message must be >= 0",
+                    ));
+                }
+                check_fraction(
+                    &self.key_for("policy.max_scale_down_factor"),
+                    p.max_scale_down_factor,
+                )?;
+            }
+            PolicySpec::Step(p) => {
+                let up = self.key_for("policy.scale_out_threshold");
+                let down = self.key_for("policy.scale_in_threshold");
+                check_finite(&up, p.scale_out_threshold)?;
+                check_finite(&down, p.scale_in_threshold)?;
+                if p.scale_in_threshold > p.scale_out_threshold {
+                    return Err(ConfigError::invalid(
+                        down,
+                        p.scale_in_threshold,
+                        format!(
+                            "the scale-in threshold must be <= the scale-out threshold ({} from `{up}`)",
+                            p.scale_out_threshold
+                        ),
+                    ));
+                }
+                check_bands(
+                    "policy.scale_out_steps",
+                    &p.scale_out_steps,
+                    true,
+                    p.adjustment_type,
+                )?;
+                check_bands(
+                    "policy.scale_in_steps",
+                    &p.scale_in_steps,
+                    false,
+                    p.adjustment_type,
+                )?;
+            }
+            PolicySpec::Target(p) => {
+                let key = "policy.target_backlog_per_task";
+                if !(p.target_backlog_per_task.is_finite() && p.target_backlog_per_task > 0.0) {
+                    return Err(ConfigError::invalid(
+                        key,
+                        p.target_backlog_per_task,
+                        "the target backlog per task must be a finite number > 0",
+                    ));
+                }
+                if !(0.0..1.0).contains(&p.tolerance) {
+                    return Err(ConfigError::invalid(
+                        "policy.tolerance",
+                        p.tolerance,
+                        "the tolerance must be in [0, 1)",
+                    ));
+                }
+                if p.scale_in_stabilization_secs < 0 {
+                    return Err(ConfigError::invalid(
+                        "policy.scale_in_stabilization_secs",
+                        p.scale_in_stabilization_secs,
+                        "a window must be >= 0 seconds",
+                    ));
+                }
+                if p.limit_period_secs <= 0 {
+                    return Err(ConfigError::invalid(
+                        "policy.limit_period_secs",
+                        p.limit_period_secs,
+                        "the limit period must be > 0 seconds",
+                    ));
+                }
+                for (key, pct) in [
+                    ("policy.scale_out_limit_percent", p.scale_out_limit_percent),
+                    ("policy.scale_in_limit_percent", p.scale_in_limit_percent),
+                ] {
+                    if let Some(pct) = pct {
+                        if !(pct.is_finite() && pct > 0.0) {
+                            return Err(ConfigError::invalid(
+                                key,
+                                pct,
+                                "a percent limit must be a finite number > 0",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_finite(key: &str, value: f64) -> Result<(), ConfigError> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(key, value, "must be a finite number"))
+    }
+}
+
+fn check_fraction(key: &str, value: f64) -> Result<(), ConfigError> {
+    if value > 0.0 && value <= 1.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(key, value, "must be in (0, 1]"))
+    }
+}
+
+fn check_bands(
+    key: &str,
+    bands: &[StepBand],
+    above: bool,
+    kind: AdjustmentType,
+) -> Result<(), ConfigError> {
+    let mut previous_upper: Option<f64> = None;
+    for (i, band) in bands.iter().enumerate() {
+        let here = format!("{key}[{i}]");
+        let lower = band.lower.unwrap_or(f64::NEG_INFINITY);
+        let upper = band.upper.unwrap_or(f64::INFINITY);
+        if lower >= upper {
+            return Err(ConfigError::invalid(
+                format!("{here}.lower"),
+                lower,
+                format!("a band's lower bound must be below its upper bound ({upper})"),
+            ));
+        }
+        if above && lower < 0.0 {
+            return Err(ConfigError::invalid(
+                format!("{here}.lower"),
+                lower,
+                "scale-out bands lie above the threshold: bounds must be >= 0",
+            ));
+        }
+        if !above && upper > 0.0 {
+            return Err(ConfigError::invalid(
+                format!("{here}.upper"),
+                upper,
+                "scale-in bands lie below the threshold: bounds must be <= 0",
+            ));
+        }
+        if let Some(prev) = previous_upper {
+            if lower < prev {
+                return Err(ConfigError::invalid(
+                    format!("{here}.lower"),
+                    lower,
+                    format!("bands must be in ascending order without overlap (previous upper bound {prev})"),
+                ));
+            }
+        }
+        previous_upper = Some(upper);
+        let a = band.adjustment;
+        let ok = a.is_finite()
+            && match kind {
+                AdjustmentType::ExactCapacity => a >= 0.0,
+                _ if above => a > 0.0,
+                _ => a < 0.0,
+            };
+        if !ok {
+            let rule = match kind {
+                AdjustmentType::ExactCapacity => "an exact capacity must be >= 0",
+                _ if above => "a scale-out adjustment must be > 0",
+                _ => "a scale-in adjustment must be < 0",
+            };
+            return Err(ConfigError::invalid(format!("{here}.adjustment"), a, rule));
+        }
+    }
+    Ok(())
+}

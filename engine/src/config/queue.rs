@@ -1,0 +1,286 @@
+//! Queue source settings, one struct per provider; the live adapters read them, the engine
+//! only carries them so one policy file describes both sides.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A secret (a password): never printed, never logged, never serialized in clear.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The clear value, for the one call that needs it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"********\"")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("********")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
+/// One queue source, tagged by `type` (v0.2's `QUEUE_TYPE`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum QueueConfig {
+    /// Amazon SQS.
+    Sqs(SqsQueue),
+    /// Amazon MQ (`ActiveMQ` or `RabbitMQ` engine).
+    AmazonMq(AmazonMqQueue),
+    /// Amazon Kinesis Data Streams.
+    Kinesis(KinesisQueue),
+    /// Amazon MSK or any Kafka cluster.
+    Kafka(KafkaQueue),
+    /// `RabbitMQ`.
+    Rabbitmq(RabbitMqQueue),
+    /// Redis lists, streams and sorted sets.
+    Redis(RedisQueue),
+    /// Amazon SNS (a rate source, not a queue).
+    Sns(SnsTopic),
+}
+
+impl QueueConfig {
+    /// The `type` name.
+    #[must_use]
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Sqs(_) => "sqs",
+            Self::AmazonMq(_) => "amazon_mq",
+            Self::Kinesis(_) => "kinesis",
+            Self::Kafka(_) => "kafka",
+            Self::Rabbitmq(_) => "rabbitmq",
+            Self::Redis(_) => "redis",
+            Self::Sns(_) => "sns",
+        }
+    }
+
+    /// A default source of the named type; v0.2's names and their aliases are accepted.
+    #[must_use]
+    pub fn of_type(name: &str) -> Option<Self> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "sqs" => Self::Sqs(SqsQueue::default()),
+            "amazonmq" | "amazon_mq" | "amazon-mq" | "mq" | "amq" | "activemq" => {
+                Self::AmazonMq(AmazonMqQueue::default())
+            }
+            "kinesis" => Self::Kinesis(KinesisQueue::default()),
+            "kafka" | "msk" => Self::Kafka(KafkaQueue::default()),
+            "rabbitmq" | "rabbit" => Self::Rabbitmq(RabbitMqQueue::default()),
+            "redis" => Self::Redis(RedisQueue::default()),
+            "sns" => Self::Sns(SnsTopic::default()),
+            _ => return None,
+        })
+    }
+
+    /// The accepted `type` names, for error messages.
+    pub const TYPE_NAMES: &'static str =
+        "sqs, amazon_mq (amazonmq), kinesis, kafka (msk), rabbitmq, redis, sns";
+}
+
+/// Amazon SQS: by URL or by name.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqsQueue {
+    /// Queue URL (`SQS_QUEUE_URL`).
+    pub queue_url: Option<String>,
+    /// Queue name, resolved with `GetQueueUrl` when no URL is given.
+    pub queue_name: Option<String>,
+    /// Weight in a `weighted` composite.
+    pub weight: Option<f64>,
+}
+
+/// Amazon MQ broker and queue.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AmazonMqQueue {
+    /// Broker id (`AMQ_BROKER_ID`).
+    pub broker_id: Option<String>,
+    /// Queue name (`AMQ_QUEUE_NAME`).
+    pub queue_name: Option<String>,
+    /// Console user (`AMQ_USERNAME`).
+    pub username: Option<String>,
+    /// Console password (`AMQ_PASSWORD`).
+    pub password: Option<Secret>,
+    /// Jolokia base URL, overriding the one derived from `DescribeBroker`.
+    pub jolokia_url: Option<String>,
+    /// Weight in a `weighted` composite.
+    pub weight: Option<f64>,
+}
+
+/// Kinesis stream.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KinesisQueue {
+    /// Stream name (`KINESIS_STREAM_NAME`).
+    pub stream_name: Option<String>,
+    /// Weight in a `weighted` composite.
+    pub weight: Option<f64>,
+}
+
+/// Kafka / MSK consumer group.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaQueue {
+    /// MSK cluster ARN (`MSK_CLUSTER_ARN`).
+    pub cluster_arn: Option<String>,
+    /// Topic (`KAFKA_TOPIC`).
+    pub topic: Option<String>,
+    /// Bootstrap servers, comma-separated (`KAFKA_BOOTSTRAP_SERVERS`).
+    pub bootstrap_servers: Option<String>,
+    /// Consumer group whose lag is read (`KAFKA_CONSUMER_GROUP`).
+    pub consumer_group: Option<String>,
+    /// Weight in a `weighted` composite.
+    pub weight: Option<f64>,
+}
+
+/// `RabbitMQ` queue(s).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RabbitMqQueue {
+    /// Host (`RABBITMQ_HOST`).
+    pub host: String,
+    /// AMQP port (`RABBITMQ_PORT`).
+    pub port: u16,
+    /// Virtual host (`RABBITMQ_VHOST`).
+    pub vhost: String,
+    /// Queue names (`RABBITMQ_QUEUE`, comma-separated in the environment).
+    pub queues: Vec<String>,
+    /// A regular-expression-free pattern (`*` wildcard) over queue names, via the management API.
+    pub queue_pattern: Option<String>,
+    /// How several queues combine: `sum` (default) or `max`.
+    pub combine: Option<String>,
+    /// User (`RABBITMQ_USERNAME`).
+    pub username: String,
+    /// Password (`RABBITMQ_PASSWORD`).
+    pub password: Secret,
+    /// Use amqps (TLS).
+    pub tls: bool,
+    /// Verify the server's certificate (on by default).
+    pub verify_certificates: bool,
+    /// Management HTTP API base URL, e.g. `http://127.0.0.1:15672`.
+    pub management_url: Option<String>,
+    /// Connection timeout.
+    pub connect_timeout_secs: u64,
+    /// Request timeout.
+    pub request_timeout_secs: u64,
+    /// Weight in a `weighted` composite.
+    pub weight: Option<f64>,
+}
+
+impl Default for RabbitMqQueue {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: 5672,
+            vhost: "/".into(),
+            queues: Vec::new(),
+            queue_pattern: None,
+            combine: None,
+            username: "guest".into(),
+            password: Secret::new("guest"),
+            tls: false,
+            verify_certificates: true,
+            management_url: None,
+            connect_timeout_secs: 5,
+            request_timeout_secs: 5,
+            weight: None,
+        }
+    }
+}
+
+/// Redis key and how to read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisQueue {
+    /// Host (`REDIS_HOST`).
+    pub host: String,
+    /// Port (`REDIS_PORT`).
+    pub port: u16,
+    /// ACL user.
+    pub username: Option<String>,
+    /// Password (`REDIS_PASSWORD`).
+    pub password: Option<Secret>,
+    /// Database index.
+    pub db: i64,
+    /// Use rediss (TLS).
+    pub tls: bool,
+    /// The queue's key (`REDIS_QUEUE_KEY`).
+    pub queue_key: String,
+    /// `list`, `stream` or `zset` (`REDIS_QUEUE_TYPE`).
+    pub queue_type: String,
+    /// Stream consumer group.
+    pub consumer_group: Option<String>,
+    /// Key holding in-flight items for a list queue (list, set, sorted set or hash).
+    pub processing_key: Option<String>,
+    /// Connection and command timeout.
+    pub timeout_secs: u64,
+    /// Weight in a `weighted` composite.
+    pub weight: Option<f64>,
+}
+
+impl Default for RedisQueue {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: 6379,
+            username: None,
+            password: None,
+            db: 0,
+            tls: false,
+            queue_key: String::new(),
+            queue_type: "list".into(),
+            consumer_group: None,
+            processing_key: None,
+            timeout_secs: 5,
+            weight: None,
+        }
+    }
+}
+
+/// SNS topic (a rate source).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnsTopic {
+    /// Topic ARN.
+    pub topic_arn: Option<String>,
+    /// Weight in a `weighted` composite.
+    pub weight: Option<f64>,
+}
+
+impl QueueConfig {
+    /// The source's weight in a `weighted` composite (default 1).
+    #[must_use]
+    pub fn weight(&self) -> f64 {
+        match self {
+            Self::Sqs(q) => q.weight,
+            Self::AmazonMq(q) => q.weight,
+            Self::Kinesis(q) => q.weight,
+            Self::Kafka(q) => q.weight,
+            Self::Rabbitmq(q) => q.weight,
+            Self::Redis(q) => q.weight,
+            Self::Sns(q) => q.weight,
+        }
+        .unwrap_or(1.0)
+    }
+}

@@ -1,0 +1,293 @@
+//! `Controller::tick`: one decision from readings, the service and the scaler state.
+
+use crate::clock::{Clock, Millis};
+use crate::decision::{Action, Decision, Limit, Reason};
+use crate::guards::{FailureFallback, Guards};
+use crate::observation::{Reading, ServiceState};
+use crate::policy::seed::ceil_u32;
+use crate::policy::{Combine, PolicySpec};
+use crate::state::{Change, ScalerState};
+
+/// A policy with its guards and the way its sources combine. Cheap to share; `tick` is pure
+/// apart from the state it is handed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Controller {
+    policy: PolicySpec,
+    guards: Guards,
+    combine: Combine,
+    weights: Vec<f64>,
+}
+
+/// What the sources add up to this tick.
+struct Combined {
+    /// The combined backlog, none when no read succeeded.
+    metric: Option<f64>,
+    /// Whether any read failed.
+    any_failed: bool,
+    /// Most useful tasks over all sources, when every successful source states one.
+    useful_cap: Option<u32>,
+}
+
+impl Controller {
+    /// A controller for `policy` under `guards`, combining sources by `combine`; `weights[i]`
+    /// (default 1) weighs source `i`.
+    #[must_use]
+    pub fn new(policy: PolicySpec, guards: Guards, combine: Combine, weights: Vec<f64>) -> Self {
+        Self {
+            policy,
+            guards,
+            combine,
+            weights,
+        }
+    }
+
+    /// The policy.
+    #[must_use]
+    pub fn policy(&self) -> &PolicySpec {
+        &self.policy
+    }
+
+    /// The guards.
+    #[must_use]
+    pub fn guards(&self) -> &Guards {
+        &self.guards
+    }
+
+    fn combine(&self, readings: &[Reading]) -> Combined {
+        let in_flight = self.policy.includes_in_flight();
+        let mut metric: Option<f64> = None;
+        let mut any_failed = readings.is_empty();
+        let mut useful_cap: Option<u32> = Some(0);
+        for (i, reading) in readings.iter().enumerate() {
+            let Ok(sample) = reading else {
+                any_failed = true;
+                continue;
+            };
+            let mut value = sample.visible as f64;
+            if in_flight {
+                value += sample.in_flight as f64;
+            }
+            metric = Some(match (self.combine, metric) {
+                (_, None) if self.combine != Combine::Weighted => value,
+                (Combine::Max, Some(m)) => m.max(value),
+                (Combine::Sum, Some(m)) => m + value,
+                (Combine::Weighted, m) => {
+                    m.unwrap_or(0.0) + self.weights.get(i).copied().unwrap_or(1.0) * value
+                }
+                (_, None) => value,
+            });
+            useful_cap = match (useful_cap, sample.max_useful_tasks) {
+                (Some(total), Some(cap)) => Some(total.saturating_add(cap)),
+                _ => None,
+            };
+        }
+        if metric.is_none() {
+            useful_cap = None;
+        }
+        Combined {
+            metric,
+            any_failed,
+            useful_cap,
+        }
+    }
+
+    /// Decides once, at `clock`'s now, and advances `state` to the next state.
+    pub fn tick(
+        &self,
+        clock: &impl Clock,
+        readings: &[Reading],
+        service: ServiceState,
+        state: &mut ScalerState,
+    ) -> Decision {
+        let now = clock.now_ms();
+        let combined = self.combine(readings);
+        let previous = service.desired;
+        let Some(metric) = combined.metric else {
+            return self.metric_failure(now, previous, state);
+        };
+        if combined.any_failed {
+            state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+        } else {
+            state.consecutive_failures = 0;
+        }
+
+        let g = &self.guards;
+        let is_seed = matches!(self.policy, PolicySpec::Seed(_));
+        // Seed measures from the desired count, as v0.2 did; the others count pending tasks as
+        // capacity already ordered, so a slow start does not wind up more scale-outs.
+        let current = if is_seed { previous } else { service.ordered() };
+        let (recommended, reason, mut limit) = match &self.policy {
+            PolicySpec::Seed(p) => {
+                let (d, r) = p.recommend(metric, current, g.min_tasks, g.max_tasks);
+                (d, r, None)
+            }
+            PolicySpec::Step(p) => p.recommend(metric, current, now, state, g),
+            PolicySpec::Target(p) => p.recommend(metric, current, now, state),
+        };
+        let mut desired = recommended;
+
+        if let Some(cap) = combined.useful_cap {
+            if desired > current && desired > cap {
+                desired = cap.max(current);
+                limit = Some(Limit::UsefulTasks);
+            }
+        }
+        if !is_seed {
+            if let Some(step) = g.max_step {
+                if desired > current.saturating_add(step) {
+                    desired = current.saturating_add(step);
+                    limit = Some(Limit::MaxStep);
+                } else if desired < current.saturating_sub(step) {
+                    desired = current.saturating_sub(step);
+                    limit = Some(Limit::MaxStep);
+                }
+            }
+            if let Some(fraction) = g.max_scale_in_fraction {
+                let keep = ceil_u32(f64::from(current) * (1.0 - fraction));
+                if desired < keep {
+                    desired = keep;
+                    limit = Some(Limit::MaxScaleInFraction);
+                }
+            }
+        }
+        let clamped = g.clamp(desired);
+        if clamped != desired {
+            limit = Some(if clamped > desired {
+                Limit::MinTasks
+            } else {
+                Limit::MaxTasks
+            });
+            desired = clamped;
+        }
+
+        if desired < previous {
+            let enforcing_max = previous > g.max_tasks;
+            if !enforcing_max && !self.scale_in_allowed(now, state) {
+                desired = previous;
+                limit = Some(Limit::ScaleInCooldown);
+            }
+            if combined.any_failed {
+                // Part of the picture is missing: never scale in on missing data.
+                desired = previous;
+                limit = Some(Limit::MetricFailure);
+            }
+        } else if desired > previous {
+            let enforcing_min = previous < g.min_tasks;
+            if !enforcing_min && !self.scale_out_allowed(now, state) {
+                desired = previous;
+                limit = Some(Limit::ScaleOutCooldown);
+            }
+        }
+        self.record(now, previous, desired, state);
+        Decision {
+            at_ms: now,
+            previous,
+            desired,
+            recommended,
+            action: action_of(previous, desired),
+            reason,
+            limited_by: limit,
+            metric: Some(metric),
+        }
+    }
+
+    /// Every read failed: hold (or raise to the fallback), never scale in.
+    fn metric_failure(&self, now: Millis, previous: u32, state: &mut ScalerState) -> Decision {
+        state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+        let consecutive = state.consecutive_failures;
+        let g = &self.guards;
+        let (desired, reason) = match g.on_metric_failure {
+            FailureFallback::Fixed(tasks) if consecutive >= g.failure_fallback_after => (
+                previous.max(g.clamp(tasks)),
+                Reason::FailureFallback { consecutive },
+            ),
+            _ => (previous, Reason::MetricFailure { consecutive }),
+        };
+        self.record(now, previous, desired, state);
+        Decision {
+            at_ms: now,
+            previous,
+            desired,
+            recommended: desired,
+            action: action_of(previous, desired),
+            reason,
+            limited_by: Some(Limit::MetricFailure),
+            metric: None,
+        }
+    }
+
+    /// The scale-in cooldown: `seed` needs strictly more than the cooldown since the last
+    /// scale-in record (v0.2); `target` at least the cooldown since the last action of either
+    /// direction; `step` applied AWS's rule inside the policy.
+    fn scale_in_allowed(&self, now: Millis, state: &ScalerState) -> bool {
+        let cooldown = self.guards.scale_in_cooldown_ms();
+        match self.policy {
+            PolicySpec::Seed(_) => state.last_scale_in_ms.is_none_or(|t| now - t > cooldown),
+            PolicySpec::Target(_) => state
+                .last_scale_in_ms
+                .max(state.last_scale_out_ms)
+                .is_none_or(|t| now - t >= cooldown),
+            PolicySpec::Step(_) => true,
+        }
+    }
+
+    /// The scale-out cooldown: `seed` ignores it (v0.2's priority override), `step` applied
+    /// it inside the policy, `target` holds inside it unless the bypass is set.
+    fn scale_out_allowed(&self, now: Millis, state: &ScalerState) -> bool {
+        match self.policy {
+            PolicySpec::Seed(_) | PolicySpec::Step(_) => true,
+            PolicySpec::Target(_) => {
+                self.guards.scale_out_cooldown_bypass
+                    || state
+                        .last_scale_out_ms
+                        .is_none_or(|t| now - t >= self.guards.scale_out_cooldown_ms())
+            }
+        }
+    }
+
+    fn record(&self, now: Millis, previous: u32, desired: u32, state: &mut ScalerState) {
+        if desired > previous {
+            let in_cooldown = state
+                .last_scale_out_ms
+                .is_some_and(|t| now - t < self.guards.scale_out_cooldown_ms());
+            if !in_cooldown || state.cooldown_base_tasks.is_none() {
+                state.cooldown_base_tasks = Some(previous);
+            }
+            state.last_scale_out_ms = Some(now);
+            if !matches!(self.policy, PolicySpec::Step(_)) {
+                // v0.2: a scale-out also resets the scale-in record, so no scale-in follows
+                // a scale-out within the scale-in cooldown.
+                state.last_scale_in_ms = Some(now);
+            }
+        } else if desired < previous {
+            state.last_scale_in_ms = Some(now);
+        }
+        if let PolicySpec::Target(p) = &self.policy {
+            if p.has_rate_limits() {
+                let period_ms = p.limit_period_secs.saturating_mul(1000);
+                while state
+                    .changes
+                    .front()
+                    .is_some_and(|c| now - c.at_ms >= period_ms)
+                {
+                    state.changes.pop_front();
+                }
+                if desired != previous {
+                    state.changes.push_back(Change {
+                        at_ms: now,
+                        from: previous,
+                        to: desired,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn action_of(previous: u32, desired: u32) -> Action {
+    match desired.cmp(&previous) {
+        std::cmp::Ordering::Greater => Action::ScaleOut,
+        std::cmp::Ordering::Less => Action::ScaleIn,
+        std::cmp::Ordering::Equal => Action::Hold,
+    }
+}

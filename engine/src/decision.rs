@@ -1,0 +1,190 @@
+//! A decision as data: the new desired count, its direction, why, and what limited it.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+use crate::clock::Millis;
+
+/// The direction of a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Raise the desired count.
+    ScaleOut,
+    /// Lower the desired count.
+    ScaleIn,
+    /// Keep the desired count.
+    Hold,
+}
+
+impl Action {
+    /// The snake-case name used in outputs.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ScaleOut => "scale_out",
+            Self::ScaleIn => "scale_in",
+            Self::Hold => "hold",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The bound or guard that changed the policy's recommendation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    /// Raised to the minimum task count.
+    MinTasks,
+    /// Lowered to the maximum task count.
+    MaxTasks,
+    /// A scale-in refused inside the scale-in cooldown.
+    ScaleInCooldown,
+    /// A scale-out refused (or reduced) inside the scale-out cooldown.
+    ScaleOutCooldown,
+    /// The change was cut to the maximum step per decision.
+    MaxStep,
+    /// The scale-in was cut to the maximum fraction per decision.
+    MaxScaleInFraction,
+    /// The change was cut by a per-period rate limit.
+    RateLimit,
+    /// A scale-in was held up by a higher recommendation inside the stabilization window.
+    StabilizationWindow,
+    /// A metric read failed: no scale-in on missing data.
+    MetricFailure,
+    /// The scale-out was capped at the tasks the sources can use (partitions, shards).
+    UsefulTasks,
+}
+
+/// Why the policy recommended what it did. Data first; [`fmt::Display`] renders the sentence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reason {
+    /// The metric is above the scale-out threshold.
+    AboveThreshold {
+        /// The metric seen.
+        metric: f64,
+        /// The threshold crossed.
+        threshold: f64,
+    },
+    /// The metric is below the scale-in threshold.
+    BelowThreshold {
+        /// The metric seen.
+        metric: f64,
+        /// The threshold crossed.
+        threshold: f64,
+    },
+    /// The metric is between the thresholds.
+    WithinThresholds {
+        /// The metric seen.
+        metric: f64,
+    },
+    /// Target tracking: backlog over target per task.
+    Target {
+        /// Backlog seen.
+        backlog: f64,
+        /// Target backlog per task.
+        per_task: f64,
+        /// The raw recommendation, ceil(backlog / per task).
+        tasks: u32,
+    },
+    /// Target tracking: backlog per task within the tolerance band of the target.
+    WithinTolerance {
+        /// Backlog seen.
+        backlog: f64,
+        /// Target backlog per task.
+        per_task: f64,
+    },
+    /// Every metric read failed.
+    MetricFailure {
+        /// Failed decisions in a row, this one included.
+        consecutive: u32,
+    },
+    /// The configured fallback was applied after too many failed reads.
+    FailureFallback {
+        /// Failed decisions in a row, this one included.
+        consecutive: u32,
+    },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::AboveThreshold { metric, threshold } => {
+                write!(
+                    f,
+                    "metric {metric} is above the scale-out threshold {threshold}"
+                )
+            }
+            Self::BelowThreshold { metric, threshold } => {
+                write!(
+                    f,
+                    "metric {metric} is below the scale-in threshold {threshold}"
+                )
+            }
+            Self::WithinThresholds { metric } => {
+                write!(f, "metric {metric} is within the thresholds")
+            }
+            Self::Target {
+                backlog,
+                per_task,
+                tasks,
+            } => write!(
+                f,
+                "backlog {backlog} at {per_task} per task needs {tasks} tasks"
+            ),
+            Self::WithinTolerance { backlog, per_task } => write!(
+                f,
+                "backlog {backlog} is within tolerance of {per_task} per task"
+            ),
+            Self::MetricFailure { consecutive } => write!(
+                f,
+                "metric read failed ({consecutive} in a row): holding, never read as zero messages"
+            ),
+            Self::FailureFallback { consecutive } => write!(
+                f,
+                "metric read failed {consecutive} times in a row: applying the configured fallback"
+            ),
+        }
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// One decision of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Decision {
+    /// When it was made.
+    pub at_ms: Millis,
+    /// The service's desired count before the decision.
+    pub previous: u32,
+    /// The new desired count.
+    pub desired: u32,
+    /// What the policy recommended before guards and bounds.
+    pub recommended: u32,
+    /// Direction of the change.
+    pub action: Action,
+    /// Why.
+    pub reason: Reason,
+    /// The bound or guard that changed the recommendation, if any.
+    pub limited_by: Option<Limit>,
+    /// The combined metric the policy used (none when every read failed).
+    pub metric: Option<f64>,
+}
+
+impl Decision {
+    /// True when the desired count changes.
+    #[must_use]
+    pub fn changes(&self) -> bool {
+        self.desired != self.previous
+    }
+}

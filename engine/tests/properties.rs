@@ -1,0 +1,170 @@
+//! Properties of every policy: bounds, cooldowns, monotonicity, failed reads, state round trip.
+
+use proptest::prelude::*;
+use stepscale_engine::policy::{Combine, SeedParams, StepBand, StepParams, TargetParams};
+use stepscale_engine::{
+    Action, Controller, Guards, PolicySpec, QueueSample, ReadFailure, ScalerState, ServiceState,
+};
+
+fn policies() -> impl Strategy<Value = PolicySpec> {
+    prop_oneof![
+        (
+            0.0f64..500.0,
+            0.0f64..1.0,
+            0.001f64..0.2,
+            0.1f64..=1.0,
+            any::<bool>()
+        )
+            .prop_map(
+                |(down, gap, tpm, factor, combined)| PolicySpec::Seed(SeedParams {
+                    scale_up_threshold: down + gap * 500.0,
+                    scale_down_threshold: down,
+                    tasks_per_message: tpm,
+                    max_scale_down_factor: factor,
+                    use_combined_messages: combined,
+                })
+            ),
+        (1.0f64..500.0, 0.0f64..100.0, 1.0f64..5.0).prop_map(|(out, inn, adj)| {
+            PolicySpec::Step(StepParams {
+                scale_out_threshold: out + inn,
+                scale_in_threshold: inn,
+                scale_out_steps: vec![
+                    StepBand {
+                        lower: Some(0.0),
+                        upper: Some(200.0),
+                        adjustment: adj.floor(),
+                    },
+                    StepBand {
+                        lower: Some(200.0),
+                        upper: None,
+                        adjustment: adj.floor() + 2.0,
+                    },
+                ],
+                scale_in_steps: vec![StepBand {
+                    lower: None,
+                    upper: Some(0.0),
+                    adjustment: -1.0,
+                }],
+                ..StepParams::default()
+            })
+        }),
+        (1.0f64..200.0, 0.0f64..0.5, 0i64..600).prop_map(|(per_task, tol, window)| {
+            PolicySpec::Target(TargetParams {
+                target_backlog_per_task: per_task,
+                tolerance: tol,
+                scale_in_stabilization_secs: window,
+                ..TargetParams::default()
+            })
+        }),
+    ]
+}
+
+fn guards() -> impl Strategy<Value = Guards> {
+    (
+        0u32..20,
+        0u32..100,
+        0i64..600,
+        0i64..600,
+        proptest::option::of(1u32..20),
+    )
+        .prop_map(|(min, span, out_cd, in_cd, step)| Guards {
+            min_tasks: min,
+            max_tasks: min + span,
+            scale_out_cooldown_secs: out_cd,
+            scale_in_cooldown_secs: in_cd,
+            max_step: step,
+            ..Guards::default()
+        })
+}
+
+/// A state as it could be after some history, relative to now = 1e9 ms.
+fn states() -> impl Strategy<Value = ScalerState> {
+    (
+        proptest::option::of(0i64..900_000),
+        proptest::option::of(0i64..900_000),
+        0u32..5,
+    )
+        .prop_map(|(out_ago, in_ago, failures)| ScalerState {
+            last_scale_out_ms: out_ago.map(|a| NOW - a),
+            last_scale_in_ms: in_ago.map(|a| NOW - a),
+            consecutive_failures: failures,
+            ..ScalerState::default()
+        })
+}
+
+const NOW: i64 = 1_000_000_000;
+
+proptest! {
+    #[test]
+    fn desired_stays_within_bounds(
+        policy in policies(), g in guards(), state in states(),
+        visible in 0u64..100_000, in_flight in 0u64..10_000, current in 0u32..200,
+    ) {
+        let c = Controller::new(policy, g.clone(), Combine::Max, vec![]);
+        let current = g.clamp(current);
+        let mut s = state;
+        let sample = QueueSample { visible, in_flight, ..QueueSample::default() };
+        let d = c.tick(&NOW, &[Ok(sample)], ServiceState::settled(current), &mut s);
+        prop_assert!(d.desired >= g.min_tasks && d.desired <= g.max_tasks, "{d:?}");
+    }
+
+    #[test]
+    fn no_scale_in_inside_the_cooldown(
+        policy in policies(), g in guards(), visible in 0u64..100_000, current in 0u32..200,
+        ago in 0i64..600,
+    ) {
+        prop_assume!(ago < g.scale_in_cooldown_secs);
+        let c = Controller::new(policy, g.clone(), Combine::Max, vec![]);
+        let current = g.clamp(current);
+        let mut s = ScalerState { last_scale_in_ms: Some(NOW - ago * 1000), ..ScalerState::default() };
+        let d = c.tick(&NOW, &[Ok(QueueSample::visible(visible))], ServiceState::settled(current), &mut s);
+        prop_assert_ne!(d.action, Action::ScaleIn, "{:?}", d);
+    }
+
+    #[test]
+    fn more_backlog_never_lowers_desired(
+        policy in policies(), g in guards(), state in states(),
+        visible in 0u64..100_000, extra in 0u64..100_000, current in 0u32..200,
+    ) {
+        let c = Controller::new(policy, g.clone(), Combine::Max, vec![]);
+        let current = g.clamp(current);
+        let mut s1 = state.clone();
+        let mut s2 = state;
+        let svc = ServiceState::settled(current);
+        let low = c.tick(&NOW, &[Ok(QueueSample::visible(visible))], svc, &mut s1);
+        let high = c.tick(&NOW, &[Ok(QueueSample::visible(visible + extra))], svc, &mut s2);
+        prop_assert!(high.desired >= low.desired, "{low:?} {high:?}");
+    }
+
+    #[test]
+    fn a_failed_read_never_scales_in(
+        policy in policies(), g in guards(), state in states(), current in 0u32..400,
+        other in proptest::option::of(0u64..100_000),
+    ) {
+        let c = Controller::new(policy, g, Combine::Max, vec![]);
+        let mut s = state;
+        let mut readings = vec![Err(ReadFailure::new("connection refused"))];
+        if let Some(v) = other {
+            readings.push(Ok(QueueSample::visible(v)));
+        }
+        let d = c.tick(&NOW, &readings, ServiceState::settled(current), &mut s);
+        prop_assert_ne!(d.action, Action::ScaleIn, "{:?}", d);
+    }
+
+    #[test]
+    fn state_survives_a_serde_round_trip(
+        policy in policies(), g in guards(), state in states(),
+        visibles in proptest::collection::vec(0u64..5_000, 1..20),
+    ) {
+        let c = Controller::new(policy, g.clone(), Combine::Max, vec![]);
+        let mut s = state;
+        let mut current = g.min_tasks;
+        for (i, v) in visibles.iter().enumerate() {
+            let d = c.tick(&(NOW + i as i64 * 60_000), &[Ok(QueueSample::visible(*v))], ServiceState::settled(current), &mut s);
+            current = d.desired;
+        }
+        let json = serde_json::to_string(&s).unwrap();
+        let back: ScalerState = serde_json::from_str(&json).unwrap();
+        prop_assert_eq!(back, s);
+    }
+}
