@@ -1,0 +1,63 @@
+//! Loading a policy file (TOML) into the engine's config model, with errors naming the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use stepscale_engine::{Config, ConfigError};
+
+/// Why a policy file could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyFileError {
+    /// The file could not be read.
+    #[error("cannot read policy file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for the policy schema (unknown keys included).
+    #[error("policy file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message: line, column, key and what was expected.
+        message: String,
+    },
+    /// A value broke a rule.
+    #[error("policy file {path}: {source}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The rule broken.
+        source: ConfigError,
+    },
+}
+
+/// Parses policy TOML text (no environment applied, not yet validated).
+pub fn parse(text: &str, path: &Path) -> Result<Config, PolicyFileError> {
+    toml::from_str::<Config>(text).map_err(|e| PolicyFileError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string().trim_end().replace('\n', " | "),
+    })
+}
+
+/// Reads a policy file, applies the environment on top (the documented precedence) and
+/// validates the result. Pass an empty map for no environment.
+pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Result<Config, PolicyFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PolicyFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut config = parse(&text, path)?;
+    let invalid = |source| PolicyFileError::Invalid {
+        path: path.to_path_buf(),
+        source,
+    };
+    if !env.is_empty() {
+        config.apply_env(env).map_err(invalid)?;
+    }
+    config.validate().map_err(invalid)?;
+    Ok(config)
+}

@@ -1,0 +1,156 @@
+//! `stepscale decide`: observations as JSON lines on stdin, one decision per line on stdout.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use stepscale_engine::{Decision, Millis, QueueSample, ReadFailure, ScalerState, ServiceState};
+
+/// Arguments of `stepscale decide`.
+#[derive(Debug, clap::Args)]
+pub struct DecideArgs {
+    /// Policy file (TOML). Without it, the environment alone, exactly as the Lambda reads it.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Scaler state file (JSON): loaded first if it exists, saved after the last line.
+    /// Left untouched when any line is malformed.
+    #[arg(long)]
+    state: Option<PathBuf>,
+}
+
+/// A time: epoch seconds (integer or fractional) or RFC 3339.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum At {
+    Seconds(f64),
+    Text(String),
+}
+
+/// One observation line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Observation {
+    at: At,
+    visible: Option<u64>,
+    #[serde(default)]
+    in_flight: u64,
+    #[serde(default)]
+    delayed: u64,
+    oldest_age_s: Option<f64>,
+    desired: u32,
+    running: Option<u32>,
+    #[serde(default)]
+    pending: u32,
+    error: Option<String>,
+}
+
+/// One decision line.
+#[derive(Debug, Serialize)]
+struct Output<'a> {
+    at: String,
+    desired: u32,
+    previous: u32,
+    action: &'static str,
+    reason: String,
+    limited_by: Option<stepscale_engine::Limit>,
+    recommended: u32,
+    metric: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+fn parse_at(at: &At) -> Result<Millis, String> {
+    match at {
+        At::Seconds(s) if s.is_finite() && *s >= 0.0 && *s < 1e14 => Ok((s * 1000.0).round() as Millis),
+        At::Seconds(s) => Err(format!("`at` {s} is not a valid epoch time in seconds")),
+        At::Text(t) => chrono::DateTime::parse_from_rfc3339(t.trim())
+            .map(|d| d.timestamp_millis())
+            .map_err(|e| format!("`at` {t:?} is not RFC 3339 or epoch seconds: {e}")),
+    }
+}
+
+fn load_state(path: Option<&Path>) -> anyhow::Result<ScalerState> {
+    let Some(path) = path else {
+        return Ok(ScalerState::default());
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("state file {} is not a StepScale state", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ScalerState::default()),
+        Err(e) => Err(e).with_context(|| format!("reading state file {}", path.display())),
+    }
+}
+
+fn save_state(path: &Path, state: &ScalerState) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let json = serde_json::to_string_pretty(state)?;
+    std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
+
+/// Runs the command.
+pub fn run(args: &DecideArgs) -> anyhow::Result<ExitCode> {
+    let config = super::load_config(args.policy.as_deref())?;
+    let controller = config.controller();
+    let mut state = load_state(args.state.as_deref())?;
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut last_at: Option<Millis> = None;
+    for (index, line) in stdin.lock().lines().enumerate() {
+        let n = index + 1;
+        let line = line.with_context(|| format!("reading line {n} of stdin"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let obs: Observation = serde_json::from_str(&line)
+            .map_err(|e| anyhow::anyhow!("line {n}: malformed observation: {e}"))?;
+        let now = parse_at(&obs.at).map_err(|e| anyhow::anyhow!("line {n}: {e}"))?;
+        if let Some(prev) = last_at {
+            if now < prev {
+                bail!("line {n}: `at` goes backwards ({now} ms after {prev} ms); times may repeat but never decrease");
+            }
+        }
+        last_at = Some(now);
+        let reading = match (&obs.error, obs.visible) {
+            (Some(e), _) => Err(ReadFailure::new(e.clone())),
+            (None, Some(visible)) => Ok(QueueSample {
+                visible,
+                in_flight: obs.in_flight,
+                delayed: obs.delayed,
+                oldest_age_ms: obs.oldest_age_s.map(|s| (s.max(0.0) * 1000.0) as u64),
+                ..QueueSample::default()
+            }),
+            (None, None) => bail!("line {n}: `visible` is required unless `error` says the read failed"),
+        };
+        let service = ServiceState {
+            desired: obs.desired,
+            running: obs.running.unwrap_or(obs.desired),
+            pending: obs.pending,
+        };
+        let decision: Decision = controller.tick(&now, &[reading], service, &mut state);
+        let output = Output {
+            at: chrono::DateTime::from_timestamp_millis(now)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .unwrap_or_default(),
+            desired: decision.desired,
+            previous: decision.previous,
+            action: decision.action.as_str(),
+            reason: decision.reason.to_string(),
+            limited_by: decision.limited_by,
+            recommended: decision.recommended,
+            metric: decision.metric,
+            error: obs.error.as_deref(),
+        };
+        serde_json::to_writer(&mut out, &output)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    if let Some(path) = &args.state {
+        save_state(path, &state)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

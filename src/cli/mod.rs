@@ -1,0 +1,90 @@
+//! Command-line parsing and dispatch; `anyhow` lives here, at the binary's edge.
+
+mod decide;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use stepscale_engine::config::env_names;
+use stepscale_engine::Config;
+
+/// StepScale: queue-driven autoscaling for ECS, backtested before it runs.
+#[derive(Debug, Parser)]
+#[command(name = "stepscale", version, about)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the engine on observations given as JSON lines on stdin; one decision per line out.
+    Decide(decide::DecideArgs),
+    /// Print the resolved configuration (defaults < policy file < environment); secrets redacted.
+    Config {
+        /// Policy file (TOML); without it, the environment alone (as the Lambda reads it).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Decide(args) => decide::run(&args),
+        Command::Config { policy } => {
+            let config = load_config(policy.as_deref())?;
+            print!("{}", toml::to_string(&config).context("rendering the configuration")?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .or_else(|_| {
+            let level = std::env::var(stepscale_engine::config::env::LOG_LEVEL)
+                .unwrap_or_else(|_| "warn".into());
+            tracing_subscriber::EnvFilter::try_new(level.to_ascii_lowercase())
+        })
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// The v0.2 environment variables that are set, and nothing else.
+pub fn stepscale_env() -> BTreeMap<String, String> {
+    env_names()
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_string(), v)))
+        .collect()
+}
+
+/// The configuration from a policy file (with the environment on top) or from the
+/// environment alone.
+pub fn load_config(policy: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    let env = stepscale_env();
+    Ok(match policy {
+        Some(path) => stepscale_sim::policy_file::load(path, &env)?,
+        None => Config::from_env(&env).context("configuration from the environment")?,
+    })
+}
