@@ -87,7 +87,9 @@ impl AnyProbe {
     pub fn from_config(config: &QueueConfig) -> Result<Self, ProbeError> {
         match config {
             #[cfg(feature = "rabbitmq")]
-            QueueConfig::Rabbitmq(c) => Ok(Self::Rabbitmq(crate::rabbitmq::RabbitMqProbe::new(c.clone())?)),
+            QueueConfig::Rabbitmq(c) => Ok(Self::Rabbitmq(crate::rabbitmq::RabbitMqProbe::new(
+                c.clone(),
+            )?)),
             #[cfg(feature = "redis")]
             QueueConfig::Redis(c) => Ok(Self::Redis(crate::redis::RedisProbe::new(c.clone())?)),
             other => Err(ProbeError::Config(format!(

@@ -63,7 +63,9 @@ struct Output<'a> {
 
 fn parse_at(at: &At) -> Result<Millis, String> {
     match at {
-        At::Seconds(s) if s.is_finite() && *s >= 0.0 && *s < 1e14 => Ok((s * 1000.0).round() as Millis),
+        At::Seconds(s) if s.is_finite() && *s >= 0.0 && *s < 1e14 => {
+            Ok((s * 1000.0).round() as Millis)
+        }
         At::Seconds(s) => Err(format!("`at` {s} is not a valid epoch time in seconds")),
         At::Text(t) => chrono::DateTime::parse_from_rfc3339(t.trim())
             .map(|d| d.timestamp_millis())
@@ -124,7 +126,9 @@ pub fn run(args: &DecideArgs) -> anyhow::Result<ExitCode> {
                 oldest_age_ms: obs.oldest_age_s.map(|s| (s.max(0.0) * 1000.0) as u64),
                 ..QueueSample::default()
             }),
-            (None, None) => bail!("line {n}: `visible` is required unless `error` says the read failed"),
+            (None, None) => {
+                bail!("line {n}: `visible` is required unless `error` says the read failed")
+            }
         };
         let service = ServiceState {
             desired: obs.desired,

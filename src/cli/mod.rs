@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch; `anyhow` lives here, at the binary's edge.
 
+mod backtest;
 mod decide;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,10 @@ enum LogFormat {
 enum Command {
     /// Run the engine on observations given as JSON lines on stdin; one decision per line out.
     Decide(decide::DecideArgs),
+    /// Replay a scenario against a modelled ECS fleet under a policy; write summary, time series and plots.
+    Backtest(backtest::BacktestArgs),
+    /// Run several policies on the same scenario; one table and one overlay plot.
+    Compare(backtest::CompareArgs),
     /// Print the resolved configuration (defaults < policy file < environment); secrets redacted.
     Config {
         /// Policy file (TOML); without it, the environment alone (as the Lambda reads it).
@@ -46,9 +51,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
     init_logging(cli.log_format);
     match cli.command {
         Command::Decide(args) => decide::run(&args),
+        Command::Backtest(args) => backtest::run(&args),
+        Command::Compare(args) => backtest::compare(&args),
         Command::Config { policy } => {
             let config = load_config(policy.as_deref())?;
-            print!("{}", toml::to_string(&config).context("rendering the configuration")?);
+            print!(
+                "{}",
+                toml::to_string(&config).context("rendering the configuration")?
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -166,9 +166,11 @@ pub struct RabbitMqQueue {
     pub vhost: String,
     /// Queue names (`RABBITMQ_QUEUE`, comma-separated in the environment).
     pub queues: Vec<String>,
-    /// A regular-expression-free pattern (`*` wildcard) over queue names, via the management API.
+    /// A pattern over queue names where `*` matches any run of characters (no regular
+    /// expressions); the queues are listed through the management API, so it needs
+    /// `management_url`. Combined with `queues` when both are set.
     pub queue_pattern: Option<String>,
-    /// How several queues combine: `sum` (default) or `max`.
+    /// How several queues combine: `sum` (default) or `max` (each count's maximum).
     pub combine: Option<String>,
     /// User (`RABBITMQ_USERNAME`).
     pub username: String,
@@ -176,13 +178,15 @@ pub struct RabbitMqQueue {
     pub password: Secret,
     /// Use amqps (TLS).
     pub tls: bool,
-    /// Verify the server's certificate (on by default).
+    /// Verify the server's certificate, for amqps and an `https` management URL (on by
+    /// default; turn off only for a test broker with a self-signed certificate).
     pub verify_certificates: bool,
-    /// Management HTTP API base URL, e.g. `http://127.0.0.1:15672`.
+    /// Management HTTP API base URL, e.g. `http://127.0.0.1:15672`, without credentials
+    /// (`username` and `password` are sent). Gives in-flight counts, rates and `queue_pattern`.
     pub management_url: Option<String>,
-    /// Connection timeout.
+    /// Seconds to wait for a connection (AMQP handshake or HTTP connect).
     pub connect_timeout_secs: u64,
-    /// Request timeout.
+    /// Seconds to wait for each request (queue declare, HTTP request).
     pub request_timeout_secs: u64,
     /// Weight in a `weighted` composite.
     pub weight: Option<f64>,
@@ -225,15 +229,22 @@ pub struct RedisQueue {
     pub db: i64,
     /// Use rediss (TLS).
     pub tls: bool,
+    /// Verify the server's certificate and host name under TLS (on by default).
+    pub verify_certificates: bool,
     /// The queue's key (`REDIS_QUEUE_KEY`).
     pub queue_key: String,
     /// `list`, `stream` or `zset` (`REDIS_QUEUE_TYPE`).
     pub queue_type: String,
-    /// Stream consumer group.
+    /// Stream consumer group; unset reads the stream's only group (several need it set).
     pub consumer_group: Option<String>,
-    /// Key holding in-flight items for a list queue (list, set, sorted set or hash).
+    /// Key holding in-flight items for a `list` or `zset` queue (list, set, sorted set or
+    /// hash); a missing processing key counts 0, as Redis deletes emptied collections.
     pub processing_key: Option<String>,
-    /// Connection and command timeout.
+    /// Read a missing `queue_key` as an empty queue instead of a failed read. Off by default:
+    /// a misspelt key must not scale in. Redis deletes an emptied list or sorted set, so a
+    /// `list` or `zset` queue that drains to empty needs this on to ever scale in.
+    pub missing_key_is_empty: bool,
+    /// Seconds to wait for the connection and for each command.
     pub timeout_secs: u64,
     /// Weight in a `weighted` composite.
     pub weight: Option<f64>,
@@ -248,10 +259,12 @@ impl Default for RedisQueue {
             password: None,
             db: 0,
             tls: false,
+            verify_certificates: true,
             queue_key: String::new(),
             queue_type: "list".into(),
             consumer_group: None,
             processing_key: None,
+            missing_key_is_empty: false,
             timeout_secs: 5,
             weight: None,
         }

@@ -1,0 +1,308 @@
+//! The discrete model: every message an event, exact FIFO waits on the earliest-free worker
+//! slot (a task has `concurrency` slots), redeliveries after the visibility timeout.
+//!
+//! Messages are taken in arrival order; each starts at max(arrival, earliest free slot).
+//! Between events (decisions, task starts, rows, crashes) the slot set is fixed, so a message
+//! whose start would fall after the next event waits in the queue until that event has run.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use stepscale_engine::{Controller, QueueSample};
+
+use crate::arrivals::{ArrivalKind, Arrivals, Micros};
+use crate::fleet::{FleetEvent, SimFleet};
+use crate::histogram::WaitHistogram;
+use crate::model::{Control, Outcome, Prepared, Recorder, Snapshot};
+use crate::rng::SimRng;
+use crate::scenario::StopMode;
+
+/// Arrival times in order, generated lazily from bins (uniform within a bin, the count
+/// rounded at random when fractional) or read from events.
+struct MessageSource<'a> {
+    arrivals: &'a Arrivals,
+    bin: usize,
+    buffer: Vec<Micros>,
+    pos: usize,
+    rng: SimRng,
+}
+
+impl<'a> MessageSource<'a> {
+    fn new(arrivals: &'a Arrivals, rng: SimRng) -> Self {
+        Self {
+            arrivals,
+            bin: 0,
+            buffer: Vec::new(),
+            pos: 0,
+            rng,
+        }
+    }
+
+    fn peek(&mut self) -> Option<Micros> {
+        loop {
+            match &self.arrivals.kind {
+                ArrivalKind::Events { times_us } => return times_us.get(self.pos).copied(),
+                ArrivalKind::Binned { bin_us, counts } => {
+                    if let Some(&t) = self.buffer.get(self.pos) {
+                        return Some(t);
+                    }
+                    let &c = counts.get(self.bin)?;
+                    let n = self.rng.stochastic_round(c);
+                    let from = self.arrivals.start_us + self.bin as Micros * bin_us;
+                    self.buffer.clear();
+                    self.pos = 0;
+                    for _ in 0..n {
+                        self.buffer
+                            .push(from + (self.rng.uniform() * *bin_us as f64) as Micros);
+                    }
+                    self.buffer.sort_unstable();
+                    self.bin += 1;
+                }
+            }
+        }
+    }
+
+    fn advance(&mut self) {
+        self.pos += 1;
+    }
+}
+
+/// The worker slots.
+struct Slots {
+    /// (free at, slot id); slots of stopped tasks are dropped when they surface.
+    heap: BinaryHeap<Reverse<(Micros, usize)>>,
+    /// Per slot: (receive time, finish time) of its current or last message.
+    work: Vec<(Micros, Micros)>,
+    /// Per task: still running.
+    alive: Vec<bool>,
+    concurrency: usize,
+}
+
+impl Slots {
+    fn ensure(&mut self, task: usize) {
+        if self.alive.len() <= task {
+            self.alive.resize(task + 1, false);
+            self.work.resize((task + 1) * self.concurrency, (0, 0));
+        }
+    }
+
+    fn add_task(&mut self, task: usize, now: Micros) {
+        self.ensure(task);
+        self.alive[task] = true;
+        for k in 0..self.concurrency {
+            let slot = task * self.concurrency + k;
+            self.work[slot] = (now, now);
+            self.heap.push(Reverse((now, slot)));
+        }
+    }
+
+    /// The earliest-free live slot, dropping dead ones.
+    fn earliest(&mut self) -> Option<(Micros, usize)> {
+        while let Some(&Reverse((free, slot))) = self.heap.peek() {
+            if self.alive[slot / self.concurrency] {
+                return Some((free, slot));
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    fn busy_at(&self, now: Micros, drain: bool) -> usize {
+        self.work
+            .iter()
+            .enumerate()
+            .filter(|(slot, w)| {
+                w.0 <= now && w.1 > now && (drain || self.alive[slot / self.concurrency])
+            })
+            .count()
+    }
+}
+
+/// Runs a prepared scenario in discrete mode.
+#[must_use]
+pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
+    let root = SimRng::new(p.seed);
+    let mut service_rng = root.fork(3);
+    let mut source = MessageSource::new(&p.arrivals, root.fork(4));
+    let mut fleet = SimFleet::new(
+        p.start_us,
+        p.initial_tasks,
+        p.plant.startup,
+        p.plant.launch_rate_per_min,
+        root.fork(1),
+    );
+    let mut control = Control::new(controller, p, root.fork(2));
+    let mut rec = Recorder::new(p);
+    let conc = p.plant.concurrency as usize;
+    let mut slots = Slots {
+        heap: BinaryHeap::new(),
+        work: Vec::new(),
+        alive: Vec::new(),
+        concurrency: conc,
+    };
+    for &id in fleet.running_ids() {
+        slots.add_task(id, p.start_us);
+    }
+    let drain = p.plant.stop == StopMode::Drain;
+    let vt_us = (p.plant.visibility_timeout_secs * 1e6) as Micros;
+    let crash_rate = p.plant.crash_rate_per_task_hour;
+    let mut next_crash = fleet.next_crash_us(p.start_us, crash_rate);
+    let service = p.plant.service_time;
+
+    let mut waiting: VecDeque<Micros> = VecDeque::new();
+    // Redelivered messages: (visible again at, original arrival).
+    let mut returned: BinaryHeap<Reverse<(Micros, Micros)>> = BinaryHeap::new();
+    let mut waits = WaitHistogram::default();
+    let mut messages = 0u64;
+    let mut started = 0u64;
+    let mut redeliveries = 0u64;
+    let mut backlog_max = 0usize;
+    let mut violation_us: i128 = 0;
+    let mut last_start = p.start_us;
+    let mut arrivals_since_row = 0u64;
+    let mut events = Vec::new();
+    let mut now = p.start_us;
+    loop {
+        let boundary = [
+            fleet.next_ready_us(),
+            next_crash,
+            Some(control.next_us()),
+            Some(rec.next_us),
+            Some(p.hard_end_us),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(p.hard_end_us)
+        .max(now);
+        // Start every message that can start before the boundary.
+        loop {
+            let next_new = match waiting.front() {
+                Some(&t) => Some(t),
+                None => source.peek(),
+            };
+            let next_redo = returned.peek().map(|r| r.0 .0);
+            let (visible_at, is_redo) = match (next_new, next_redo) {
+                (Some(a), Some(r)) if r < a => (r, true),
+                (Some(a), _) => (a, false),
+                (None, Some(r)) => (r, true),
+                (None, None) => break,
+            };
+            let Some((free, slot)) = slots.earliest() else {
+                break;
+            };
+            let start = visible_at.max(free);
+            if start >= boundary {
+                break;
+            }
+            slots.heap.pop();
+            if is_redo {
+                returned.pop();
+            } else {
+                let arrival = if let Some(a) = waiting.pop_front() {
+                    a
+                } else {
+                    source.advance();
+                    messages += 1;
+                    arrivals_since_row += 1;
+                    visible_at
+                };
+                waits.record(start - arrival, 1.0);
+                let slo_from = (arrival + p.slo_us).max(last_start);
+                if start > slo_from {
+                    violation_us += i128::from(start - slo_from);
+                }
+                last_start = start;
+                started += 1;
+            }
+            let finish = start + (service.sample_secs(&mut service_rng) * 1e6).round() as Micros;
+            slots.work[slot] = (start, finish);
+            slots.heap.push(Reverse((finish, slot)));
+        }
+        now = boundary;
+        // Everything that arrived by now is in the queue.
+        while let Some(t) = source.peek() {
+            if t > now {
+                break;
+            }
+            source.advance();
+            waiting.push_back(t);
+            messages += 1;
+            arrivals_since_row += 1;
+        }
+        let visible_redo = returned.iter().filter(|r| r.0 .0 <= now).count();
+        backlog_max = backlog_max.max(waiting.len() + visible_redo);
+
+        fleet.advance(now, &mut events);
+        if next_crash.is_some_and(|c| c <= now) {
+            fleet.crash(now, &mut events);
+            next_crash = fleet.next_crash_us(now, crash_rate);
+        }
+        let oldest_age_s = waiting.front().map_or(0.0, |&a| (now - a) as f64 / 1e6);
+        let backlog = (waiting.len() + visible_redo) as f64;
+        if now >= rec.next_us {
+            let snap = Snapshot {
+                arrivals: arrivals_since_row as f64,
+                backlog,
+                in_flight: slots.busy_at(now, drain) as f64,
+                oldest_age_s,
+            };
+            arrivals_since_row = 0;
+            rec.record(now, &snap, &fleet, &mut control);
+        }
+        if control.snapshot_due(now) {
+            control.take_snapshot(QueueSample {
+                visible: backlog as u64,
+                in_flight: slots.busy_at(now, drain) as u64,
+                oldest_age_ms: waiting.front().map(|&a| ((now - a) / 1000) as u64),
+                ..QueueSample::default()
+            });
+        }
+        control.decide_due(now, &mut fleet, &mut events);
+        for ev in events.drain(..) {
+            match ev {
+                FleetEvent::Ready { id } => slots.add_task(id, now),
+                FleetEvent::Stopped { id, crashed } => {
+                    slots.ensure(id);
+                    slots.alive[id] = false;
+                    let mut last_finish = now;
+                    for k in 0..conc {
+                        let (receive, finish) = slots.work[id * conc + k];
+                        if finish <= now {
+                            continue;
+                        }
+                        if crashed || !drain {
+                            returned.push(Reverse(((receive + vt_us).max(now), receive)));
+                            redeliveries += 1;
+                        } else {
+                            last_finish = last_finish.max(finish);
+                        }
+                    }
+                    fleet.bill_extra(last_finish - now);
+                }
+            }
+        }
+        let drained = now >= p.arrivals_end_us
+            && waiting.is_empty()
+            && returned.is_empty()
+            && source.peek().is_none();
+        if now >= p.hard_end_us || drained {
+            break;
+        }
+    }
+    Outcome {
+        rows: rec.rows,
+        waits,
+        messages: messages as f64,
+        processed: started as f64,
+        redeliveries: redeliveries as f64,
+        backlog_max: backlog_max as f64,
+        task_hours: fleet.task_hours(now),
+        slo_violation_s: violation_us as f64 / 1e6,
+        scale_out_actions: control.scale_out_actions,
+        scale_in_actions: control.scale_in_actions,
+        direction_flips: control.direction_flips,
+        decisions: control.decisions,
+        end_us: now,
+    }
+}

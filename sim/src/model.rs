@@ -1,0 +1,283 @@
+//! What both fidelities share: the prepared run, the controller schedule (period, jitter,
+//! metric delay) calling the engine, and the time-series recorder.
+
+use std::collections::VecDeque;
+
+use stepscale_engine::{Action, Controller, ManualClock, QueueSample, ScalerState, ServiceState};
+
+use crate::arrivals::{Arrivals, Micros};
+use crate::fleet::{FleetEvent, SimFleet};
+use crate::rng::SimRng;
+use crate::scenario::{ControllerSpec, Plant};
+
+/// Everything a run needs, resolved from the scenario.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Arrivals.
+    pub arrivals: Arrivals,
+    /// First instant simulated.
+    pub start_us: Micros,
+    /// End of the arrivals.
+    pub arrivals_end_us: Micros,
+    /// Hard stop: arrivals end plus the drain limit.
+    pub hard_end_us: Micros,
+    /// Fluid step.
+    pub step_us: Micros,
+    /// Time-series resolution.
+    pub resolution_us: Micros,
+    /// The plant.
+    pub plant: Plant,
+    /// The controller schedule.
+    pub schedule: ControllerSpec,
+    /// Tasks at the start.
+    pub initial_tasks: u32,
+    /// SLO on the oldest message's age.
+    pub slo_us: Micros,
+    /// The seed.
+    pub seed: u64,
+}
+
+/// One row of the time series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Row {
+    /// End of the interval.
+    pub t_us: Micros,
+    /// Messages that arrived in the interval.
+    pub arrivals: f64,
+    /// Visible messages at `t`.
+    pub backlog: f64,
+    /// Messages being processed at `t`.
+    pub in_flight: f64,
+    /// Desired count at `t`.
+    pub desired: u32,
+    /// Running tasks at `t`.
+    pub running: u32,
+    /// Pending tasks at `t`.
+    pub pending: u32,
+    /// The last decision in the interval, if one was made.
+    pub action: Option<Action>,
+    /// Age of the oldest visible message at `t` in seconds.
+    pub oldest_age_s: f64,
+    /// Ideal tasks for the interval: ceil(arrival rate / per-task throughput).
+    pub demand: u32,
+}
+
+/// What a run produced, before the summary.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The time series.
+    pub rows: Vec<Row>,
+    /// Waits (first receive − arrival).
+    pub waits: crate::histogram::WaitHistogram,
+    /// Messages that arrived.
+    pub messages: f64,
+    /// Messages processed.
+    pub processed: f64,
+    /// Messages returned to the queue (visibility timeout after a stop or crash).
+    pub redeliveries: f64,
+    /// Largest visible backlog seen (at any step or event).
+    pub backlog_max: f64,
+    /// Task-hours billed.
+    pub task_hours: f64,
+    /// Seconds the oldest message was older than the SLO.
+    pub slo_violation_s: f64,
+    /// Decisions that raised the count.
+    pub scale_out_actions: u64,
+    /// Decisions that lowered the count.
+    pub scale_in_actions: u64,
+    /// Changes of direction between consecutive scaling actions.
+    pub direction_flips: u64,
+    /// Decisions made.
+    pub decisions: u64,
+    /// Last simulated instant.
+    pub end_us: Micros,
+}
+
+/// The controller as it runs in the simulator: the live engine behind a schedule.
+pub struct Control<'a> {
+    controller: &'a Controller,
+    state: ScalerState,
+    clock: ManualClock,
+    start_us: Micros,
+    period_us: Micros,
+    jitter_us: Micros,
+    delay_us: Micros,
+    /// Index of the next tick to be snapshotted.
+    next_k: u64,
+    next_snapshot_us: Micros,
+    next_tick_for_snapshot_us: Micros,
+    /// Snapshots taken, waiting for their tick: (tick time, sample).
+    queued: VecDeque<(Micros, QueueSample)>,
+    rng: SimRng,
+    last_direction: Option<Action>,
+    /// Decisions that raised the count.
+    pub scale_out_actions: u64,
+    /// Decisions that lowered the count.
+    pub scale_in_actions: u64,
+    /// Direction changes.
+    pub direction_flips: u64,
+    /// Decisions made.
+    pub decisions: u64,
+    /// The last decision since the recorder last looked.
+    pub last_action: Option<Action>,
+}
+
+impl<'a> Control<'a> {
+    /// A schedule whose first decision is at `start_us`.
+    #[must_use]
+    pub fn new(controller: &'a Controller, p: &Prepared, rng: SimRng) -> Self {
+        let mut c = Self {
+            controller,
+            state: ScalerState::default(),
+            clock: ManualClock::new(p.start_us / 1000),
+            start_us: p.start_us,
+            period_us: (p.schedule.period_secs * 1e6).round() as Micros,
+            jitter_us: (p.schedule.jitter_secs * 1e6).round() as Micros,
+            delay_us: (p.schedule.metric_delay_secs * 1e6).round() as Micros,
+            next_k: 0,
+            next_snapshot_us: 0,
+            next_tick_for_snapshot_us: 0,
+            queued: VecDeque::new(),
+            rng,
+            last_direction: None,
+            scale_out_actions: 0,
+            scale_in_actions: 0,
+            direction_flips: 0,
+            decisions: 0,
+            last_action: None,
+        };
+        c.schedule_next_snapshot();
+        c
+    }
+
+    fn schedule_next_snapshot(&mut self) {
+        let jitter = if self.jitter_us > 0 {
+            (self.rng.uniform() * self.jitter_us as f64) as Micros
+        } else {
+            0
+        };
+        let tick = self.start_us + self.next_k as Micros * self.period_us + jitter;
+        self.next_k += 1;
+        self.next_tick_for_snapshot_us = tick;
+        self.next_snapshot_us = (tick - self.delay_us).max(self.start_us);
+    }
+
+    /// The next time the controller needs the model's attention.
+    #[must_use]
+    pub fn next_us(&self) -> Micros {
+        let tick = self.queued.front().map_or(Micros::MAX, |q| q.0);
+        self.next_snapshot_us.min(tick)
+    }
+
+    /// Whether a snapshot of the queue is due at `now`.
+    #[must_use]
+    pub fn snapshot_due(&self, now: Micros) -> bool {
+        now >= self.next_snapshot_us
+    }
+
+    /// Stores the queue as seen at `now` for its tick.
+    pub fn take_snapshot(&mut self, sample: QueueSample) {
+        self.queued
+            .push_back((self.next_tick_for_snapshot_us, sample));
+        self.schedule_next_snapshot();
+    }
+
+    /// Runs every decision due at `now` on `fleet`; fleet events are appended to `events`.
+    pub fn decide_due(&mut self, now: Micros, fleet: &mut SimFleet, events: &mut Vec<FleetEvent>) {
+        while let Some(&(tick, sample)) = self.queued.front() {
+            if tick > now {
+                break;
+            }
+            self.queued.pop_front();
+            // The clock only moves forward; ticks are processed in order.
+            let _ = self.clock.set(now / 1000);
+            let service = ServiceState {
+                desired: fleet.desired(),
+                running: fleet.running(),
+                pending: fleet.pending(),
+            };
+            let decision =
+                self.controller
+                    .tick(&self.clock, &[Ok(sample)], service, &mut self.state);
+            self.decisions += 1;
+            self.last_action = Some(decision.action);
+            match decision.action {
+                Action::Hold => {}
+                dir => {
+                    if dir == Action::ScaleOut {
+                        self.scale_out_actions += 1;
+                    } else {
+                        self.scale_in_actions += 1;
+                    }
+                    if self.last_direction.is_some_and(|d| d != dir) {
+                        self.direction_flips += 1;
+                    }
+                    self.last_direction = Some(dir);
+                }
+            }
+            if decision.desired != fleet.desired() {
+                fleet.set_desired(now, decision.desired, events);
+            }
+        }
+    }
+}
+
+/// Collects time-series rows every `resolution`.
+pub struct Recorder {
+    /// Next row time.
+    pub next_us: Micros,
+    resolution_us: Micros,
+    throughput_per_task: f64,
+    /// The rows so far.
+    pub rows: Vec<Row>,
+}
+
+/// The model's state at a row boundary.
+pub struct Snapshot {
+    /// Arrivals since the previous row.
+    pub arrivals: f64,
+    /// Visible messages.
+    pub backlog: f64,
+    /// Messages in process.
+    pub in_flight: f64,
+    /// Oldest visible message's age in seconds.
+    pub oldest_age_s: f64,
+}
+
+impl Recorder {
+    /// A recorder whose first row is one resolution after `start_us`.
+    #[must_use]
+    pub fn new(p: &Prepared) -> Self {
+        Self {
+            next_us: p.start_us + p.resolution_us,
+            resolution_us: p.resolution_us,
+            throughput_per_task: p.plant.task_throughput_per_s(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Records the row due at `now`.
+    pub fn record(
+        &mut self,
+        now: Micros,
+        s: &Snapshot,
+        fleet: &SimFleet,
+        control: &mut Control<'_>,
+    ) {
+        let interval_s = self.resolution_us as f64 / 1e6;
+        let rate = s.arrivals / interval_s;
+        self.rows.push(Row {
+            t_us: now,
+            arrivals: s.arrivals,
+            backlog: s.backlog,
+            in_flight: s.in_flight,
+            desired: fleet.desired(),
+            running: fleet.running(),
+            pending: fleet.pending(),
+            action: control.last_action.take(),
+            oldest_age_s: s.oldest_age_s,
+            demand: (rate / self.throughput_per_task - 1e-9).ceil().max(0.0) as u32,
+        });
+        self.next_us += self.resolution_us;
+    }
+}

@@ -1,0 +1,230 @@
+//! A backtest from scenario file to written results: load, override, prepare, simulate, write.
+
+use std::path::{Path, PathBuf};
+
+use stepscale_engine::Config;
+
+use crate::arrivals::Micros;
+use crate::model::{Outcome, Prepared};
+use crate::output::{timeseries_csv, OutputError, StagedDir};
+use crate::rng::SimRng;
+use crate::scenario::{Fidelity, Scenario, ScenarioError};
+use crate::summary::{summarize, Meta, Summary};
+use crate::timefmt::{self, TimeFormat};
+use crate::trace::{TraceError, TraceSpec};
+
+/// Command-line overrides of a scenario.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Replace the trace file.
+    pub trace: Option<PathBuf>,
+    /// Replace the time column name.
+    pub time_column: Option<String>,
+    /// Replace the value column name.
+    pub value_column: Option<String>,
+    /// Force a time format.
+    pub time_format: Option<TimeFormat>,
+    /// Multiply counts.
+    pub scale: Option<f64>,
+    /// Replace the policy.
+    pub policy: Option<PathBuf>,
+    /// Replace the fidelity.
+    pub fidelity: Option<Fidelity>,
+    /// Replace the seed.
+    pub seed: Option<u64>,
+    /// Time-series resolution in seconds (default: the controller period).
+    pub resolution_secs: Option<f64>,
+}
+
+/// Why a backtest could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BacktestError {
+    /// The scenario or its policy is unusable.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The trace is unusable.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// Results could not be written.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// A command-line value is unusable.
+    #[error("{flag} = {value}: {rule}")]
+    Flag {
+        /// The flag.
+        flag: &'static str,
+        /// Its value.
+        value: String,
+        /// The rule.
+        rule: &'static str,
+    },
+}
+
+/// A scenario ready to simulate.
+#[derive(Debug, Clone)]
+pub struct Backtest {
+    /// The scenario as loaded and overridden.
+    pub scenario: Scenario,
+    /// The policy configuration.
+    pub config: Config,
+    /// The prepared run.
+    pub prepared: Prepared,
+}
+
+/// Default start of synthetic arrivals: a Monday.
+const DEFAULT_START: &str = "2026-01-05T00:00:00Z";
+
+impl Backtest {
+    /// Loads `path`, applies `o`, reads the trace or generates arrivals.
+    pub fn prepare(path: &Path, o: &Overrides) -> Result<Self, BacktestError> {
+        let mut scenario = Scenario::load(path)?;
+        if let Some(trace) = &o.trace {
+            let spec = scenario.arrivals.trace.get_or_insert_with(|| TraceSpec {
+                path: trace.clone(),
+                time_column: "time".into(),
+                value_column: None,
+                time_format: TimeFormat::Auto,
+                scale: 1.0,
+            });
+            spec.path.clone_from(trace);
+            scenario.arrivals.synthetic.clear();
+        }
+        if let Some(spec) = &mut scenario.arrivals.trace {
+            if let Some(c) = &o.time_column {
+                spec.time_column.clone_from(c);
+            }
+            if let Some(c) = &o.value_column {
+                spec.value_column = Some(c.clone());
+            }
+            if let Some(f) = o.time_format {
+                spec.time_format = f;
+            }
+            if let Some(s) = o.scale {
+                spec.scale = s;
+            }
+        }
+        if let Some(f) = o.fidelity {
+            scenario.fidelity = f;
+        }
+        if let Some(s) = o.seed {
+            scenario.seed = s;
+        }
+        if let Some(policy) = &o.policy {
+            scenario.policy_file = Some(policy.clone());
+            scenario.scaler = None;
+        }
+        scenario.validate(path)?;
+        let config = scenario.scaler_config(path)?;
+        let arrivals = match &scenario.arrivals.trace {
+            Some(spec) => crate::trace::read(spec)?,
+            None => {
+                let start = scenario.start.as_deref().unwrap_or(DEFAULT_START);
+                let start_us = timefmt::parse(start, TimeFormat::DateTime).map_err(|rule| {
+                    ScenarioError::Invalid {
+                        path: path.to_path_buf(),
+                        key: "start".into(),
+                        value: start.into(),
+                        rule,
+                    }
+                })?;
+                let mut rng = SimRng::new(scenario.seed).fork(5);
+                crate::synth::generate(
+                    &scenario.arrivals.synthetic,
+                    start_us,
+                    scenario.duration_secs.unwrap_or(0),
+                    scenario.arrivals.poisson,
+                    &mut rng,
+                )
+            }
+        };
+        let resolution_secs = o.resolution_secs.unwrap_or(scenario.controller.period_secs);
+        if !(resolution_secs.is_finite() && resolution_secs >= 0.001) {
+            return Err(BacktestError::Flag {
+                flag: "--resolution",
+                value: resolution_secs.to_string(),
+                rule: "must be at least 0.001 seconds",
+            });
+        }
+        let start_us = arrivals.start_us;
+        let arrivals_end_us = arrivals.end_us();
+        let g = &config.guards;
+        let prepared = Prepared {
+            start_us,
+            arrivals_end_us,
+            hard_end_us: arrivals_end_us + scenario.drain_limit_secs as Micros * 1_000_000,
+            step_us: scenario.step_ms as Micros * 1000,
+            resolution_us: (resolution_secs * 1e6).round() as Micros,
+            plant: scenario.plant.clone(),
+            schedule: scenario.controller.clone(),
+            initial_tasks: scenario.plant.initial_tasks.unwrap_or(g.min_tasks),
+            slo_us: (scenario.slo.wait_secs * 1e6).round() as Micros,
+            seed: scenario.seed,
+            arrivals,
+        };
+        Ok(Self {
+            scenario,
+            config,
+            prepared,
+        })
+    }
+
+    /// Runs the simulation and summarizes it.
+    #[must_use]
+    pub fn simulate(&self) -> (Outcome, Summary) {
+        let controller = self.config.controller();
+        let outcome = match self.scenario.fidelity {
+            Fidelity::Fluid => crate::fluid::run(&self.prepared, &controller),
+            Fidelity::Discrete => crate::discrete::run(&self.prepared, &controller),
+        };
+        let summary = summarize(
+            &outcome,
+            &Meta {
+                scenario: &self.scenario.name,
+                policy: self.config.policy.kind(),
+                fidelity: match self.scenario.fidelity {
+                    Fidelity::Fluid => "fluid",
+                    Fidelity::Discrete => "discrete",
+                },
+                seed: self.scenario.seed,
+                start_us: self.prepared.start_us,
+                slo_wait_s: self.scenario.slo.wait_secs,
+                task_hour_usd: self.scenario.cost.task_hour_usd,
+            },
+        );
+        (outcome, summary)
+    }
+
+    /// Writes `summary.json`, `timeseries.csv`, `plot.png` and `plot.svg` into `dir`, all or
+    /// nothing.
+    pub fn write(
+        &self,
+        dir: &Path,
+        outcome: &Outcome,
+        summary: &Summary,
+    ) -> Result<(), OutputError> {
+        let staged = StagedDir::new(dir)?;
+        let mut json = serde_json::to_string_pretty(summary).unwrap_or_default();
+        json.push('\n');
+        staged.write("summary.json", json.as_bytes())?;
+        staged.write("timeseries.csv", timeseries_csv(&outcome.rows).as_bytes())?;
+        let title = format!(
+            "{} — {} policy, {} mode: p99 wait {:.1} s, {:.1} task-hours",
+            summary.scenario,
+            summary.policy,
+            summary.fidelity,
+            summary.wait_p99_s,
+            summary.task_hours
+        );
+        crate::plot::write_backtest(
+            &staged.path("plot.png"),
+            &staged.path("plot.svg"),
+            &title,
+            &outcome.rows,
+            self.prepared.start_us,
+            self.prepared.resolution_us as f64 / 1e6,
+            self.scenario.slo.wait_secs,
+        )?;
+        staged.commit()
+    }
+}

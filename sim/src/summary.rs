@@ -1,0 +1,212 @@
+//! The run's summary: waits, backlog, cost, scaling activity, SLO violation and the SPEC RG
+//! elasticity metrics against ideal demand.
+//!
+//! Elasticity (Herbst et al., "Ready for Rain?", SPEC RG), over the time-series rows with
+//! demand d = ceil(arrival rate / per-task throughput) and supply s = running tasks, each row
+//! lasting Δt, T the total:
+//! - `accuracy_under` = 100/T × Σ (d − s)⁺ / max(d, 1) × Δt  (percent of demand missing)
+//! - `accuracy_over`  = 100/T × Σ (s − d)⁺ / max(d, 1) × Δt  (percent of demand in excess)
+//! - `timeshare_under` / `timeshare_over` = percent of time with s < d / s > d
+//! - `instability` = percent of row-to-row steps where supply and demand move in different
+//!   directions: min(1, |sgn Δs − sgn Δd|).
+
+use serde::Serialize;
+
+use crate::model::{Outcome, Row};
+
+/// What `summary.json` holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Policy kind.
+    pub policy: String,
+    /// fluid or discrete.
+    pub fidelity: String,
+    /// The seed.
+    pub seed: u64,
+    /// Simulated seconds (arrivals plus the drain tail).
+    pub duration_s: f64,
+    /// Messages that arrived.
+    pub messages: f64,
+    /// Messages processed.
+    pub processed: f64,
+    /// Messages redelivered after a stop or crash.
+    pub redeliveries: f64,
+    /// Mean wait to first receive.
+    pub wait_mean_s: f64,
+    /// Median wait.
+    pub wait_p50_s: f64,
+    /// 90th percentile wait.
+    pub wait_p90_s: f64,
+    /// 99th percentile wait.
+    pub wait_p99_s: f64,
+    /// Longest wait.
+    pub wait_max_s: f64,
+    /// Largest visible backlog.
+    pub backlog_max: f64,
+    /// Task-hours billed.
+    pub task_hours: f64,
+    /// Cost at the scenario's price.
+    pub cost_usd: f64,
+    /// Decisions made.
+    pub decisions: u64,
+    /// Scale-out actions.
+    pub scale_out_actions: u64,
+    /// Scale-in actions.
+    pub scale_in_actions: u64,
+    /// Direction changes between consecutive actions.
+    pub direction_flips: u64,
+    /// The SLO on the oldest message's age.
+    pub slo_wait_s: f64,
+    /// Time the oldest message was older than the SLO.
+    pub slo_violation_s: f64,
+    /// SPEC RG under-provisioning accuracy (percent).
+    pub accuracy_under: f64,
+    /// SPEC RG over-provisioning accuracy (percent).
+    pub accuracy_over: f64,
+    /// SPEC RG under-provisioning timeshare (percent).
+    pub timeshare_under: f64,
+    /// SPEC RG over-provisioning timeshare (percent).
+    pub timeshare_over: f64,
+    /// SPEC RG instability (percent).
+    pub instability: f64,
+    /// Little's law, L: time-average backlog from the time series.
+    pub little_mean_backlog: f64,
+    /// Little's law, λW: arrival rate × mean wait.
+    pub little_rate_times_wait: f64,
+}
+
+/// Rounds to 6 decimals so that outputs read cleanly and compare as text.
+fn r6(x: f64) -> f64 {
+    let v = (x * 1e6).round() / 1e6;
+    if v == 0.0 {
+        0.0
+    } else {
+        v
+    }
+}
+
+/// Run metadata for the summary.
+pub struct Meta<'a> {
+    /// Scenario name.
+    pub scenario: &'a str,
+    /// Policy kind.
+    pub policy: &'a str,
+    /// Fidelity name.
+    pub fidelity: &'a str,
+    /// Seed.
+    pub seed: u64,
+    /// Start of the run.
+    pub start_us: i64,
+    /// SLO.
+    pub slo_wait_s: f64,
+    /// Price per task-hour.
+    pub task_hour_usd: f64,
+}
+
+fn elasticity(rows: &[Row]) -> [f64; 5] {
+    if rows.is_empty() {
+        return [0.0; 5];
+    }
+    let n = rows.len() as f64;
+    let (mut au, mut ao, mut tu, mut to) = (0.0, 0.0, 0.0, 0.0);
+    for r in rows {
+        let d = f64::from(r.demand);
+        let s = f64::from(r.running);
+        au += (d - s).max(0.0) / d.max(1.0);
+        ao += (s - d).max(0.0) / d.max(1.0);
+        tu += f64::from(u8::from(s < d));
+        to += f64::from(u8::from(s > d));
+    }
+    let mut unstable = 0.0;
+    for w in rows.windows(2) {
+        let ds = (i64::from(w[1].running) - i64::from(w[0].running)).signum();
+        let dd = (i64::from(w[1].demand) - i64::from(w[0].demand)).signum();
+        unstable += ((ds - dd).abs().min(1)) as f64;
+    }
+    let steps = (rows.len() - 1).max(1) as f64;
+    [
+        100.0 * au / n,
+        100.0 * ao / n,
+        100.0 * tu / n,
+        100.0 * to / n,
+        100.0 * unstable / steps,
+    ]
+}
+
+/// Builds the summary of a run.
+#[must_use]
+pub fn summarize(o: &Outcome, meta: &Meta<'_>) -> Summary {
+    let duration_s = (o.end_us - meta.start_us) as f64 / 1e6;
+    let [au, ao, tu, to, inst] = elasticity(&o.rows);
+    let mean_backlog = if o.rows.is_empty() {
+        0.0
+    } else {
+        o.rows.iter().map(|r| r.backlog).sum::<f64>() / o.rows.len() as f64
+    };
+    let rate = if duration_s > 0.0 {
+        o.waits.count() / duration_s
+    } else {
+        0.0
+    };
+    Summary {
+        scenario: meta.scenario.to_string(),
+        policy: meta.policy.to_string(),
+        fidelity: meta.fidelity.to_string(),
+        seed: meta.seed,
+        duration_s: r6(duration_s),
+        messages: r6(o.messages),
+        processed: r6(o.processed),
+        redeliveries: r6(o.redeliveries),
+        wait_mean_s: r6(o.waits.mean_secs()),
+        wait_p50_s: r6(o.waits.quantile_secs(0.50)),
+        wait_p90_s: r6(o.waits.quantile_secs(0.90)),
+        wait_p99_s: r6(o.waits.quantile_secs(0.99)),
+        wait_max_s: r6(o.waits.max_secs()),
+        backlog_max: r6(o.backlog_max),
+        task_hours: r6(o.task_hours),
+        cost_usd: r6(o.task_hours * meta.task_hour_usd),
+        decisions: o.decisions,
+        scale_out_actions: o.scale_out_actions,
+        scale_in_actions: o.scale_in_actions,
+        direction_flips: o.direction_flips,
+        slo_wait_s: meta.slo_wait_s,
+        slo_violation_s: r6(o.slo_violation_s),
+        accuracy_under: r6(au),
+        accuracy_over: r6(ao),
+        timeshare_under: r6(tu),
+        timeshare_over: r6(to),
+        instability: r6(inst),
+        little_mean_backlog: r6(mean_backlog),
+        little_rate_times_wait: r6(rate * o.waits.mean_secs()),
+    }
+}
+
+impl Summary {
+    /// A few lines for a person.
+    #[must_use]
+    pub fn human(&self) -> String {
+        format!(
+            "{} ({} policy, {} mode, seed {})\n  messages {:.0}, processed {:.0}, backlog max {:.0}\n  wait p50 {:.1} s, p90 {:.1} s, p99 {:.1} s, max {:.1} s; SLO {} s violated for {:.0} s\n  {:.1} task-hours, ${:.2}; {} scale-outs, {} scale-ins, {} direction flips",
+            self.scenario,
+            self.policy,
+            self.fidelity,
+            self.seed,
+            self.messages,
+            self.processed,
+            self.backlog_max,
+            self.wait_p50_s,
+            self.wait_p90_s,
+            self.wait_p99_s,
+            self.wait_max_s,
+            self.slo_wait_s,
+            self.slo_violation_s,
+            self.task_hours,
+            self.cost_usd,
+            self.scale_out_actions,
+            self.scale_in_actions,
+            self.direction_flips
+        )
+    }
+}

@@ -1,0 +1,164 @@
+//! Timestamp parsing for traces: `YYYY-MM-DD HH:MM:SS[.fraction]`, RFC 3339, or epoch seconds.
+
+use serde::{Deserialize, Serialize};
+
+use crate::arrivals::Micros;
+
+/// How a trace's time column is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeFormat {
+    /// Decide from the first row.
+    #[default]
+    Auto,
+    /// `YYYY-MM-DD HH:MM:SS[.fraction]` (UTC) or RFC 3339 (`T`, `Z` or an offset).
+    DateTime,
+    /// Seconds since the Unix epoch, integer or fractional.
+    EpochSeconds,
+}
+
+/// Parses one timestamp in the given format (`Auto` tries epoch seconds, then date-time).
+pub fn parse(text: &str, format: TimeFormat) -> Result<Micros, String> {
+    let t = text.trim();
+    match format {
+        TimeFormat::EpochSeconds => parse_epoch(t),
+        TimeFormat::DateTime => parse_datetime(t),
+        TimeFormat::Auto => parse_epoch(t).or_else(|_| parse_datetime(t)).map_err(|_| {
+            format!(
+                "{t:?} is neither epoch seconds nor `YYYY-MM-DD HH:MM:SS[.fraction]` / RFC 3339"
+            )
+        }),
+    }
+}
+
+/// Which concrete format the first value is in.
+#[must_use]
+pub fn detect(text: &str) -> TimeFormat {
+    if parse_epoch(text.trim()).is_ok() {
+        TimeFormat::EpochSeconds
+    } else {
+        TimeFormat::DateTime
+    }
+}
+
+fn parse_epoch(t: &str) -> Result<Micros, String> {
+    let v: f64 = t
+        .parse()
+        .map_err(|_| format!("{t:?} is not epoch seconds"))?;
+    if !(v.is_finite() && (0.0..1e12).contains(&v)) {
+        return Err(format!("{t:?} is not a plausible epoch time in seconds"));
+    }
+    Ok((v * 1e6).round() as Micros)
+}
+
+fn digits(b: &[u8], from: usize, n: usize) -> Option<i64> {
+    let s = b.get(from..from + n)?;
+    s.iter().try_fold(0i64, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+    })
+}
+
+/// Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn parse_datetime(t: &str) -> Result<Micros, String> {
+    let bad = || format!("{t:?} is not `YYYY-MM-DD HH:MM:SS[.fraction]` or RFC 3339");
+    let b = t.as_bytes();
+    let (y, mo, d) = (digits(b, 0, 4), digits(b, 5, 2), digits(b, 8, 2));
+    let (h, mi, s) = (digits(b, 11, 2), digits(b, 14, 2), digits(b, 17, 2));
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) = (y, mo, d, h, mi, s) else {
+        return Err(bad());
+    };
+    if b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || !matches!(b.get(10), Some(b' ' | b'T' | b't'))
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || h > 23
+        || mi > 59
+        || s > 60
+    {
+        return Err(bad());
+    }
+    let mut i = 19;
+    let mut micros = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let mut scale = 100_000i64;
+        let start = i;
+        while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            micros += i64::from(c - b'0') * scale;
+            scale /= 10;
+            i += 1;
+        }
+        if i == start {
+            return Err(bad());
+        }
+    }
+    let offset_s = match b.get(i) {
+        None => 0,
+        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+        Some(&sign @ (b'+' | b'-')) => {
+            let (Some(oh), Some(om)) = (digits(b, i + 1, 2), digits(b, i + 4, 2)) else {
+                return Err(bad());
+            };
+            if b.get(i + 3) != Some(&b':') || i + 6 != b.len() {
+                return Err(bad());
+            }
+            let o = oh * 3600 + om * 60;
+            if sign == b'+' {
+                o
+            } else {
+                -o
+            }
+        }
+        _ => return Err(bad()),
+    };
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset_s;
+    Ok(secs * 1_000_000 + micros)
+}
+
+/// Renders microseconds as RFC 3339 UTC with milliseconds.
+#[must_use]
+pub fn rfc3339(us: Micros) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_shipped_formats() {
+        let ws = parse("1998-04-30 21:30:00", TimeFormat::Auto).unwrap();
+        assert_eq!(ws, 893_971_800_000_000);
+        let az = parse("2023-11-16 18:15:46.6805900", TimeFormat::Auto).unwrap();
+        assert_eq!(az % 1_000_000, 680_590);
+        assert_eq!(
+            parse("2023-11-16T18:15:46Z", TimeFormat::Auto).unwrap(),
+            az - 680_590
+        );
+        assert_eq!(
+            parse("2023-11-16T19:15:46+01:00", TimeFormat::Auto).unwrap(),
+            az - 680_590
+        );
+        assert_eq!(
+            parse("1700000000.5", TimeFormat::Auto).unwrap(),
+            1_700_000_000_500_000
+        );
+        assert!(parse("yesterday", TimeFormat::Auto).is_err());
+        assert!(parse("1998-13-30 21:30:00", TimeFormat::DateTime).is_err());
+    }
+}
