@@ -78,6 +78,17 @@ impl WaitHistogram {
         self.max_us as f64 / 1e6
     }
 
+    /// Fraction of the recorded weight with a wait of at most `us` (bucket resolution).
+    #[must_use]
+    pub fn fraction_at_most_us(&self, us: u64) -> f64 {
+        if self.total_weight <= 0.0 {
+            return 0.0;
+        }
+        let last = bucket_of(us);
+        let below: f64 = self.buckets.iter().take(last + 1).sum();
+        below / self.total_weight
+    }
+
     /// The `q` quantile (0..=1) in seconds.
     #[must_use]
     pub fn quantile_secs(&self, q: f64) -> f64 {

@@ -200,6 +200,16 @@ impl<'a> Control<'a> {
                 self.controller
                     .tick(&self.clock, &[Ok(sample)], service, &mut self.state);
             self.decisions += 1;
+            tracing::debug!(
+                at_ms = decision.at_ms,
+                visible = sample.visible,
+                in_flight = sample.in_flight,
+                previous = decision.previous,
+                desired = decision.desired,
+                limited_by = ?decision.limited_by,
+                reason = %decision.reason,
+                "Decided."
+            );
             self.last_action = Some(decision.action);
             match decision.action {
                 Action::Hold => {}

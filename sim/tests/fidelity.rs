@@ -1,0 +1,112 @@
+//! Fluid against discrete on a high-volume trace, Little's law, and determinism of the library.
+
+use std::path::{Path, PathBuf};
+
+use stepscale_sim::{Backtest, Fidelity, Overrides};
+
+fn scenario(dir: &Path) -> PathBuf {
+    let path = dir.join("high-volume.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "high-volume"
+seed = 7
+duration_secs = 14400
+
+[arrivals]
+poisson = true
+[[arrivals.synthetic]]
+kind = "diurnal"
+mean_per_s = 500.0
+amplitude_per_s = 300.0
+period_secs = 14400
+peak_at_secs = 7200
+
+[[arrivals.synthetic]]
+kind = "on_off"
+on_secs = 900
+off_secs = 2700
+rate_per_s = 900.0
+offset_secs = 1800
+
+[plant]
+initial_tasks = 10
+concurrency = 4
+service_time = { kind = "exponential", mean_secs = 0.2 }
+startup = { kind = "uniform", min_secs = 60.0, max_secs = 120.0 }
+
+[slo]
+wait_secs = 30
+
+[scaler.guards]
+min_tasks = 2
+max_tasks = 200
+scale_out_cooldown_secs = 0
+scale_in_cooldown_secs = 120
+
+[scaler.policy]
+kind = "target"
+target_backlog_per_task = 3.0
+include_in_flight = true
+scale_in_stabilization_secs = 300
+"#,
+    )
+    .unwrap();
+    path
+}
+
+fn within(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * b.abs().max(1e-9)
+}
+
+#[test]
+fn fluid_matches_discrete_on_a_high_volume_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path());
+    let run = |fidelity| {
+        let o = Overrides {
+            fidelity: Some(fidelity),
+            ..Overrides::default()
+        };
+        Backtest::prepare(&path, &o).unwrap().simulate().1
+    };
+    let fluid = run(Fidelity::Fluid);
+    let discrete = run(Fidelity::Discrete);
+    assert!(
+        discrete.messages > 5.0e6,
+        "high volume: {}",
+        discrete.messages
+    );
+    assert!(
+        within(fluid.wait_p99_s, discrete.wait_p99_s, 0.05),
+        "p99 wait: fluid {} s vs discrete {} s",
+        fluid.wait_p99_s,
+        discrete.wait_p99_s
+    );
+    assert!(
+        within(fluid.task_hours, discrete.task_hours, 0.05),
+        "task-hours: fluid {} vs discrete {}",
+        fluid.task_hours,
+        discrete.task_hours
+    );
+}
+
+#[test]
+fn littles_law_holds_in_both_fidelities() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path());
+    for fidelity in [Fidelity::Fluid, Fidelity::Discrete] {
+        let o = Overrides {
+            fidelity: Some(fidelity),
+            resolution_secs: Some(1.0),
+            ..Overrides::default()
+        };
+        let s = Backtest::prepare(&path, &o).unwrap().simulate().1;
+        assert!(
+            within(s.little_mean_backlog, s.little_rate_times_wait, 0.03),
+            "{fidelity:?}: L = {} vs λW = {}",
+            s.little_mean_backlog,
+            s.little_rate_times_wait
+        );
+    }
+}
