@@ -1,0 +1,229 @@
+//! End to end: `stepscale backtest` on every shipped scenario against checked-in golden
+//! summaries, byte-identical reruns whatever the thread count, and bad input refused whole.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn backtest(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stepscale"));
+    cmd.arg("backtest").args(args).current_dir(root());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the stepscale binary runs")
+}
+
+fn scenarios() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_scenario_matches_its_golden_summary() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let list = scenarios();
+    assert!(list.len() >= 7, "the shipped scenarios: {list:?}");
+    for scenario in list {
+        let name = scenario.file_stem().unwrap().to_string_lossy().into_owned();
+        let out_dir = tempfile::tempdir().unwrap();
+        let out_path = out_dir.path().join(&name);
+        let out = backtest(
+            &[
+                "--scenario",
+                scenario.to_str().unwrap(),
+                "--out",
+                out_path.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for file in ["summary.json", "timeseries.csv", "plot.png", "plot.svg"] {
+            assert!(out_path.join(file).is_file(), "{name}: {file} written");
+        }
+        let got = std::fs::read_to_string(out_path.join("summary.json")).unwrap();
+        let golden = root()
+            .join("tests/golden")
+            .join(format!("{name}.summary.json"));
+        if update {
+            std::fs::write(&golden, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&golden)
+            .unwrap_or_else(|_| panic!("{}: missing; run with UPDATE_GOLDEN=1", golden.display()));
+        assert_eq!(
+            got,
+            want,
+            "{name}: summary differs from {}",
+            golden.display()
+        );
+        let summary: serde_json::Value = serde_json::from_str(&got).unwrap();
+        let messages = summary["messages"].as_f64().unwrap();
+        assert!(messages > 0.0, "{name}: messages arrived");
+        assert!(
+            (summary["processed"].as_f64().unwrap() - messages).abs() < 1e-6 * messages,
+            "{name}: every message processed by the end of the drain"
+        );
+    }
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    ["summary.json", "timeseries.csv", "plot.png", "plot.svg"]
+        .iter()
+        .map(|f| ((*f).to_string(), std::fs::read(dir.join(f)).unwrap()))
+        .collect()
+}
+
+#[test]
+fn same_scenario_and_seed_give_byte_identical_outputs_at_any_thread_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    for scenario in ["scenarios/azure-llm.toml", "scenarios/bursts.toml"] {
+        let a = tmp.path().join("a");
+        let b = tmp.path().join("b");
+        let oa = backtest(
+            &["--scenario", scenario, "--out", a.to_str().unwrap()],
+            &[("POLARS_MAX_THREADS", "1")],
+        );
+        let ob = backtest(
+            &["--scenario", scenario, "--out", b.to_str().unwrap()],
+            &[("POLARS_MAX_THREADS", "2")],
+        );
+        assert!(oa.status.success() && ob.status.success());
+        assert_eq!(files(&a), files(&b), "{scenario}: outputs differ");
+        // Another seed gives another run.
+        let c = tmp.path().join("c");
+        let oc = backtest(
+            &[
+                "--scenario",
+                scenario,
+                "--seed",
+                "999",
+                "--out",
+                c.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(oc.status.success());
+        assert_ne!(files(&a)[0], files(&c)[0], "{scenario}: the seed matters");
+    }
+}
+
+fn refused(args: &[&str], needles: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    let mut all: Vec<&str> = args.to_vec();
+    let out_str = out_dir.to_str().unwrap().to_string();
+    all.extend(["--out", &out_str]);
+    let out = backtest(&all, &[]);
+    assert!(!out.status.success(), "{args:?} should fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: {n:?} missing from: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        !out_dir.exists(),
+        "{args:?}: no output folder after a failure"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(
+        leftovers.is_empty(),
+        "{args:?}: staging left behind: {leftovers:?}"
+    );
+}
+
+#[test]
+fn bad_traces_are_refused_with_file_line_value_and_rule() {
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let unsorted = write(
+        "unsorted.csv",
+        "time,count\n2026-01-01 00:01:00,5\n2026-01-01 00:00:00,3\n",
+    );
+    let negative = write(
+        "negative.csv",
+        "time,count\n2026-01-01 00:00:00,5\n2026-01-01 00:01:00,-3\n",
+    );
+    let text = write("text.csv", "time,count\n2026-01-01 00:00:00,five\n");
+    let dup = write(
+        "dup.csv",
+        "time,count\n2026-01-01 00:00:00,5\n2026-01-01 00:00:00,6\n",
+    );
+    let badtime = write(
+        "badtime.csv",
+        "time,count\n2026-01-01 00:00:00,5\nlater,6\n",
+    );
+    let s = "scenarios/worldcup98.toml";
+    let vc = ["--time-column", "time", "--value-column", "count"];
+    for (trace, needles) in [
+        (&unsorted, vec!["unsorted.csv", "line 3", "time order"]),
+        (&negative, vec!["negative.csv", "line 3", "-3", ">= 0"]),
+        (&text, vec!["text.csv", "line 2", "five", "number"]),
+        (&dup, vec!["dup.csv", "line 3", "duplicate"]),
+        (&badtime, vec!["badtime.csv", "line 3", "later"]),
+    ] {
+        let mut args = vec!["--scenario", s, "--trace", trace.as_str()];
+        args.extend(vc);
+        refused(&args, &needles);
+    }
+    let mut args = vec![
+        "--scenario",
+        s,
+        "--trace",
+        unsorted.as_str(),
+        "--time-column",
+        "when",
+    ];
+    args.extend(["--value-column", "count"]);
+    refused(&args, &["no column `when`", "time, count"]);
+}
+
+#[test]
+fn bad_scenarios_are_refused_with_key_value_and_rule() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(root().join("scenarios/steady.toml")).unwrap();
+    for (name, text, needles) in [
+        (
+            "unknown-key",
+            base.replace("seed = 1", "seed = 1\nsead = 2"),
+            vec!["sead", "unknown-key.toml"],
+        ),
+        (
+            "zero-concurrency",
+            base.replace("initial_tasks = 5", "initial_tasks = 5\nconcurrency = 0"),
+            vec!["plant.concurrency", "0", "at least 1"],
+        ),
+        (
+            "short-period",
+            format!("{base}\n[controller]\nperiod_secs = 0.5\n"),
+            vec!["controller.period_secs", "0.5", ">= 1"],
+        ),
+        (
+            "bad-policy",
+            base.replace(
+                "target_backlog_per_task = 1.2",
+                "target_backlog_per_task = -1.0",
+            ),
+            vec!["target_backlog_per_task", "-1", "> 0"],
+        ),
+    ] {
+        let path = tmp.path().join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        refused(&["--scenario", path.to_str().unwrap()], &needles);
+    }
+}
