@@ -1,6 +1,6 @@
 //! fast-autoscaler v0.2's own test cases, as a table, against the `seed` policy.
 
-use stepscale_engine::policy::SeedParams;
+use stepscale_engine::policy::{Combine, SeedParams};
 use stepscale_engine::{
     Action, Controller, Guards, Limit, PolicySpec, QueueSample, ScalerState, ServiceState,
 };
@@ -88,7 +88,7 @@ fn v02_cases_decide_as_v02_did() {
             scale_in_cooldown_secs: c.in_cooldown_secs,
             ..Guards::default()
         };
-        let controller = Controller::new(policy, guards, Default::default(), vec![]);
+        let controller = Controller::new(policy, guards, Combine::default(), vec![]);
         let now: i64 = 1_000_000_000;
         let mut state = ScalerState {
             last_scale_in_ms: c.last_scale_in_secs_ago.map(|s| now - s * 1000),
@@ -116,7 +116,7 @@ fn a_scale_out_resets_the_scale_in_record() {
             scale_in_cooldown_secs: 60,
             ..Guards::default()
         },
-        Default::default(),
+        Combine::default(),
         vec![],
     );
     let mut state = ScalerState::default();
@@ -151,7 +151,7 @@ fn a_failed_read_holds_where_v02_scaled_in() {
     let controller = Controller::new(
         PolicySpec::default(),
         Guards::default(),
-        Default::default(),
+        Combine::default(),
         vec![],
     );
     let mut state = ScalerState::default();
@@ -174,7 +174,7 @@ fn fallback_raises_after_n_failures_and_never_lowers() {
         on_metric_failure: stepscale_engine::FailureFallback::Fixed(8),
         ..Guards::default()
     };
-    let controller = Controller::new(PolicySpec::default(), guards, Default::default(), vec![]);
+    let controller = Controller::new(PolicySpec::default(), guards, Combine::default(), vec![]);
     let fail = [Err(stepscale_engine::ReadFailure::new("timeout"))];
     let mut state = ScalerState::default();
     assert_eq!(

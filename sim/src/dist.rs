@@ -40,7 +40,7 @@ impl Duration {
     pub fn mean_secs(&self) -> f64 {
         match *self {
             Self::Constant { secs } => secs,
-            Self::Uniform { min_secs, max_secs } => (min_secs + max_secs) / 2.0,
+            Self::Uniform { min_secs, max_secs } => f64::midpoint(min_secs, max_secs),
             Self::Exponential { mean_secs } => mean_secs,
             Self::Lognormal { median_secs, sigma } => median_secs * (sigma * sigma / 2.0).exp(),
         }

@@ -17,7 +17,7 @@ fn bucket_of(us: u64) -> usize {
     if us < SUB {
         us as usize
     } else {
-        let exp = 63 - us.leading_zeros() - SUB_BITS;
+        let exp = us.ilog2() - SUB_BITS;
         let mantissa = (us >> exp) - SUB;
         ((u64::from(exp) + 1) * SUB + mantissa) as usize
     }

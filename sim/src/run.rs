@@ -116,27 +116,26 @@ impl Backtest {
         }
         scenario.validate(path)?;
         let config = scenario.scaler_config(path)?;
-        let arrivals = match &scenario.arrivals.trace {
-            Some(spec) => crate::trace::read(spec)?,
-            None => {
-                let start = scenario.start.as_deref().unwrap_or(DEFAULT_START);
-                let start_us = timefmt::parse(start, TimeFormat::DateTime).map_err(|rule| {
-                    ScenarioError::Invalid {
-                        path: path.to_path_buf(),
-                        key: "start".into(),
-                        value: start.into(),
-                        rule,
-                    }
-                })?;
-                let mut rng = SimRng::new(scenario.seed).fork(5);
-                crate::synth::generate(
-                    &scenario.arrivals.synthetic,
-                    start_us,
-                    scenario.duration_secs.unwrap_or(0),
-                    scenario.arrivals.poisson,
-                    &mut rng,
-                )
-            }
+        let arrivals = if let Some(spec) = &scenario.arrivals.trace {
+            crate::trace::read(spec)?
+        } else {
+            let start = scenario.start.as_deref().unwrap_or(DEFAULT_START);
+            let start_us = timefmt::parse(start, TimeFormat::DateTime).map_err(|rule| {
+                ScenarioError::Invalid {
+                    path: path.to_path_buf(),
+                    key: "start".into(),
+                    value: start.into(),
+                    rule,
+                }
+            })?;
+            let mut rng = SimRng::new(scenario.seed).fork(5);
+            crate::synth::generate(
+                &scenario.arrivals.synthetic,
+                start_us,
+                scenario.duration_secs.unwrap_or(0),
+                scenario.arrivals.poisson,
+                &mut rng,
+            )
         };
         let resolution_secs = o.resolution_secs.unwrap_or(scenario.controller.period_secs);
         if !(resolution_secs.is_finite() && resolution_secs >= 0.001) {

@@ -69,6 +69,8 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+// y, d, h, s are the date's own names.
+#[allow(clippy::many_single_char_names)]
 fn parse_datetime(t: &str) -> Result<Micros, String> {
     let bad = || format!("{t:?} is not `YYYY-MM-DD HH:MM:SS[.fraction]` or RFC 3339");
     let b = t.as_bytes();

@@ -33,14 +33,15 @@ install_moto() {
 }
 
 if ! moto_ready; then
-  with_lock moto-install install_moto
+  take_lock moto
+  install_moto
   if ! moto_ready; then
     port_open "$MOTO_HOST" "$MOTO_PORT" && die "port $MOTO_PORT is taken by something that is not moto"
     t0=$(date +%s%3N)
     log "starting moto_server on $MOTO_URL (log: $STEPSCALE_CACHE/moto.log)"
     start_detached "$STEPSCALE_CACHE/moto.log" "$STEPSCALE_CACHE/moto.pid" \
       "$MOTO_VENV/bin/moto_server" -H "$MOTO_HOST" -p "$MOTO_PORT"
-    wait_until 60 "moto_server" moto_ready || { tail -n 30 "$STEPSCALE_CACHE/moto.log" >&2; exit 1; }
+    wait_until 60 "moto_server" "$STEPSCALE_CACHE/moto.pid" moto_ready || { tail -n 30 "$STEPSCALE_CACHE/moto.log" >&2; exit 1; }
     log "moto_server ready in $(elapsed_since "$t0") (pid $(cat "$STEPSCALE_CACHE/moto.pid"))"
   fi
 fi

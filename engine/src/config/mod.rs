@@ -102,7 +102,7 @@ pub enum ConfigError {
 impl ConfigError {
     pub(crate) fn invalid(
         key: impl Into<String>,
-        value: impl ToString,
+        value: impl std::fmt::Display,
         rule: impl Into<String>,
     ) -> Self {
         Self::Invalid {

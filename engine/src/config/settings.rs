@@ -334,8 +334,11 @@ impl Raw<'_> {
                     "expected a boolean: true/false, 1/0, yes/no or on/off (any case)",
                 )),
             },
-            Raw::Number(n) if n == 0.0 || n == 1.0 => Ok(n == 1.0),
-            Raw::Number(n) => Err(ConfigError::invalid(key, n, "expected a boolean")),
+            Raw::Number(n) => match n.to_string().as_str() {
+                "0" => Ok(false),
+                "1" => Ok(true),
+                _ => Err(ConfigError::invalid(key, n, "expected a boolean")),
+            },
         }
     }
 }
