@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use stepscale_engine::{Controller, QueueSample};
 
-use crate::arrivals::Micros;
+use crate::arrivals::{ArrivalKind, Micros};
 use crate::fleet::{FleetEvent, SimFleet};
 use crate::histogram::WaitHistogram;
 use crate::model::{Control, Outcome, Prepared, Recorder, Snapshot};
@@ -20,6 +20,72 @@ use crate::rng::SimRng;
 use crate::scenario::StopMode;
 
 const EPS: f64 = 1e-9;
+
+/// Arrivals per step as runs of equal values: a minute bin at 1 s steps is one run of 60.
+struct Segments {
+    /// (first step, per-step amount, cumulative amount before the first step).
+    runs: Vec<(u64, f64, f64)>,
+    /// One past the last step with arrivals.
+    end: u64,
+    total: f64,
+    cursor: usize,
+}
+
+impl Segments {
+    fn new(p: &Prepared, step: Micros, steps: u64) -> Self {
+        let mut runs: Vec<(u64, f64, f64)> = Vec::new();
+        let mut cum = 0.0;
+        let mut push = |start: u64, value: f64, len: u64, runs: &mut Vec<(u64, f64, f64)>| {
+            if runs.last().is_none_or(|r| r.1.to_bits() != value.to_bits()) {
+                runs.push((start, value, cum));
+            }
+            cum += value * len as f64;
+        };
+        match &p.arrivals.kind {
+            ArrivalKind::Binned { bin_us, counts } if bin_us % step == 0 => {
+                let k = (bin_us / step) as u64;
+                for (b, &c) in counts.iter().enumerate() {
+                    push(b as u64 * k, c / k as f64, k, &mut runs);
+                }
+            }
+            _ => {
+                for (j, &a) in p.arrivals.per_step(step, steps as usize).iter().enumerate() {
+                    push(j as u64, a, 1, &mut runs);
+                }
+            }
+        }
+        Self {
+            runs,
+            end: steps,
+            total: cum,
+            cursor: 0,
+        }
+    }
+
+    /// The per-step amount at step `j` and the end of its run; moves forward only.
+    #[inline]
+    fn at(&mut self, j: u64) -> (f64, u64) {
+        if j >= self.end {
+            return (0.0, u64::MAX);
+        }
+        while self.cursor + 1 < self.runs.len() && self.runs[self.cursor + 1].0 <= j {
+            self.cursor += 1;
+        }
+        let next = self.runs.get(self.cursor + 1).map_or(self.end, |r| r.0);
+        (self.runs[self.cursor].1, next)
+    }
+
+    /// Arrivals in steps `0..j`.
+    fn cumulative(&self, j: u64) -> f64 {
+        let j = j.min(self.end);
+        let idx = self.runs.partition_point(|r| r.0 <= j);
+        if idx == 0 {
+            return 0.0;
+        }
+        let (start, value, before) = self.runs[idx - 1];
+        before + value * (j - start) as f64
+    }
+}
 
 /// The fluid queue's state.
 struct Queue {
@@ -43,54 +109,79 @@ struct Queue {
 impl Queue {
     /// Runs steps `from..to` at constant capacity `cap` (messages per step).
     #[inline]
-    fn run(&mut self, arr: &[f64], from: u64, to: u64, cap: f64, step_us: Micros, slo_steps: u64) {
-        let n = arr.len() as u64;
-        for j in from..to {
-            let a = if j < n { arr[j as usize] } else { 0.0 };
-            if self.chunks.is_empty() && self.redo <= 0.0 {
-                if a <= cap {
-                    self.zero_wait += a;
-                    self.served_last_step = a;
-                    continue;
-                }
-                self.zero_wait += cap;
-                self.served_last_step = cap;
-                self.chunks.push_back((j, a - cap));
-                self.backlog = a - cap;
-                self.backlog_max = self.backlog_max.max(self.backlog);
+    fn run(
+        &mut self,
+        arr: &mut Segments,
+        from: u64,
+        to: u64,
+        cap: f64,
+        step_us: Micros,
+        slo_steps: u64,
+    ) {
+        let mut j = from;
+        while j < to {
+            let (a, run_end) = arr.at(j);
+            let end = run_end.min(to);
+            if self.chunks.is_empty() && self.redo <= 0.0 && a <= cap {
+                // The fleet keeps up over the whole run: everything is served in its step.
+                self.zero_wait += a * (end - j) as f64;
+                self.served_last_step = a;
+                j = end;
                 continue;
             }
-            if a > 0.0 {
-                self.chunks.push_back((j, a));
-                self.backlog += a;
+            for jj in j..end {
+                self.step(a, jj, cap, step_us, slo_steps);
             }
-            let mut s = cap.min(self.backlog);
-            self.served_last_step = s;
-            self.backlog -= s;
-            let from_redo = self.redo.min(s);
-            self.redo -= from_redo;
-            s -= from_redo;
-            while s > 0.0 {
-                let Some(front) = self.chunks.front_mut() else {
-                    break;
-                };
-                let take = front.1.min(s);
-                self.waits.record((j - front.0) as i64 * step_us, take);
-                front.1 -= take;
-                s -= take;
-                if front.1 <= EPS {
-                    self.chunks.pop_front();
-                }
+            j = end;
+        }
+    }
+
+    /// One step with `a` arrivals.
+    #[inline]
+    fn step(&mut self, a: f64, j: u64, cap: f64, step_us: Micros, slo_steps: u64) {
+        if self.chunks.is_empty() && self.redo <= 0.0 {
+            if a <= cap {
+                self.zero_wait += a;
+                self.served_last_step = a;
+                return;
             }
-            if self.backlog <= EPS || (self.chunks.is_empty() && self.redo <= EPS) {
-                self.backlog = 0.0;
-                self.redo = 0.0;
-                self.chunks.clear();
-            } else {
-                self.backlog_max = self.backlog_max.max(self.backlog);
-                if self.chunks.front().is_some_and(|c| j + 1 - c.0 > slo_steps) {
-                    self.violation_steps += 1;
-                }
+            self.zero_wait += cap;
+            self.served_last_step = cap;
+            self.chunks.push_back((j, a - cap));
+            self.backlog = a - cap;
+            self.backlog_max = self.backlog_max.max(self.backlog);
+            return;
+        }
+        if a > 0.0 {
+            self.chunks.push_back((j, a));
+            self.backlog += a;
+        }
+        let mut s = cap.min(self.backlog);
+        self.served_last_step = s;
+        self.backlog -= s;
+        let from_redo = self.redo.min(s);
+        self.redo -= from_redo;
+        s -= from_redo;
+        while s > 0.0 {
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            let take = front.1.min(s);
+            self.waits.record((j - front.0) as i64 * step_us, take);
+            front.1 -= take;
+            s -= take;
+            if front.1 <= EPS {
+                self.chunks.pop_front();
+            }
+        }
+        if self.backlog <= EPS || (self.chunks.is_empty() && self.redo <= EPS) {
+            self.backlog = 0.0;
+            self.redo = 0.0;
+            self.chunks.clear();
+        } else {
+            self.backlog_max = self.backlog_max.max(self.backlog);
+            if self.chunks.front().is_some_and(|c| j + 1 - c.0 > slo_steps) {
+                self.violation_steps += 1;
             }
         }
     }
@@ -102,7 +193,7 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
     let step = p.step_us;
     let dt_s = step as f64 / 1e6;
     let n_arr = ((p.arrivals_end_us - p.start_us + step - 1) / step).max(0) as u64;
-    let arr = p.arrivals.per_step(step, n_arr as usize);
+    let mut arr = Segments::new(p, step, n_arr);
     let max_steps = ((p.hard_end_us - p.start_us + step - 1) / step).max(0) as u64;
     let mean_service_s = p.plant.service_time.mean_secs();
     let per_task_per_step = f64::from(p.plant.concurrency) * dt_s / mean_service_s;
@@ -153,10 +244,8 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
         }
         let oldest_age_s = q.chunks.front().map_or(0.0, |c| (i - c.0) as f64 * dt_s);
         if now >= rec.next_us {
-            let upto = (i as usize).min(arr.len());
-            let from = (last_row_step as usize).min(upto);
             let snap = Snapshot {
-                arrivals: arr[from..upto].iter().sum(),
+                arrivals: arr.cumulative(i) - arr.cumulative(last_row_step),
                 backlog: q.backlog,
                 in_flight,
                 oldest_age_s,
@@ -210,7 +299,7 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
         }
         let next_i = next_i.clamp(i + 1, max_steps.max(i + 1));
         let cap = f64::from(fleet.running()) * per_task_per_step;
-        q.run(&arr, i, next_i, cap, step, slo_steps);
+        q.run(&mut arr, i, next_i, cap, step, slo_steps);
         i = next_i;
     }
     let end_us = p.start_us + i as Micros * step;
@@ -218,7 +307,7 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
     q.waits.record(0, zero);
     Outcome {
         rows: rec.rows,
-        messages: arr.iter().sum(),
+        messages: arr.total,
         processed: (q.waits.count() - q.redo - q.returns.iter().map(|r| r.1).sum::<f64>()).max(0.0),
         redeliveries: q.redelivered,
         waits: q.waits,

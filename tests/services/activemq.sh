@@ -4,6 +4,10 @@
 # Installs the Debian packages when missing, lays out a broker base dir in the cache with
 # tests/services/activemq.xml, starts the broker when Jolokia does not answer, waits until it does,
 # prints the env for the tests. Idempotent; fast when the broker is already up.
+#
+#   activemq.sh          install if needed, start if needed, print env
+#   activemq.sh --smoke  also send 5 messages over STOMP and read them back through Jolokia
+#                        (tests/services/activemq_smoke.py, python stdlib only)
 set -euo pipefail
 SERVICE_NAME=activemq
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -82,6 +86,10 @@ if ! amq_ready; then
       || { tail -n 40 "$STEPSCALE_CACHE/activemq.log" >&2; exit 1; }
     log "ActiveMQ ready in $(elapsed_since "$t0") (pid $(cat "$STEPSCALE_CACHE/activemq.pid"))"
   fi
+fi
+
+if [[ ${1:-} == --smoke ]]; then
+  python3 "$SERVICES_DIR/activemq_smoke.py" "$JOLOKIA_URL" 127.0.0.1 61613 >&2
 fi
 
 cat <<ENV

@@ -3,6 +3,11 @@
 # Installs moto[server] into a venv in the cache (outside the clone) when missing, starts the
 # server when the port does not answer, waits until it is ready, prints the env for the tests.
 # Idempotent; a second call with the server up takes well under a second.
+#
+#   moto.sh          install if needed, start if needed, print env
+#   moto.sh --smoke  also create an SQS queue, send, and read ApproximateNumberOfMessages with
+#                    the venv's boto3, then delete that queue (no global reset: other tests
+#                    may be using the server)
 set -euo pipefail
 SERVICE_NAME=moto
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -44,6 +49,23 @@ if ! moto_ready; then
     wait_until 60 "moto_server" "$STEPSCALE_CACHE/moto.pid" moto_ready || { tail -n 30 "$STEPSCALE_CACHE/moto.log" >&2; exit 1; }
     log "moto_server ready in $(elapsed_since "$t0") (pid $(cat "$STEPSCALE_CACHE/moto.pid"))"
   fi
+fi
+
+if [[ ${1:-} == --smoke ]]; then
+  "$MOTO_VENV/bin/python" - "$MOTO_URL" >&2 <<'PY'
+import sys, uuid, boto3
+url = sys.argv[1]
+sqs = boto3.client("sqs", endpoint_url=url, region_name="us-east-1",
+                   aws_access_key_id="test", aws_secret_access_key="test")
+q = sqs.create_queue(QueueName=f"stepscale-smoke-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+for i in range(3):
+    sqs.send_message(QueueUrl=q, MessageBody=f"m{i}")
+n = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["ApproximateNumberOfMessages"])
+n = int(n["Attributes"]["ApproximateNumberOfMessages"])
+assert n == 3, n
+sqs.delete_queue(QueueUrl=q)
+print(f"moto smoke ok: SQS queue got 3 messages, ApproximateNumberOfMessages={n}")
+PY
 fi
 
 cat <<ENV
