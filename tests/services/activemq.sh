@@ -21,7 +21,9 @@ WEB_JARS=(jolokia-core json-simple servlet-api jetty9-server jetty9-servlet jett
 PACKAGES=(activemq libjolokia-core-java libjetty9-java)
 
 amq_ready() {
-  curl -fsS --max-time 3 "$JOLOKIA_URL/read/$BROKER_MBEAN/BrokerName" 2>/dev/null | grep -q '"status":200'
+  local doc
+  doc=$(curl -fsS --max-time 3 "$JOLOKIA_URL/read/$BROKER_MBEAN/BrokerName" 2>/dev/null) \
+    && [[ $doc == *'"status":200'* ]]
 }
 
 installed() {
@@ -31,14 +33,18 @@ installed() {
 
 install_packages() {
   installed && return 0
-  local t0; t0=$(date +%s%3N)
-  log "apt-get install ${PACKAGES[*]}"
+  local t0 apt_log="$STEPSCALE_CACHE/apt.log"
+  t0=$(date +%s%3N)
+  log "apt-get install ${PACKAGES[*]} (log: $apt_log)"
   export DEBIAN_FRONTEND=noninteractive
-  # Update the package lists only when the packages are unknown or the install fails.
+  local apt=(apt-get -q -o DPkg::Lock::Timeout=600)
+  # Update the package lists only when the packages are unknown or the install fails (an old
+  # list can name .debs the mirror no longer has).
   if ! apt-cache show "${PACKAGES[@]}" >/dev/null 2>&1 \
-    || ! apt-get install -y -q "${PACKAGES[@]}" >&2; then
-    apt-get update -q >&2
-    apt-get install -y -q "${PACKAGES[@]}" >&2
+    || ! "${apt[@]}" install -y "${PACKAGES[@]}" >"$apt_log" 2>&1; then
+    log "apt-get update, then install again"
+    { "${apt[@]}" update && "${apt[@]}" install -y "${PACKAGES[@]}"; } >>"$apt_log" 2>&1 \
+      || { tail -n 30 "$apt_log" >&2; die "apt-get install failed"; }
   fi
   installed || die "packages installed but files are missing"
   log "packages installed in $(elapsed_since "$t0")"

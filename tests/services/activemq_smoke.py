@@ -5,7 +5,7 @@ usage: activemq_smoke.py [JOLOKIA_URL] [STOMP_HOST] [STOMP_PORT]
 
 Sends 5 messages over STOMP to a fresh queue, reads QueueSize, InFlightCount, ConsumerCount,
 EnqueueCount, DequeueCount through Jolokia, and checks that a missing queue answers HTTP 200
-with "status":404 in the JSON.
+with "status":404 in the JSON. Removes its queue at the end.
 """
 import json
 import os
@@ -40,6 +40,10 @@ def main():
     http, doc = read_queue(jolokia, f"missing.{uuid.uuid4().hex[:8]}")
     assert http == 200 and doc["status"] == 404, doc
     assert doc["error_type"] == "javax.management.InstanceNotFoundException", doc
+    broker = MBEAN.split(",destinationType")[0]
+    with urllib.request.urlopen(f"{jolokia}/exec/{broker}/removeQueue(java.lang.String)/{queue}",
+                                timeout=5) as resp:
+        assert json.load(resp)["status"] == 200
     print(f"activemq smoke ok: 5 sent to {queue} over STOMP, Jolokia reads {want}; "
           "missing queue -> HTTP 200 with status 404")
 

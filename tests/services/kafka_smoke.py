@@ -4,7 +4,7 @@
 usage: kafka_smoke.py HOST:PORT
 
 Creates a fresh topic (1 partition), produces 5 records, consumes them in a consumer group,
-commits, and checks the end offset, the committed offset and the group's lag (0).
+commits, and checks the end offset, the committed offset and the group's lag (0). Deletes its group and topic at the end.
 """
 import sys
 import time
@@ -49,10 +49,12 @@ def main():
 
     offsets = admin.list_group_offsets(group)[group]  # kafka-python 3.x API
     assert offsets[tp].offset == 5, f"group offsets {offsets!r}"
-    groups = [g[0] if isinstance(g, tuple) else g for g in admin.list_groups()]
+    groups = [g["group_id"] for g in admin.list_groups()]
+    admin.delete_groups([group])
+    admin.delete_topics([topic])
     admin.close()
     print(f"kafka smoke ok: topic {topic}: 5 produced, 5 consumed in group {group}, "
-          f"end offset {end}, committed {committed}, lag 0; groups listed: {group in str(groups)} ({time.monotonic() - t0:.1f} s)")
+          f"end offset {end}, committed {committed}, lag 0; group listed: {group in groups} ({time.monotonic() - t0:.1f} s)")
 
 
 if __name__ == "__main__":

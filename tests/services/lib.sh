@@ -2,6 +2,7 @@
 # Logs go to stderr; stdout is kept for the `export` lines a caller may eval.
 
 STEPSCALE_CACHE="${STEPSCALE_CACHE:-/var/tmp/stepscale-cache}"
+# shellcheck disable=SC2034 # used by the scripts that source this file
 SERVICES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mkdir -p "$STEPSCALE_CACHE"
 

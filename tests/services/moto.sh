@@ -19,7 +19,11 @@ MOTO_VENV="${MOTO_VENV:-$STEPSCALE_CACHE/moto-venv}"
 MOTO_SPEC="${MOTO_SPEC:-moto[server]==5.2.5}"
 MOTO_URL="http://$MOTO_HOST:$MOTO_PORT"
 
-moto_ready() { curl -fsS -o /dev/null --max-time 2 "$MOTO_URL/moto-api/data.json" 2>/dev/null; }
+# /moto-api/ is moto's dashboard page (about 10 KB, fixed size; data.json grows with the state).
+moto_ready() {
+  local page
+  page=$(curl -fsS --max-time 2 "$MOTO_URL/moto-api/" 2>/dev/null) && [[ $page == *Moto* ]]
+}
 
 install_moto() {
   # A venv whose interpreter went away (e.g. another python3) is rebuilt.
