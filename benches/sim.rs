@@ -21,7 +21,7 @@ fn bench_sim(c: &mut Criterion) {
     let steps = ((p.arrivals_end_us - p.start_us) / p.step_us) as u64;
     group.throughput(Throughput::Elements(steps));
     group.bench_function("fluid_worldcup98_steps", |b| {
-        b.iter(|| black_box(worldcup.simulate()))
+        b.iter(|| black_box(worldcup.simulate()));
     });
 
     let dir = std::env::temp_dir().join(format!("stepscale-bench-{}", std::process::id()));
@@ -57,7 +57,7 @@ target_backlog_per_task = 3.0
     let messages = discrete.prepared.arrivals.total() as u64;
     group.throughput(Throughput::Elements(messages));
     group.bench_function("discrete_messages", |b| {
-        b.iter(|| black_box(discrete.simulate()))
+        b.iter(|| black_box(discrete.simulate()));
     });
     group.finish();
     let _ = std::fs::remove_dir_all(&dir);
