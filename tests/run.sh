@@ -37,6 +37,11 @@ ensure_rabbitmq() {
 
 ensure_redis
 ensure_rabbitmq
+# moto (AWS APIs), tansu (Kafka protocol), ActiveMQ with Jolokia: installed when missing (the first
+# tansu build takes ~13 min, cached in /var/tmp/stepscale-cache), started when down.
+log "local services: moto, tansu, ActiveMQ"
+services_env="$(bash tests/services/all.sh)"
+eval "$services_env"
 
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"

@@ -1,11 +1,31 @@
 //! StepScale's live side: queue probes (one folder and one cargo feature per provider),
 //! and the glue that feeds their readings to the engine.
 
+#[cfg(feature = "aws")]
+pub mod aws;
+#[cfg(feature = "aws")]
+pub mod cloudwatch;
+#[cfg(feature = "aws")]
+pub mod ecs;
 pub mod probe;
+pub mod record;
+pub mod runner;
+pub mod state;
+
+#[cfg(feature = "amazon-mq")]
+pub mod amazon_mq;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+#[cfg(feature = "kinesis")]
+pub mod kinesis;
+#[cfg(feature = "sns")]
+pub mod sns;
+#[cfg(feature = "sqs")]
+pub mod sqs;
 
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
 #[cfg(feature = "redis")]
 pub mod redis;
 
-pub use probe::{AnyProbe, Probe, ProbeError};
+pub use probe::{AnyProbe, Probe, ProbeContext, ProbeError};

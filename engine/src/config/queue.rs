@@ -106,12 +106,17 @@ pub struct SqsQueue {
     pub queue_url: Option<String>,
     /// Queue name, resolved with `GetQueueUrl` when no URL is given.
     pub queue_name: Option<String>,
+    /// Also read `ApproximateAgeOfOldestMessage` and `NumberOfMessagesSent` from CloudWatch
+    /// (`AWS/SQS`) for the age and arrival rate; off by default (GetMetricData is billed).
+    pub cloudwatch_metrics: bool,
+    /// Seconds of CloudWatch data the arrival rate is averaged over (default 300, at least 60).
+    pub metric_window_secs: Option<u64>,
     /// Weight in a `weighted` composite.
     pub weight: Option<f64>,
 }
 
 /// Amazon MQ broker and queue.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AmazonMqQueue {
     /// Broker id (`AMQ_BROKER_ID`).
@@ -124,8 +129,45 @@ pub struct AmazonMqQueue {
     pub password: Option<Secret>,
     /// Jolokia base URL, overriding the one derived from `DescribeBroker`.
     pub jolokia_url: Option<String>,
+    /// ActiveMQ's JMX `brokerName` in the Jolokia MBean; unset matches the broker's only one.
+    pub jolokia_broker_name: Option<String>,
+    /// Read CloudWatch's `AWS/AmazonMQ` `QueueSize` when Jolokia fails (ActiveMQ engine).
+    pub cloudwatch_fallback: bool,
+    /// RabbitMQ engine: AMQP host, overriding the AMQPS endpoint from `DescribeBroker`.
+    pub rabbitmq_host: Option<String>,
+    /// RabbitMQ engine: AMQP port, overriding the endpoint's (5671).
+    pub rabbitmq_port: Option<u16>,
+    /// RabbitMQ engine: virtual host.
+    pub vhost: String,
+    /// RabbitMQ engine: amqps (on; Amazon MQ serves only TLS).
+    pub tls: bool,
+    /// RabbitMQ engine: management API base URL, overriding the console URL.
+    pub management_url: Option<String>,
+    /// Seconds to wait for each HTTP or AMQP connection and each request.
+    pub timeout_secs: u64,
     /// Weight in a `weighted` composite.
     pub weight: Option<f64>,
+}
+
+impl Default for AmazonMqQueue {
+    fn default() -> Self {
+        Self {
+            broker_id: None,
+            queue_name: None,
+            username: None,
+            password: None,
+            jolokia_url: None,
+            jolokia_broker_name: None,
+            cloudwatch_fallback: true,
+            rabbitmq_host: None,
+            rabbitmq_port: None,
+            vhost: "/".into(),
+            tls: true,
+            management_url: None,
+            timeout_secs: 5,
+            weight: None,
+        }
+    }
 }
 
 /// Kinesis stream.
@@ -134,6 +176,21 @@ pub struct AmazonMqQueue {
 pub struct KinesisQueue {
     /// Stream name (`KINESIS_STREAM_NAME`).
     pub stream_name: Option<String>,
+    /// Where the lag comes from: `shard_iterator` (default; GetRecords' `MillisBehindLatest`
+    /// per open shard at `iterator_type`) or `iterator_age` (CloudWatch
+    /// `GetRecords.IteratorAgeMilliseconds`, the stream's real consumers).
+    pub lag_source: Option<String>,
+    /// Where the consumer is taken to be in `shard_iterator` mode: `TRIM_HORIZON` (default),
+    /// `LATEST` or `AT_TIMESTAMP`.
+    pub iterator_type: Option<String>,
+    /// The checkpoint for `AT_TIMESTAMP`, RFC 3339 (`2026-11-28T08:00:00Z`).
+    pub at_timestamp: Option<String>,
+    /// Records per second per shard, used when CloudWatch `IncomingRecords` cannot be read.
+    pub records_per_second_per_shard: Option<f64>,
+    /// Seconds of CloudWatch data the incoming rate is averaged over (default 300, at least 60).
+    pub metric_window_secs: Option<u64>,
+    /// Most tasks per open shard (default 1): `max_useful_tasks` = open shards x this.
+    pub tasks_per_shard: Option<u32>,
     /// Weight in a `weighted` composite.
     pub weight: Option<f64>,
 }
@@ -150,6 +207,29 @@ pub struct KafkaQueue {
     pub bootstrap_servers: Option<String>,
     /// Consumer group whose lag is read (`KAFKA_CONSUMER_GROUP`).
     pub consumer_group: Option<String>,
+    /// Use `bootstrap_servers` as given and never call MSK `GetBootstrapBrokers`, even with
+    /// `cluster_arn` set (off: MSK first, `bootstrap_servers` only when that call fails).
+    pub bootstrap_servers_override: bool,
+    /// How a partition without a committed offset counts: `earliest` (default; from the low
+    /// watermark, as a new group with `auto.offset.reset=earliest` would read), `latest`
+    /// (nothing) or `zero` (from offset 0).
+    pub uncommitted: Option<String>,
+    /// What caps the useful task count: `partitions` (default; the topic's partition count)
+    /// or `lagging_partitions` (partitions whose lag is above 0).
+    pub useful_tasks: Option<String>,
+    /// librdkafka `security.protocol`: `plaintext` (default), `ssl`, `sasl_plaintext` or
+    /// `sasl_ssl`; also picks which MSK bootstrap string is used.
+    pub security_protocol: Option<String>,
+    /// SASL mechanism for the `sasl_*` protocols: `SCRAM-SHA-512` (MSK), `SCRAM-SHA-256` or `PLAIN`.
+    pub sasl_mechanism: Option<String>,
+    /// SASL user.
+    pub sasl_username: Option<String>,
+    /// SASL password (for MSK, from its Secrets Manager secret).
+    pub sasl_password: Option<Secret>,
+    /// CA certificate file (PEM) for TLS; unset uses the system's trust store.
+    pub ssl_ca_location: Option<String>,
+    /// Seconds a whole read may take against the brokers (default 10).
+    pub timeout_secs: Option<u64>,
     /// Weight in a `weighted` composite.
     pub weight: Option<f64>,
 }
@@ -277,6 +357,9 @@ impl Default for RedisQueue {
 pub struct SnsTopic {
     /// Topic ARN.
     pub topic_arn: Option<String>,
+    /// Seconds of CloudWatch `NumberOfMessagesPublished` the rate is averaged over (default
+    /// 300, at least 60).
+    pub metric_window_secs: Option<u64>,
     /// Weight in a `weighted` composite.
     pub weight: Option<f64>,
 }

@@ -1,0 +1,75 @@
+//! The AWS SDK configuration, built once at start: the SDK's normal endpoint and credential
+//! chain (so `AWS_ENDPOINT_URL` points it at moto), rustls on ring, timeouts and retries.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// Connection timeout for every AWS call.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Timeout of one attempt.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Timeout of a call with all its retries.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
+/// Attempts per call; throttling and transient errors back off exponentially with jitter.
+pub const MAX_ATTEMPTS: u32 = 4;
+
+/// Loads the SDK configuration from the environment (region, credentials, endpoint URL),
+/// with `region` overriding the region when given.
+pub async fn load(region: Option<&str>) -> SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(Duration::from_millis(200)),
+        );
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region.to_string()));
+    }
+    loader.load().await
+}
+
+/// Whether the SDK talks to a custom endpoint (moto, LocalStack): S3 then needs path-style
+/// addressing.
+#[must_use]
+pub fn custom_endpoint(sdk: &SdkConfig) -> bool {
+    sdk.endpoint_url().is_some()
+}
+
+/// A short, secret-free description of an SDK error: its code and message when the service
+/// sent one, otherwise the error's own text.
+pub fn describe<E, R>(err: &aws_sdk_ecs::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_ecs::error::SdkError;
+    match err {
+        SdkError::ServiceError(e) => {
+            let inner = e.err();
+            match (inner.code(), inner.message()) {
+                (Some(code), Some(msg)) => format!("{code}: {msg}"),
+                (Some(code), None) => code.to_string(),
+                _ => inner.to_string(),
+            }
+        }
+        SdkError::TimeoutError(_) => "timed out".to_string(),
+        SdkError::DispatchFailure(e) => format!("cannot reach the endpoint: {e:?}"),
+        other => other.to_string(),
+    }
+}

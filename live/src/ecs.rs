@@ -1,0 +1,214 @@
+//! The ECS actuator: DescribeServices for the counts, UpdateService(desiredCount) only when a
+//! decision changes the count, and no scale-in while a deployment is in progress.
+
+use aws_config::SdkConfig;
+use aws_sdk_ecs::Client;
+use stepscale_engine::{Action, Decision, ServiceState};
+
+use crate::aws::describe;
+
+/// Why the ECS service could not be read or changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EcsError {
+    /// The service does not exist in the cluster (or the cluster does not exist).
+    #[error("ECS service {service} not found in cluster {cluster} ({reason}): check ECS_CLUSTER and SERVICE_NAME")]
+    Missing {
+        /// Cluster.
+        cluster: String,
+        /// Service.
+        service: String,
+        /// ECS's reason (MISSING, ...).
+        reason: String,
+    },
+    /// The service exists but is not ACTIVE (DRAINING, INACTIVE): it cannot be scaled.
+    #[error(
+        "ECS service {service} in cluster {cluster} is {status}, not ACTIVE: nothing to scale"
+    )]
+    Inactive {
+        /// Cluster.
+        cluster: String,
+        /// Service.
+        service: String,
+        /// Its status.
+        status: String,
+    },
+    /// An API call failed after its retries.
+    #[error("ECS {action} for {service}: {detail}")]
+    Api {
+        /// DescribeServices or UpdateService.
+        action: &'static str,
+        /// Service.
+        service: String,
+        /// The cause.
+        detail: String,
+    },
+    /// The configuration lacks the cluster or service name.
+    #[error(
+        "ECS {0} is not configured (ECS_CLUSTER / SERVICE_NAME, or [service] in the policy file)"
+    )]
+    NotConfigured(&'static str),
+}
+
+/// The service as described.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceView {
+    /// Desired, running and pending counts.
+    pub state: ServiceState,
+    /// A deployment other than the primary is rolling, or the primary is still rolling out.
+    pub deployment_in_progress: bool,
+}
+
+/// What applying a decision did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// UpdateService set this desired count.
+    Updated(u32),
+    /// Nothing to do: the count does not change.
+    Unchanged,
+    /// A scale-in was suppressed because a deployment is in progress (as AWS does).
+    SuppressedDuringDeployment,
+    /// Dry run: logged, not sent.
+    DryRun(u32),
+    /// Another invocation claimed the state first: this one did nothing.
+    StoodDown,
+}
+
+/// A deployment is in progress while the service has more than one deployment (the new
+/// PRIMARY and the ACTIVE ones it replaces), as Application Auto Scaling judges it. The
+/// primary's `rolloutState` is not used: it stays `IN_PROGRESS` on services without the
+/// deployment circuit breaker.
+#[must_use]
+pub fn deployment_in_progress(deployments: &[aws_sdk_ecs::types::Deployment]) -> bool {
+    deployments.len() > 1
+}
+
+/// One ECS service.
+#[derive(Debug, Clone)]
+pub struct EcsService {
+    client: Client,
+    cluster: String,
+    service: String,
+}
+
+impl EcsService {
+    /// The service `service` in `cluster`.
+    #[must_use]
+    pub fn new(sdk: &SdkConfig, cluster: impl Into<String>, service: impl Into<String>) -> Self {
+        Self {
+            client: Client::new(sdk),
+            cluster: cluster.into(),
+            service: service.into(),
+        }
+    }
+
+    /// The service's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.service
+    }
+
+    /// DescribeServices: the counts and whether a deployment is rolling.
+    pub async fn describe(&self) -> Result<ServiceView, EcsError> {
+        let out = self
+            .client
+            .describe_services()
+            .cluster(&self.cluster)
+            .services(&self.service)
+            .send()
+            .await
+            .map_err(|e| EcsError::Api {
+                action: "DescribeServices",
+                service: self.service.clone(),
+                detail: describe(&e),
+            })?;
+        let Some(svc) = out.services().first() else {
+            let reason = out
+                .failures()
+                .first()
+                .and_then(|f| f.reason())
+                .unwrap_or("no service returned")
+                .to_string();
+            return Err(EcsError::Missing {
+                cluster: self.cluster.clone(),
+                service: self.service.clone(),
+                reason,
+            });
+        };
+        let status = svc.status().unwrap_or("UNKNOWN");
+        if status != "ACTIVE" {
+            return Err(EcsError::Inactive {
+                cluster: self.cluster.clone(),
+                service: self.service.clone(),
+                status: status.to_string(),
+            });
+        }
+        let count = |n: i32| u32::try_from(n).unwrap_or(0);
+        let deployment_in_progress = deployment_in_progress(svc.deployments());
+        Ok(ServiceView {
+            state: ServiceState {
+                desired: count(svc.desired_count()),
+                running: count(svc.running_count()),
+                pending: count(svc.pending_count()),
+            },
+            deployment_in_progress,
+        })
+    }
+
+    /// Sets the desired count.
+    pub async fn set_desired(&self, desired: u32) -> Result<(), EcsError> {
+        let count = i32::try_from(desired).unwrap_or(i32::MAX);
+        self.client
+            .update_service()
+            .cluster(&self.cluster)
+            .service(&self.service)
+            .desired_count(count)
+            .send()
+            .await
+            .map_err(|e| EcsError::Api {
+                action: "UpdateService",
+                service: self.service.clone(),
+                detail: describe(&e),
+            })?;
+        Ok(())
+    }
+
+    /// Applies a decision: UpdateService only when the count changes, never a scale-in while
+    /// a deployment is in progress, nothing at all in a dry run.
+    pub async fn apply(
+        &self,
+        view: &ServiceView,
+        decision: &Decision,
+        dry_run: bool,
+    ) -> Result<Applied, EcsError> {
+        if !decision.changes() {
+            return Ok(Applied::Unchanged);
+        }
+        if decision.action == Action::ScaleIn && view.deployment_in_progress {
+            tracing::info!(service = %self.service, from = decision.previous, to = decision.desired, "Scale-in suppressed: a deployment is in progress.");
+            return Ok(Applied::SuppressedDuringDeployment);
+        }
+        if dry_run {
+            tracing::info!(service = %self.service, from = decision.previous, to = decision.desired, "Dry run: would scale.");
+            return Ok(Applied::DryRun(decision.desired));
+        }
+        self.set_desired(decision.desired).await?;
+        tracing::info!(service = %self.service, from = decision.previous, to = decision.desired, reason = %decision.reason, "Scaled service.");
+        Ok(Applied::Updated(decision.desired))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::types::Deployment;
+
+    use super::*;
+
+    #[test]
+    fn two_deployments_mean_a_deployment_in_progress() {
+        let primary = Deployment::builder().status("PRIMARY").build();
+        let old = Deployment::builder().status("ACTIVE").build();
+        assert!(!deployment_in_progress(std::slice::from_ref(&primary)));
+        assert!(deployment_in_progress(&[primary, old]));
+    }
+}

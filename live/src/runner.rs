@@ -1,0 +1,260 @@
+//! Runners: one decision for one service (what the Lambda and each loop tick do), the
+//! long-running loop over several services, dry runs, and recording what was observed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use stepscale_engine::{Config, Controller, Decision, Millis, Reading};
+
+use crate::probe::{AnyProbe, ProbeContext, ProbeError};
+use crate::record::Recorder;
+use crate::state::{AnyStateStore, StateError};
+
+#[cfg(feature = "aws")]
+use crate::ecs::{Applied, EcsError, EcsService, ServiceView};
+
+/// Why a tick could not decide or act.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunnerError {
+    /// A probe could not be built from the configuration.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    /// The ECS service could not be read or changed.
+    #[cfg(feature = "aws")]
+    #[error(transparent)]
+    Ecs(#[from] EcsError),
+    /// The state could not be loaded or saved.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The configuration cannot drive a live run.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The trace recording could not be written.
+    #[error("recording {path}: {detail}")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        detail: String,
+    },
+}
+
+/// What one tick did.
+#[derive(Debug, Clone)]
+pub struct TickReport {
+    /// The service.
+    pub service: String,
+    /// The engine's decision.
+    pub decision: Decision,
+    /// What reached ECS.
+    #[cfg(feature = "aws")]
+    pub applied: Applied,
+    /// The readings the decision saw.
+    pub readings: Vec<Reading>,
+}
+
+/// One service under one policy: probes, actuator, state.
+pub struct ServiceRunner {
+    name: String,
+    controller: Controller,
+    probes: Vec<AnyProbe>,
+    #[cfg(feature = "aws")]
+    ecs: EcsService,
+    store: AnyStateStore,
+    dry_run: bool,
+    recorder: Option<Recorder>,
+}
+
+impl ServiceRunner {
+    /// Builds the runner for a validated `config`.
+    #[cfg(feature = "aws")]
+    pub fn new(
+        config: &Config,
+        ctx: &ProbeContext,
+        store: AnyStateStore,
+        dry_run: bool,
+        recorder: Option<Recorder>,
+    ) -> Result<Self, RunnerError> {
+        let cluster = config
+            .service
+            .cluster
+            .clone()
+            .ok_or(EcsError::NotConfigured("cluster"))?;
+        let service = config
+            .service
+            .name
+            .clone()
+            .ok_or(EcsError::NotConfigured("service name"))?;
+        if config.queues.is_empty() {
+            return Err(RunnerError::Config(
+                "no queue configured: set QUEUE_TYPE and its variables, or [[queues]]".into(),
+            ));
+        }
+        let probes = config
+            .queues
+            .iter()
+            .map(|q| AnyProbe::from_config(q, ctx))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sdk = ctx
+            .aws
+            .as_ref()
+            .ok_or_else(|| RunnerError::Config("the AWS configuration was not loaded".into()))?;
+        Ok(Self {
+            ecs: EcsService::new(sdk, cluster, service.clone()),
+            name: service,
+            controller: config.controller(),
+            probes,
+            store,
+            dry_run,
+            recorder,
+        })
+    }
+
+    /// The service's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn read_all(&self) -> Vec<Reading> {
+        let mut readings = Vec::with_capacity(self.probes.len());
+        for probe in &self.probes {
+            readings.push(probe.reading().await);
+        }
+        readings
+    }
+
+    /// Decides once at `now_ms` and acts. The state is claimed with a conditional write
+    /// before ECS is touched: of two overlapping invocations only one acts; the other
+    /// re-reads and decides again once, then stands down.
+    #[cfg(feature = "aws")]
+    pub async fn tick(&mut self, now_ms: Millis) -> Result<TickReport, RunnerError> {
+        let mut view: ServiceView = self.ecs.describe().await?;
+        let readings = self.read_all().await;
+        for failed in readings.iter().filter_map(|r| r.as_ref().err()) {
+            tracing::warn!(service = %self.name, error = %failed.message, "Metric read failed: holding, never read as zero.");
+        }
+        for attempt in 0..2 {
+            let loaded = self.store.load(now_ms).await?;
+            let mut state = loaded.state;
+            let decision = self
+                .controller
+                .tick(&now_ms, &readings, view.state, &mut state);
+            let name = self.name.clone();
+            let report = |applied| TickReport {
+                service: name,
+                decision,
+                applied,
+                readings: readings.clone(),
+            };
+            if self.dry_run {
+                let applied = self.ecs.apply(&view, &decision, true).await?;
+                self.record(now_ms, &readings, &view, &decision)?;
+                return Ok(report(applied));
+            }
+            if decision.action == stepscale_engine::Action::ScaleIn && view.deployment_in_progress {
+                // Not acted on, so not recorded as a scale-in either.
+                let applied = self.ecs.apply(&view, &decision, false).await?;
+                self.record(now_ms, &readings, &view, &decision)?;
+                return Ok(report(applied));
+            }
+            match self.store.save(&state, loaded.version.as_deref()).await {
+                Ok(_) => {
+                    let applied = self.ecs.apply(&view, &decision, false).await?;
+                    self.record(now_ms, &readings, &view, &decision)?;
+                    return Ok(report(applied));
+                }
+                Err(StateError::Conflict { location }) if attempt == 0 => {
+                    tracing::info!(service = %self.name, %location, "State changed under us: re-reading and deciding again.");
+                    view = self.ecs.describe().await?;
+                }
+                Err(StateError::Conflict { location }) => {
+                    tracing::warn!(service = %self.name, %location, "Another invocation acted: standing down.");
+                    return Ok(report(Applied::StoodDown));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(RunnerError::Config(
+            "unreachable: the decision loop ran out".into(),
+        ))
+    }
+
+    #[cfg(feature = "aws")]
+    fn record(
+        &mut self,
+        now_ms: Millis,
+        readings: &[Reading],
+        view: &ServiceView,
+        decision: &Decision,
+    ) -> Result<(), RunnerError> {
+        if let Some(rec) = &mut self.recorder {
+            rec.observe(now_ms, readings, view.state, decision)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `runners` every `period` until ctrl-c or SIGTERM; a tick in progress finishes first.
+#[cfg(feature = "aws")]
+pub async fn run_loop(runners: &mut [ServiceRunner], period: Duration, once: bool) {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => {
+                tracing::info!("Shutting down.");
+                return;
+            }
+            _ = interval.tick() => {}
+        }
+        let now_ms = wall_clock_ms();
+        for runner in runners.iter_mut() {
+            match runner.tick(now_ms).await {
+                Ok(r) => tracing::info!(
+                    service = %r.service,
+                    previous = r.decision.previous,
+                    desired = r.decision.desired,
+                    action = %r.decision.action,
+                    limited_by = ?r.decision.limited_by,
+                    applied = ?r.applied,
+                    reason = %r.decision.reason,
+                    "Decided."
+                ),
+                Err(e) => {
+                    tracing::error!(service = %runner.name(), error = %e, "Tick failed: nothing scaled.")
+                }
+            }
+        }
+        if once {
+            return;
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The live wall clock, in milliseconds since the epoch: the one place live reads time.
+#[must_use]
+pub fn wall_clock_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}

@@ -1,0 +1,129 @@
+//! A local JSON file as state store, for the long-running binary and for tests.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use stepscale_engine::{Millis, ScalerState};
+
+use super::{safe_default, Loaded, StateError, StateSource};
+
+/// State in one JSON file; the version is a hash of its bytes.
+#[derive(Debug, Clone)]
+pub struct FileStateStore {
+    path: PathBuf,
+}
+
+fn version_of(bytes: &[u8]) -> String {
+    let mut h = DefaultHasher::new();
+    bytes.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+impl FileStateStore {
+    /// A store at `path`.
+    #[must_use]
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self {
+            path: path.as_ref().to_path_buf(),
+        }
+    }
+
+    fn io(&self, e: &std::io::Error) -> StateError {
+        StateError::Io {
+            location: self.path.display().to_string(),
+            detail: e.to_string(),
+        }
+    }
+
+    /// Loads the state; a missing file is empty state, a corrupt one a warning and the safe
+    /// default.
+    pub fn load(&self, now_ms: Millis) -> Result<Loaded, StateError> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Loaded {
+                    state: ScalerState::default(),
+                    version: None,
+                    source: StateSource::Empty,
+                })
+            }
+            Err(e) => return Err(self.io(&e)),
+        };
+        let version = Some(version_of(&bytes));
+        match serde_json::from_slice::<ScalerState>(&bytes) {
+            Ok(state) => Ok(Loaded {
+                state,
+                version,
+                source: StateSource::StepScale,
+            }),
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "State file unreadable: no scale-in until a cooldown has passed.");
+                Ok(Loaded {
+                    state: safe_default(now_ms),
+                    version,
+                    source: StateSource::Corrupt,
+                })
+            }
+        }
+    }
+
+    /// Saves if the file still has `version` (none: the file must not exist).
+    pub fn save(&self, state: &ScalerState, version: Option<&str>) -> Result<String, StateError> {
+        let current = match std::fs::read(&self.path) {
+            Ok(b) => Some(version_of(&b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(self.io(&e)),
+        };
+        if current.as_deref() != version {
+            return Err(StateError::Conflict {
+                location: self.path.display().to_string(),
+            });
+        }
+        let bytes = serde_json::to_vec_pretty(state).map_err(|e| StateError::Io {
+            location: self.path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        let tmp = self
+            .path
+            .with_extension(format!("tmp-{}", std::process::id()));
+        std::fs::write(&tmp, &bytes).map_err(|e| self.io(&e))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| self.io(&e))?;
+        Ok(version_of(&bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_conflict_and_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::new(dir.path().join("s.json"));
+        let empty = store.load(0).unwrap();
+        assert_eq!(empty.source, StateSource::Empty);
+        let state = ScalerState {
+            last_scale_out_ms: Some(42),
+            ..ScalerState::default()
+        };
+        let v1 = store.save(&state, None).unwrap();
+        assert!(matches!(
+            store.save(&state, None),
+            Err(StateError::Conflict { .. })
+        ));
+        let loaded = store.load(0).unwrap();
+        assert_eq!(
+            (loaded.state, loaded.version),
+            (state.clone(), Some(v1.clone()))
+        );
+        store.save(&ScalerState::default(), Some(&v1)).unwrap();
+        assert!(matches!(
+            store.save(&state, Some(&v1)),
+            Err(StateError::Conflict { .. })
+        ));
+        std::fs::write(dir.path().join("s.json"), "{oops").unwrap();
+        let corrupt = store.load(7_000).unwrap();
+        assert_eq!(corrupt.source, StateSource::Corrupt);
+        assert_eq!(corrupt.state.last_scale_in_ms, Some(7_000));
+    }
+}

@@ -1,0 +1,135 @@
+//! fast-autoscaler v0.2's state: `{prefix}/{cluster}/{service}/{up|down}-last-action.json`
+//! holding the last scale-out / scale-in time, as epoch seconds or an ISO timestamp.
+
+use stepscale_engine::Millis;
+
+/// The key of v0.2's last-action document for `direction` (`up` or `down`).
+#[must_use]
+pub fn key(prefix: &str, cluster: &str, service: &str, direction: &str) -> String {
+    format!("{prefix}/{cluster}/{service}/{direction}-last-action.json")
+}
+
+fn parse_time_text(text: &str) -> Option<Millis> {
+    let t = text.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0).round() as Millis);
+    }
+    // ISO 8601: `2024-05-01T12:00:00(.fff)(Z|+hh:mm)`, or without a zone (taken as UTC, as
+    // Python's `datetime.utcnow().isoformat()` writes it).
+    let with_zone = if t.ends_with('Z')
+        || t.ends_with('z')
+        || t[t.len().saturating_sub(6)..].contains(['+', '-']) && t.len() > 19
+    {
+        t.to_string()
+    } else {
+        format!("{t}Z")
+    };
+    chrono_like(&with_zone.replace(' ', "T"))
+}
+
+/// Minimal RFC 3339 parse into epoch milliseconds.
+fn chrono_like(t: &str) -> Option<Millis> {
+    let b = t.as_bytes();
+    let num = |from: usize, n: usize| -> Option<i64> {
+        let s = t.get(from..from + n)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let (y, mo, d, h, mi, s) = (
+        num(0, 4)?,
+        num(5, 2)?,
+        num(8, 2)?,
+        num(11, 2)?,
+        num(14, 2)?,
+        num(17, 2)?,
+    );
+    if b.get(4) != Some(&b'-')
+        || b.get(10) != Some(&b'T')
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut millis = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let mut scale = 100;
+        while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            millis += i64::from(c - b'0') * scale;
+            scale /= 10;
+            i += 1;
+        }
+    }
+    let offset_s = match b.get(i)? {
+        b'Z' | b'z' => 0,
+        &sign @ (b'+' | b'-') => {
+            let o = num(i + 1, 2)? * 3600 + num(i + 4, 2)? * 60;
+            if sign == b'+' {
+                o
+            } else {
+                -o
+            }
+        }
+        _ => return None,
+    };
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * ((mo + 9) % 12) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some((days * 86_400 + h * 3600 + mi * 60 + s - offset_s) * 1000 + millis)
+}
+
+/// Reads a v0.2 last-action document: a bare number or string, or an object with the time
+/// under `timestamp`, `last_action`, `last_action_time`, `time` or `last_scale_time`.
+#[must_use]
+pub fn parse(body: &str) -> Option<Millis> {
+    let value: serde_json::Value = serde_json::from_str(body.trim()).ok()?;
+    let from = |v: &serde_json::Value| match v {
+        serde_json::Value::Number(n) => n.as_f64().and_then(|s| parse_time_text(&s.to_string())),
+        serde_json::Value::String(s) => parse_time_text(s),
+        _ => None,
+    };
+    match &value {
+        serde_json::Value::Object(map) => [
+            "timestamp",
+            "last_action",
+            "last_action_time",
+            "time",
+            "last_scale_time",
+        ]
+        .iter()
+        .find_map(|k| map.get(*k).and_then(from)),
+        other => from(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_epoch_and_iso_forms() {
+        assert_eq!(parse("1700000000"), Some(1_700_000_000_000));
+        assert_eq!(
+            parse("{\"timestamp\": 1700000000.5}"),
+            Some(1_700_000_000_500)
+        );
+        assert_eq!(
+            parse("{\"timestamp\": \"2023-11-14T22:13:20\"}"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            parse("\"2023-11-14T22:13:20.250Z\""),
+            Some(1_700_000_000_250)
+        );
+        assert_eq!(
+            parse("{\"last_action\": \"2023-11-14T23:13:20+01:00\"}"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(parse("{\"timestamp\": \"soon\"}"), None);
+        assert_eq!(parse("not json"), None);
+    }
+}

@@ -1,0 +1,439 @@
+//! The SQS probe against moto's server (`AWS_ENDPOINT_URL`, default 127.0.0.1:5000); fails when none runs.
+#![cfg(feature = "sqs")]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Once;
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+use stepscale_engine::config::queue::SqsQueue;
+use stepscale_engine::config::QueueConfig;
+use stepscale_engine::policy::Combine;
+use stepscale_engine::{
+    Action, Controller, Guards, Limit, PolicySpec, QueueSample, ScalerState, ServiceState,
+};
+use stepscale_live::sqs::SqsProbe;
+use stepscale_live::{AnyProbe, Probe, ProbeContext, ProbeError};
+
+static ENV: Once = Once::new();
+
+/// The SDK pointed at moto (`AWS_ENDPOINT_URL`, default 127.0.0.1:5000) with test credentials.
+async fn sdk() -> SdkConfig {
+    ENV.call_once(|| {
+        for (k, v) in [
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ] {
+            if std::env::var_os(k).is_none() {
+                std::env::set_var(k, v);
+            }
+        }
+    });
+    stepscale_live::aws::load(None).await
+}
+
+/// A resource name no other test (or run) uses.
+fn unique(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "stepscale-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A queue whose received messages stay invisible for ten minutes; its URL.
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
+    sqs.create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("moto must run at AWS_ENDPOINT_URL (tests/services/moto.sh)")
+        .queue_url()
+        .unwrap()
+        .to_string()
+}
+
+/// Sends `count` messages, each delayed by `delay_secs`.
+async fn send(sqs: &aws_sdk_sqs::Client, url: &str, count: usize, delay_secs: i32) {
+    for i in 0..count {
+        sqs.send_message()
+            .queue_url(url)
+            .message_body(format!("message {i}"))
+            .delay_seconds(delay_secs)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// Receives exactly `count` messages and keeps them invisible for ten minutes.
+async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, count: usize) {
+    let mut received = 0;
+    while received < count {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(i32::try_from(count - received).unwrap())
+            .visibility_timeout(600)
+            .send()
+            .await
+            .unwrap();
+        assert!(!out.messages().is_empty(), "the queue ran dry");
+        received += out.messages().len();
+    }
+    assert_eq!(received, count);
+}
+
+fn by_url(url: &str) -> SqsQueue {
+    SqsQueue {
+        queue_url: Some(url.to_string()),
+        ..SqsQueue::default()
+    }
+}
+
+fn by_name(name: &str) -> SqsQueue {
+    SqsQueue {
+        queue_name: Some(name.to_string()),
+        ..SqsQueue::default()
+    }
+}
+
+/// One `AWS/SQS` datapoint for `queue`, `secs_ago` seconds ago.
+async fn put_metric(sdk: &SdkConfig, metric: &str, queue: &str, value: f64, secs_ago: u64) {
+    aws_sdk_cloudwatch::Client::new(sdk)
+        .put_metric_data()
+        .namespace("AWS/SQS")
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name(metric)
+                .dimensions(Dimension::builder().name("QueueName").value(queue).build())
+                .value(value)
+                .timestamp(DateTime::from(
+                    SystemTime::now() - Duration::from_secs(secs_ago),
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn visible_in_flight_and_delayed_match_by_url_and_by_name() {
+    let sdk = sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let name = unique("counts");
+    let url = queue(&sqs, &name).await;
+    send(&sqs, &url, 10, 0).await;
+    receive(&sqs, &url, 3).await;
+    send(&sqs, &url, 4, 600).await;
+
+    let expected = QueueSample {
+        visible: 7,
+        in_flight: 3,
+        delayed: 4,
+        ..QueueSample::default()
+    };
+    let url_probe = SqsProbe::new(by_url(&url), &sdk).unwrap();
+    assert_eq!(url_probe.read().await.unwrap(), expected);
+    let name_probe = SqsProbe::new(by_name(&name), &sdk).unwrap();
+    assert_eq!(name_probe.read().await.unwrap(), expected);
+    // The second read uses the cached URL and sees the change.
+    send(&sqs, &url, 2, 0).await;
+    let again = name_probe.read().await.unwrap();
+    assert_eq!((again.visible, again.in_flight, again.delayed), (9, 3, 4));
+
+    // Through the enum the runner uses.
+    let ctx = ProbeContext {
+        aws: Some(sdk.clone()),
+    };
+    let any = AnyProbe::from_config(&QueueConfig::Sqs(by_url(&url)), &ctx).unwrap();
+    assert_eq!(any.reading().await.unwrap().visible, 9);
+
+    sqs.delete_queue().queue_url(&url).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_queue_is_not_found_by_url_and_by_name() {
+    let sdk = sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let name = unique("missing");
+    // A real queue's URL with another name, so only the name is wrong.
+    let real = queue(&sqs, &unique("real")).await;
+    let (base, _) = real.rsplit_once('/').unwrap();
+    let url = format!("{base}/{name}");
+
+    for config in [by_url(&url), by_name(&name)] {
+        let err = SqsProbe::new(config, &sdk)
+            .unwrap()
+            .read()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ProbeError::NotFound { what: "SQS queue", name: n } if n.contains(&name)),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&name), "{err}");
+    }
+    sqs.delete_queue().queue_url(&real).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_queue_deleted_after_its_url_was_cached_is_not_found_then_found_again() {
+    let sdk = sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let name = unique("recreated");
+    let url = queue(&sqs, &name).await;
+    send(&sqs, &url, 2, 0).await;
+    let probe = SqsProbe::new(by_name(&name), &sdk).unwrap();
+    assert_eq!(probe.read().await.unwrap().visible, 2);
+
+    sqs.delete_queue().queue_url(&url).send().await.unwrap();
+    let err = probe.read().await.unwrap_err();
+    assert!(matches!(err, ProbeError::NotFound { .. }), "{err:?}");
+
+    let url = queue(&sqs, &name).await;
+    send(&sqs, &url, 5, 0).await;
+    assert_eq!(probe.read().await.unwrap().visible, 5);
+    sqs.delete_queue().queue_url(&url).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn cloudwatch_gives_the_oldest_age_and_the_arrival_rate() {
+    let sdk = sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let name = unique("metrics");
+    let url = queue(&sqs, &name).await;
+    send(&sqs, &url, 6, 0).await;
+    // Two one-minute datapoints each; the age is the newest one, the rate the sum over 300 s.
+    put_metric(&sdk, "NumberOfMessagesSent", &name, 300.0, 90).await;
+    put_metric(&sdk, "NumberOfMessagesSent", &name, 600.0, 30).await;
+    put_metric(&sdk, "ApproximateAgeOfOldestMessage", &name, 42.0, 90).await;
+    put_metric(&sdk, "ApproximateAgeOfOldestMessage", &name, 17.0, 30).await;
+    // Another queue's metrics and data older than the window do not count.
+    put_metric(&sdk, "NumberOfMessagesSent", &unique("other"), 9_000.0, 30).await;
+    put_metric(&sdk, "NumberOfMessagesSent", &name, 5_000.0, 900).await;
+
+    let mut config = by_url(&url);
+    config.cloudwatch_metrics = true;
+    let sample = SqsProbe::new(config.clone(), &sdk)
+        .unwrap()
+        .read()
+        .await
+        .unwrap();
+    assert_eq!(sample.visible, 6);
+    assert_eq!(sample.oldest_age_ms, Some(17_000));
+    assert_eq!(sample.arrival_rate_per_s, Some(900.0 / 300.0));
+
+    // A ten-minute window: same sum, twice the seconds.
+    config.metric_window_secs = Some(600);
+    let wide = SqsProbe::new(config, &sdk).unwrap().read().await.unwrap();
+    assert_eq!(wide.arrival_rate_per_s, Some(900.0 / 600.0));
+
+    // Off by default: no CloudWatch figures at all.
+    let plain = SqsProbe::new(by_url(&url), &sdk)
+        .unwrap()
+        .read()
+        .await
+        .unwrap();
+    assert_eq!((plain.oldest_age_ms, plain.arrival_rate_per_s), (None, None));
+
+    // On, for a queue with no datapoints: nothing sent (rate 0), age unknown.
+    let quiet_name = unique("quiet");
+    let quiet_url = queue(&sqs, &quiet_name).await;
+    let mut quiet = by_name(&quiet_name);
+    quiet.cloudwatch_metrics = true;
+    let sample = SqsProbe::new(quiet, &sdk).unwrap().read().await.unwrap();
+    assert_eq!((sample.oldest_age_ms, sample.arrival_rate_per_s), (None, Some(0.0)));
+
+    sqs.delete_queue().queue_url(&url).send().await.unwrap();
+    sqs.delete_queue().queue_url(&quiet_url).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_cloudwatch_failure_leaves_the_counts_and_unsets_the_extras() {
+    let sdk = sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let name = unique("cw-denied");
+    let url = queue(&sqs, &name).await;
+    send(&sqs, &url, 5, 0).await;
+    put_metric(&sdk, "NumberOfMessagesSent", &name, 600.0, 30).await;
+
+    let denied = sdk
+        .to_builder()
+        .endpoint_url(cloudwatch_denying_proxy())
+        .build();
+    let mut config = by_url(&url);
+    config.cloudwatch_metrics = true;
+    let sample = SqsProbe::new(config, &denied)
+        .unwrap()
+        .read()
+        .await
+        .expect("a CloudWatch failure does not fail the SQS read");
+    assert_eq!(
+        sample,
+        QueueSample {
+            visible: 5,
+            ..QueueSample::default()
+        }
+    );
+    sqs.delete_queue().queue_url(&url).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_an_error_and_the_engine_holds() {
+    let secret = format!("stepscale-secret-{}", std::process::id());
+    let unreachable = sdk()
+        .await
+        .to_builder()
+        .endpoint_url("http://127.0.0.1:1")
+        .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
+            aws_sdk_sqs::config::Credentials::new("AKIDSTEPSCALE", &secret, None, None, "test"),
+        ))
+        .build();
+    let config = SqsQueue {
+        queue_url: Some("http://127.0.0.1:1/123456789012/orders".into()),
+        cloudwatch_metrics: true,
+        ..SqsQueue::default()
+    };
+    let err = SqsProbe::new(config.clone(), &unreachable)
+        .unwrap()
+        .read()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProbeError::Connect { .. }), "{err:?}");
+    let by_name_err = SqsProbe::new(by_name("orders"), &unreachable)
+        .unwrap()
+        .read()
+        .await
+        .unwrap_err();
+    assert!(matches!(by_name_err, ProbeError::Connect { .. }), "{by_name_err:?}");
+    for text in [err.to_string(), format!("{err:?}"), by_name_err.to_string()] {
+        assert!(!text.contains(&secret), "{text}");
+    }
+
+    let ctx = ProbeContext {
+        aws: Some(unreachable),
+    };
+    let reading = AnyProbe::from_config(&QueueConfig::Sqs(config), &ctx)
+        .unwrap()
+        .reading()
+        .await;
+    assert!(reading.is_err());
+    let controller = Controller::new(
+        PolicySpec::default(),
+        Guards::default(),
+        Combine::default(),
+        vec![],
+    );
+    let zero = controller.tick(
+        &0,
+        &[Ok(QueueSample::visible(0))],
+        ServiceState::settled(20),
+        &mut ScalerState::default(),
+    );
+    assert_eq!(zero.action, Action::ScaleIn, "a zero reading would scale in");
+    let decision = controller.tick(
+        &0,
+        &[reading],
+        ServiceState::settled(20),
+        &mut ScalerState::default(),
+    );
+    assert_eq!((decision.action, decision.desired), (Action::Hold, 20));
+    assert_eq!(decision.limited_by, Some(Limit::MetricFailure));
+}
+
+#[tokio::test]
+async fn bad_settings_are_refused_before_any_call() {
+    let sdk = sdk().await;
+    for config in [
+        SqsQueue::default(),
+        SqsQueue {
+            queue_name: Some("jobs".into()),
+            metric_window_secs: Some(59),
+            ..SqsQueue::default()
+        },
+    ] {
+        let err = SqsProbe::new(config, &sdk).unwrap_err();
+        assert!(matches!(err, ProbeError::Config(_)), "{err:?}");
+    }
+}
+
+/// An HTTP relay to moto that answers every CloudWatch call (rpc-v2-cbor, service
+/// `GraniteServiceVersion20100801`) with 403, as a role without `cloudwatch:GetMetricData`
+/// would get; everything else goes through. Its base URL.
+fn cloudwatch_denying_proxy() -> String {
+    let upstream = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let upstream = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let upstream = upstream.clone();
+            std::thread::spawn(move || relay(client, &upstream));
+        }
+    });
+    url
+}
+
+/// One request: read it whole, then refuse it or forward it with `Connection: close` and
+/// copy the reply back.
+fn relay(mut client: TcpStream, upstream: &str) -> std::io::Result<()> {
+    let mut request = Vec::new();
+    let mut chunk = [0_u8; 8192];
+    let head_end = loop {
+        let n = client.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        request.extend_from_slice(&chunk[..n]);
+        if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&request[..head_end]).to_string();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while request.len() < head_end + length {
+        let n = client.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(&chunk[..n]);
+    }
+    if head.contains("GraniteServiceVersion20100801") {
+        return client.write_all(
+            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+    }
+    let headers: String = head
+        .split("\r\n")
+        .filter(|l| {
+            !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty()
+        })
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    let mut server = TcpStream::connect(upstream)?;
+    server.write_all(headers.as_bytes())?;
+    server.write_all(b"Connection: close\r\n\r\n")?;
+    server.write_all(&request[head_end..])?;
+    let mut reply = Vec::new();
+    server.read_to_end(&mut reply)?;
+    client.write_all(&reply)
+}
