@@ -33,21 +33,33 @@ async fn sdk() -> SdkConfig {
 fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 async fn bucket(sdk: &SdkConfig) -> String {
     let name = unique("stepscale-state");
     let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build(),
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
     );
-    s3.create_bucket().bucket(&name).send().await.expect("moto answers CreateBucket");
+    s3.create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("moto answers CreateBucket");
     name
 }
 
 async fn put(sdk: &SdkConfig, bucket: &str, key: &str, body: &str) {
     let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build(),
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
     );
     s3.put_object()
         .bucket(bucket)
@@ -63,7 +75,11 @@ async fn service(sdk: &SdkConfig, desired: i32) -> (String, String) {
     let ecs = aws_sdk_ecs::Client::new(sdk);
     let cluster = unique("cluster");
     let service = unique("worker");
-    ecs.create_cluster().cluster_name(&cluster).send().await.expect("moto answers CreateCluster");
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .expect("moto answers CreateCluster");
     let family = unique("task");
     ecs.register_task_definition()
         .family(&family)
@@ -118,7 +134,10 @@ async fn two_writers_with_the_same_etag_exactly_one_wins() {
     let wins: Vec<bool> = vec![ra.is_ok(), rb.is_ok()];
     assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{ra:?} {rb:?}");
     let loser = if ra.is_ok() { rb } else { ra };
-    assert!(matches!(loser, Err(StateError::Conflict { .. })), "{loser:?}");
+    assert!(
+        matches!(loser, Err(StateError::Conflict { .. })),
+        "{loser:?}"
+    );
     let winner_value = a.load(0).await.unwrap().state.last_scale_out_ms;
     assert!(matches!(winner_value, Some(10 | 20)));
 }
@@ -129,8 +148,20 @@ async fn fast_autoscaler_v02_state_keys_are_read_and_honoured() {
     let bucket = bucket(&sdk).await;
     let now_ms: i64 = 1_700_000_000_000;
     // v0.2 wrote epoch seconds for one key and an ISO timestamp for the other.
-    put(&sdk, &bucket, "autoscaling-state/prod/worker/up-last-action.json", "{\"timestamp\": 1699999000}").await;
-    put(&sdk, &bucket, "autoscaling-state/prod/worker/down-last-action.json", "{\"timestamp\": \"2023-11-14T22:12:50\"}").await;
+    put(
+        &sdk,
+        &bucket,
+        "autoscaling-state/prod/worker/up-last-action.json",
+        "{\"timestamp\": 1699999000}",
+    )
+    .await;
+    put(
+        &sdk,
+        &bucket,
+        "autoscaling-state/prod/worker/down-last-action.json",
+        "{\"timestamp\": \"2023-11-14T22:12:50\"}",
+    )
+    .await;
     let store = S3StateStore::new(&sdk, &bucket, "autoscaling-state", "prod", "worker");
     let loaded = store.load(now_ms).await.unwrap();
     assert_eq!(loaded.source, StateSource::V02);
@@ -139,11 +170,22 @@ async fn fast_autoscaler_v02_state_keys_are_read_and_honoured() {
     // The engine honours it: 30 s after v0.2's last scale-in, a 120 s cooldown refuses scale-in.
     let config = Config::default();
     let mut state = loaded.state;
-    let d = config.controller().tick(&now_ms, &[Ok(QueueSample::visible(0))], ServiceState::settled(50), &mut state);
-    assert_eq!((d.action, d.limited_by), (Action::Hold, Some(Limit::ScaleInCooldown)));
+    let d = config.controller().tick(
+        &now_ms,
+        &[Ok(QueueSample::visible(0))],
+        ServiceState::settled(50),
+        &mut state,
+    );
+    assert_eq!(
+        (d.action, d.limited_by),
+        (Action::Hold, Some(Limit::ScaleInCooldown))
+    );
     // A first StepScale write creates its own document; v0.2's keys are left alone.
     store.save(&state, loaded.version.as_deref()).await.unwrap();
-    assert_eq!(store.load(now_ms).await.unwrap().source, StateSource::StepScale);
+    assert_eq!(
+        store.load(now_ms).await.unwrap().source,
+        StateSource::StepScale
+    );
 }
 
 #[tokio::test]
@@ -154,11 +196,27 @@ async fn a_corrupt_document_is_a_warning_and_a_safe_default() {
     put(&sdk, &bucket, store.key(), "{not json").await;
     let loaded = store.load(5_000).await.unwrap();
     assert_eq!(loaded.source, StateSource::Corrupt);
-    assert_eq!(loaded.state.last_scale_in_ms, Some(5_000), "no scale-in until a cooldown has passed");
-    assert!(loaded.version.is_some(), "the corrupt document can be replaced conditionally");
-    store.save(&ScalerState::default(), loaded.version.as_deref()).await.unwrap();
+    assert_eq!(
+        loaded.state.last_scale_in_ms,
+        Some(5_000),
+        "no scale-in until a cooldown has passed"
+    );
+    assert!(
+        loaded.version.is_some(),
+        "the corrupt document can be replaced conditionally"
+    );
+    store
+        .save(&ScalerState::default(), loaded.version.as_deref())
+        .await
+        .unwrap();
     let v02_corrupt = S3StateStore::new(&sdk, &bucket, "autoscaling-state", "c2", "s2");
-    put(&sdk, &bucket, "autoscaling-state/c2/s2/down-last-action.json", "garbage").await;
+    put(
+        &sdk,
+        &bucket,
+        "autoscaling-state/c2/s2/down-last-action.json",
+        "garbage",
+    )
+    .await;
     let loaded = v02_corrupt.load(9_000).await.unwrap();
     assert_eq!(loaded.state.last_scale_in_ms, Some(9_000));
 }
@@ -181,10 +239,22 @@ async fn ecs_actuator_describes_updates_and_reports_a_missing_service() {
 async fn redis_list(key: &str, n: usize) {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.expect("Redis answers");
-    let _: () = redis::cmd("DEL").arg(key).query_async(&mut conn).await.unwrap();
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers");
+    let _: () = redis::cmd("DEL")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     for i in 0..n {
-        let _: () = redis::cmd("RPUSH").arg(key).arg(i).query_async(&mut conn).await.unwrap();
+        let _: () = redis::cmd("RPUSH")
+            .arg(key)
+            .arg(i)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
     }
 }
 
@@ -224,14 +294,25 @@ async fn a_live_tick_claims_the_state_then_scales_and_a_failed_read_holds() {
     let key = unique("jobs");
     redis_list(&key, 500).await;
     let config = live_config(&cluster, &name, &key, &bucket);
-    let ctx = ProbeContext { aws: Some(sdk.clone()) };
+    let ctx = ProbeContext {
+        aws: Some(sdk.clone()),
+    };
     let store = || {
-        AnyStateStore::S3(S3StateStore::new(&sdk, &bucket, &config.state.key_prefix, &cluster, &name))
+        AnyStateStore::S3(S3StateStore::new(
+            &sdk,
+            &bucket,
+            &config.state.key_prefix,
+            &cluster,
+            &name,
+        ))
     };
     let mut runner = ServiceRunner::new(&config, &ctx, store(), false, None).unwrap();
     let report = runner.tick(1_700_000_000_000).await.unwrap();
     // 500 messages above 100: 2 + floor(500 × 0.01) = 7.
-    assert_eq!((report.decision.action, report.decision.desired), (Action::ScaleOut, 7));
+    assert_eq!(
+        (report.decision.action, report.decision.desired),
+        (Action::ScaleOut, 7)
+    );
     assert_eq!(report.applied, Applied::Updated(7));
     let ecs = EcsService::new(&sdk, &cluster, &name);
     assert_eq!(ecs.describe().await.unwrap().state.desired, 7);

@@ -79,9 +79,7 @@ fn client_config() -> ClientConfig {
 
 /// Creates `name` with `partitions` partitions.
 async fn create_topic(name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = client_config()
-        .create()
-        .expect("admin client");
+    let admin: AdminClient<DefaultClientContext> = client_config().create().expect("admin client");
     let results = admin
         .create_topics(
             &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
@@ -202,16 +200,24 @@ async fn lag_is_the_high_watermark_minus_the_commit_summed_over_partitions() {
     produce(&topic, &produced).await;
     let commits = [(0, 2), (1, 7), (2, 1)];
     commit(&topic, &group, &commits);
-    assert_eq!(committed(&topic, &group, 3), vec![Some(2), Some(7), Some(1)]);
-
-    let expected: i64 = commits
-        .iter()
-        .map(|&(p, k)| produced[p as usize] - k)
-        .sum();
-    let sample = read(settings(&topic, &group)).await.expect("probe read");
-    assert_eq!(sample.visible, u64::try_from(expected).unwrap(), "{sample:?}");
     assert_eq!(
-        (sample.in_flight, sample.max_useful_tasks, sample.arrival_rate_per_s),
+        committed(&topic, &group, 3),
+        vec![Some(2), Some(7), Some(1)]
+    );
+
+    let expected: i64 = commits.iter().map(|&(p, k)| produced[p as usize] - k).sum();
+    let sample = read(settings(&topic, &group)).await.expect("probe read");
+    assert_eq!(
+        sample.visible,
+        u64::try_from(expected).unwrap(),
+        "{sample:?}"
+    );
+    assert_eq!(
+        (
+            sample.in_flight,
+            sample.max_useful_tasks,
+            sample.arrival_rate_per_s
+        ),
         (0, Some(3), None),
         "{sample:?}"
     );
@@ -222,7 +228,10 @@ async fn lag_is_the_high_watermark_minus_the_commit_summed_over_partitions() {
     assert_eq!((sample.visible, sample.max_useful_tasks), (6, Some(2)));
 
     // Reading moved nothing and left no member behind.
-    assert_eq!(committed(&topic, &group, 3), vec![Some(2), Some(7), Some(1)]);
+    assert_eq!(
+        committed(&topic, &group, 3),
+        vec![Some(2), Some(7), Some(1)]
+    );
     assert_eq!(members(&group), 0, "the probe joined the group");
     delete_topic(&topic).await;
 }
@@ -238,7 +247,12 @@ async fn partitions_without_a_commit_follow_the_uncommitted_rule() {
 
     // (rule, lag): the low watermark is 0 here, so `earliest` and `zero` agree (the unit
     // tests cover a low watermark above 0).
-    for (rule, expected) in [(None, 3 + 7 + 4), (Some("earliest"), 14), (Some("latest"), 3), (Some("zero"), 14)] {
+    for (rule, expected) in [
+        (None, 3 + 7 + 4),
+        (Some("earliest"), 14),
+        (Some("latest"), 3),
+        (Some("zero"), 14),
+    ] {
         let mut config = settings(&topic, &group);
         config.uncommitted = rule.map(str::to_string);
         let sample = read(config).await.expect("probe read");
@@ -264,6 +278,7 @@ async fn a_missing_topic_is_not_found_not_zero() {
         matches!(&err, ProbeError::NotFound { name, .. } if *name == topic),
         "{err:?}"
     );
+    eprintln!("SCRATCH missing: {err}");
     assert!(err.to_string().contains(&topic), "{err}");
     // Asking for it did not create it.
     let again = read(settings(&topic, "any-group")).await.unwrap_err();
@@ -278,6 +293,7 @@ async fn an_unreachable_broker_fails_within_the_timeout_and_the_engine_holds() {
     let started = Instant::now();
     let err = read(unreachable.clone()).await.unwrap_err();
     let took = started.elapsed();
+    eprintln!("SCRATCH unreachable {took:?}: {err}");
     assert!(matches!(err, ProbeError::Connect { .. }), "{err:?}");
     assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
     assert!(took < Duration::from_secs(6), "took {took:?}");
@@ -299,7 +315,11 @@ async fn an_unreachable_broker_fails_within_the_timeout_and_the_engine_holds() {
         ServiceState::settled(20),
         &mut ScalerState::default(),
     );
-    assert_eq!(zero.action, Action::ScaleIn, "a zero reading would scale in");
+    assert_eq!(
+        zero.action,
+        Action::ScaleIn,
+        "a zero reading would scale in"
+    );
     let decision = controller.tick(
         &0,
         &[reading],
@@ -317,8 +337,7 @@ async fn msk_cluster(ctx: &ProbeContext) -> String {
         .instance_type("kafka.m5.large")
         .client_subnets("subnet-00000001")
         .client_subnets("subnet-00000002")
-        .build()
-        .unwrap();
+        .build();
     let out = client
         .create_cluster()
         .cluster_name(unique("msk"))
@@ -358,6 +377,7 @@ async fn msk_bootstrap_failure_falls_back_to_the_configured_servers() {
         .read()
         .await
         .unwrap_err();
+    eprintln!("SCRATCH msk: {err}");
     assert!(err.to_string().contains("GetBootstrapBrokers"), "{err}");
     delete_topic(&topic).await;
 }
@@ -473,10 +493,15 @@ async fn sasl_passwords_appear_in_no_log_line_and_no_error() {
         config.sasl_password = Some(Secret::new(password.clone()));
         config.timeout_secs = Some(3);
         let err = read(config).await.unwrap_err();
+        eprintln!("SCRATCH sasl {protocol} {mechanism}: {err}");
         errors.push(format!("{err} {err:?}"));
     }
     let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
-    assert!(text.contains("librdkafka"), "the probe's logs were not captured");
+    std::fs::write("/tmp/k/logs.txt", &text).unwrap();
+    assert!(
+        text.contains("librdkafka"),
+        "the probe's logs were not captured"
+    );
     for error in &errors {
         assert!(!error.contains(&password), "{error}");
     }

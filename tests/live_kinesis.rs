@@ -131,7 +131,12 @@ async fn put_metric(sdk: &SdkConfig, metric: &str, stream: &str, value: f64, sec
         .metric_data(
             MetricDatum::builder()
                 .metric_name(metric)
-                .dimensions(Dimension::builder().name("StreamName").value(stream).build())
+                .dimensions(
+                    Dimension::builder()
+                        .name("StreamName")
+                        .value(stream)
+                        .build(),
+                )
                 .value(value)
                 .timestamp(DateTime::from(
                     SystemTime::now() - Duration::from_secs(secs_ago),
@@ -205,7 +210,11 @@ async fn records_behind_per_shard_follow_the_formula_and_shards_cap_the_tasks() 
     // LATEST: a fresh iterator at the tip is never behind.
     let mut latest = config(&name);
     latest.iterator_type = Some("LATEST".into());
-    let sample = KinesisProbe::new(latest, &sdk).unwrap().read().await.unwrap();
+    let sample = KinesisProbe::new(latest, &sdk)
+        .unwrap()
+        .read()
+        .await
+        .unwrap();
     assert_eq!((sample.visible, sample.max_useful_tasks), (0, Some(2)));
 
     // AT_TIMESTAMP before every record reads as TRIM_HORIZON; between shard a's two records,
@@ -217,7 +226,11 @@ async fn records_behind_per_shard_follow_the_formula_and_shards_cap_the_tasks() 
             .fmt(DateTimeFormat::DateTime)
             .unwrap(),
     );
-    let sample = KinesisProbe::new(early, &sdk).unwrap().read().await.unwrap();
+    let sample = KinesisProbe::new(early, &sdk)
+        .unwrap()
+        .read()
+        .await
+        .unwrap();
     assert_eq!(
         sample.visible,
         expected_behind(a_ms, 100) + expected_behind(b_ms, 100)
@@ -243,7 +256,12 @@ async fn records_behind_per_shard_follow_the_formula_and_shards_cap_the_tasks() 
     let sample = KinesisProbe::new(wide, &sdk).unwrap().read().await.unwrap();
     assert_eq!(sample.max_useful_tasks, Some(6));
 
-    kinesis.delete_stream().stream_name(&name).send().await.unwrap();
+    kinesis
+        .delete_stream()
+        .stream_name(&name)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -252,8 +270,22 @@ async fn iterator_age_mode_reads_the_consumers_age_from_cloudwatch() {
     let kinesis = aws_sdk_kinesis::Client::new(&sdk);
     let name = unique("age");
     stream(&kinesis, &name).await;
-    put_metric(&sdk, "GetRecords.IteratorAgeMilliseconds", &name, 45_000.0, 90).await;
-    put_metric(&sdk, "GetRecords.IteratorAgeMilliseconds", &name, 30_000.0, 30).await;
+    put_metric(
+        &sdk,
+        "GetRecords.IteratorAgeMilliseconds",
+        &name,
+        45_000.0,
+        90,
+    )
+    .await;
+    put_metric(
+        &sdk,
+        "GetRecords.IteratorAgeMilliseconds",
+        &name,
+        30_000.0,
+        30,
+    )
+    .await;
     put_metric(&sdk, "IncomingRecords", &name, 60_000.0, 30).await;
 
     let mut settings = config(&name);
@@ -287,8 +319,18 @@ async fn iterator_age_mode_reads_the_consumers_age_from_cloudwatch() {
         "{err:?}"
     );
 
-    kinesis.delete_stream().stream_name(&name).send().await.unwrap();
-    kinesis.delete_stream().stream_name(&idle).send().await.unwrap();
+    kinesis
+        .delete_stream()
+        .stream_name(&name)
+        .send()
+        .await
+        .unwrap();
+    kinesis
+        .delete_stream()
+        .stream_name(&idle)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -341,7 +383,12 @@ async fn without_cloudwatch_the_configured_rate_is_used_or_the_read_fails() {
         .unwrap_err();
     assert!(matches!(err, ProbeError::Other { .. }), "{err:?}");
 
-    kinesis.delete_stream().stream_name(&name).send().await.unwrap();
+    kinesis
+        .delete_stream()
+        .stream_name(&name)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

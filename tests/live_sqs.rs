@@ -243,7 +243,10 @@ async fn cloudwatch_gives_the_oldest_age_and_the_arrival_rate() {
         .read()
         .await
         .unwrap();
-    assert_eq!((plain.oldest_age_ms, plain.arrival_rate_per_s), (None, None));
+    assert_eq!(
+        (plain.oldest_age_ms, plain.arrival_rate_per_s),
+        (None, None)
+    );
 
     // On, for a queue with no datapoints: nothing sent (rate 0), age unknown.
     let quiet_name = unique("quiet");
@@ -251,10 +254,17 @@ async fn cloudwatch_gives_the_oldest_age_and_the_arrival_rate() {
     let mut quiet = by_name(&quiet_name);
     quiet.cloudwatch_metrics = true;
     let sample = SqsProbe::new(quiet, &sdk).unwrap().read().await.unwrap();
-    assert_eq!((sample.oldest_age_ms, sample.arrival_rate_per_s), (None, Some(0.0)));
+    assert_eq!(
+        (sample.oldest_age_ms, sample.arrival_rate_per_s),
+        (None, Some(0.0))
+    );
 
     sqs.delete_queue().queue_url(&url).send().await.unwrap();
-    sqs.delete_queue().queue_url(&quiet_url).send().await.unwrap();
+    sqs.delete_queue()
+        .queue_url(&quiet_url)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -314,7 +324,10 @@ async fn an_unreachable_endpoint_is_an_error_and_the_engine_holds() {
         .read()
         .await
         .unwrap_err();
-    assert!(matches!(by_name_err, ProbeError::Connect { .. }), "{by_name_err:?}");
+    assert!(
+        matches!(by_name_err, ProbeError::Connect { .. }),
+        "{by_name_err:?}"
+    );
     for text in [err.to_string(), format!("{err:?}"), by_name_err.to_string()] {
         assert!(!text.contains(&secret), "{text}");
     }
@@ -339,7 +352,11 @@ async fn an_unreachable_endpoint_is_an_error_and_the_engine_holds() {
         ServiceState::settled(20),
         &mut ScalerState::default(),
     );
-    assert_eq!(zero.action, Action::ScaleIn, "a zero reading would scale in");
+    assert_eq!(
+        zero.action,
+        Action::ScaleIn,
+        "a zero reading would scale in"
+    );
     let decision = controller.tick(
         &0,
         &[reading],
@@ -424,9 +441,7 @@ fn relay(mut client: TcpStream, upstream: &str) -> std::io::Result<()> {
     }
     let headers: String = head
         .split("\r\n")
-        .filter(|l| {
-            !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty()
-        })
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty())
         .map(|l| format!("{l}\r\n"))
         .collect();
     let mut server = TcpStream::connect(upstream)?;

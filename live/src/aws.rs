@@ -19,13 +19,8 @@ pub const MAX_ATTEMPTS: u32 = 4;
 /// Loads the SDK configuration from the environment (region, credentials, endpoint URL),
 /// with `region` overriding the region when given.
 pub async fn load(region: Option<&str>) -> SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
+        .http_client(http_client())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
@@ -42,6 +37,16 @@ pub async fn load(region: Option<&str>) -> SdkConfig {
         loader = loader.region(Region::new(region.to_string()));
     }
     loader.load().await
+}
+
+/// The HTTPS client every AWS call uses: rustls with the ring provider.
+#[must_use]
+pub fn http_client() -> aws_sdk_ecs::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
 }
 
 /// Whether the SDK talks to a custom endpoint (moto, LocalStack): S3 then needs path-style

@@ -141,11 +141,8 @@ impl CloudWatch {
                 if let Some(code @ (StatusCode::Forbidden | StatusCode::InternalError)) =
                     result.status_code()
                 {
-                    let detail: Vec<&str> = result
-                        .messages()
-                        .iter()
-                        .filter_map(|m| m.value())
-                        .collect();
+                    let detail: Vec<&str> =
+                        result.messages().iter().filter_map(|m| m.value()).collect();
                     return Err(format!(
                         "CloudWatch GetMetricData {}: {} {}",
                         result.id().unwrap_or("?"),
@@ -222,7 +219,10 @@ const AUTH_CODES: &[&str] = &[
 /// unreachable endpoints are `Connect`, timeouts `Timeout`, refused credentials `Auth`, and
 /// anything else `Other` with the service's code and message. Missing resources are the
 /// caller's to recognise first.
-pub fn probe_error<E, R>(err: &aws_sdk_cloudwatch::error::SdkError<E, R>, target: &str) -> ProbeError
+pub fn probe_error<E, R>(
+    err: &aws_sdk_cloudwatch::error::SdkError<E, R>,
+    target: &str,
+) -> ProbeError
 where
     E: aws_sdk_cloudwatch::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

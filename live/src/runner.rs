@@ -196,9 +196,10 @@ impl ServiceRunner {
     }
 }
 
-/// Runs `runners` every `period` until ctrl-c or SIGTERM; a tick in progress finishes first.
+/// Runs `runners` every `period` until ctrl-c or SIGTERM (a tick in progress finishes
+/// first), or once with `once`. Returns how many services failed in the last round.
 #[cfg(feature = "aws")]
-pub async fn run_loop(runners: &mut [ServiceRunner], period: Duration, once: bool) {
+pub async fn run_loop(runners: &mut [ServiceRunner], period: Duration, once: bool) -> usize {
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shutdown = shutdown_signal();
@@ -207,11 +208,12 @@ pub async fn run_loop(runners: &mut [ServiceRunner], period: Duration, once: boo
         tokio::select! {
             () = &mut shutdown => {
                 tracing::info!("Shutting down.");
-                return;
+                return 0;
             }
             _ = interval.tick() => {}
         }
         let now_ms = wall_clock_ms();
+        let mut failed = 0;
         for runner in runners.iter_mut() {
             match runner.tick(now_ms).await {
                 Ok(r) => tracing::info!(
@@ -225,12 +227,13 @@ pub async fn run_loop(runners: &mut [ServiceRunner], period: Duration, once: boo
                     "Decided."
                 ),
                 Err(e) => {
-                    tracing::error!(service = %runner.name(), error = %e, "Tick failed: nothing scaled.")
+                    failed += 1;
+                    tracing::error!(service = %runner.name(), error = %e, "Tick failed: nothing scaled.");
                 }
             }
         }
         if once {
-            return;
+            return failed;
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod backtest;
 mod decide;
+mod run;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -37,6 +38,8 @@ enum Command {
     Backtest(backtest::BacktestArgs),
     /// Run several policies on the same scenario; one table and one overlay plot.
     Compare(backtest::CompareArgs),
+    /// The live loop: read queues, decide, keep state, set the ECS desired count.
+    Run(run::RunArgs),
     /// Print the resolved configuration (defaults < policy file < environment); secrets redacted.
     Config {
         /// Policy file (TOML); without it, the environment alone (as the Lambda reads it).
@@ -53,6 +56,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Decide(args) => decide::run(&args),
         Command::Backtest(args) => backtest::run(&args),
         Command::Compare(args) => backtest::compare(&args),
+        Command::Run(args) => run::run(&args),
         Command::Config { policy } => {
             let config = load_config(policy.as_deref())?;
             print!(

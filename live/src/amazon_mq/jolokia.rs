@@ -246,7 +246,7 @@ fn escape_path(segment: &str) -> String {
     }
     let mut encoded = String::with_capacity(out.len());
     for b in out.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~!*:,=".contains(&b) {
+        if b.is_ascii_alphanumeric() || b"-._~!*:,=/".contains(&b) {
             encoded.push(char::from(b));
         } else {
             let _ = write!(encoded, "%{b:02X}");

@@ -184,7 +184,9 @@ impl Reader<'_> {
                     detail: format!(
                         "no broker answered within {} s{}",
                         self.settings.timeout.as_secs(),
-                        cause.map(|c| format!(" ({})", redact(&c, secret))).unwrap_or_default()
+                        cause
+                            .map(|c| format!(" ({})", redact(&c, secret)))
+                            .unwrap_or_default()
                     ),
                 }
             }
@@ -306,7 +308,9 @@ pub fn read_offsets(
         .create_with_context(Witness::new(settings.secret()))
         .map_err(|e| {
             let text = redact(&e.to_string(), settings.secret());
-            let hint = if text.contains("not available at build time") {
+            let hint = if text.contains("not available at build time")
+                || text.contains("recompile librdkafka")
+            {
                 " (this build's librdkafka has no TLS: enable rdkafka's `ssl` feature)"
             } else {
                 ""

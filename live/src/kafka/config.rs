@@ -319,7 +319,10 @@ mod tests {
             Some(UsefulTasks::LaggingPartitions)
         );
         assert!(UsefulTasks::parse(Some("shards")).is_err());
-        assert_eq!(Protocol::parse(Some("SASL_SSL")).ok(), Some(Protocol::SaslSsl));
+        assert_eq!(
+            Protocol::parse(Some("SASL_SSL")).ok(),
+            Some(Protocol::SaslSsl)
+        );
         assert!(Protocol::parse(Some("https")).is_err());
     }
 
@@ -392,7 +395,10 @@ mod tests {
         config.sasl_password = Some(Secret::new("hunter2"));
         let settings = Settings::parse(&config).unwrap();
         let sasl = settings.sasl.as_ref().unwrap();
-        assert_eq!((sasl.mechanism, sasl.username.as_str()), ("SCRAM-SHA-512", "alice"));
+        assert_eq!(
+            (sasl.mechanism, sasl.username.as_str()),
+            ("SCRAM-SHA-512", "alice")
+        );
         assert_eq!(settings.secret(), "hunter2");
         assert!(!format!("{settings:?}").contains("hunter2"));
     }

@@ -42,7 +42,11 @@ impl PartitionOffsets {
 /// `visible` is the lag; `in_flight` is 0 because Kafka has no per-record leases (records a
 /// worker fetched but has not committed are still lag); no arrival rate is reported.
 #[must_use]
-pub fn sample(partitions: &[PartitionOffsets], rule: Uncommitted, useful: UsefulTasks) -> QueueSample {
+pub fn sample(
+    partitions: &[PartitionOffsets],
+    rule: Uncommitted,
+    useful: UsefulTasks,
+) -> QueueSample {
     let mut lag: u64 = 0;
     let mut lagging: u32 = 0;
     for p in partitions {
@@ -103,7 +107,11 @@ mod tests {
 
     #[test]
     fn sample_sums_lag_and_caps_useful_tasks() {
-        let parts = [offsets(0, 10, Some(4)), offsets(0, 3, Some(3)), offsets(2, 7, None)];
+        let parts = [
+            offsets(0, 10, Some(4)),
+            offsets(0, 3, Some(3)),
+            offsets(2, 7, None),
+        ];
         let all = sample(&parts, Uncommitted::Earliest, UsefulTasks::Partitions);
         assert_eq!((all.visible, all.in_flight), (11, 0));
         assert_eq!(all.max_useful_tasks, Some(3));

@@ -42,7 +42,10 @@ mod tests {
 
     #[test]
     fn redact_masks_every_occurrence_and_leaves_empty_secrets_alone() {
-        assert_eq!(redact("a s3cret b s3cret", "s3cret"), "a ******** b ********");
+        assert_eq!(
+            redact("a s3cret b s3cret", "s3cret"),
+            "a ******** b ********"
+        );
         assert_eq!(redact("nothing here", ""), "nothing here");
     }
 }

@@ -1,6 +1,8 @@
 //! MSK `GetBootstrapBrokers`: the cluster's bootstrap string for the listener the probe uses.
 
-use aws_sdk_kafka::error::ProvideErrorMetadata;
+use aws_sdk_kafka::config::http::HttpResponse;
+use aws_sdk_kafka::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kafka::operation::get_bootstrap_brokers::GetBootstrapBrokersError;
 
 use super::config::{Protocol, Sasl};
 use crate::aws::describe;
@@ -43,6 +45,43 @@ impl Listener {
     }
 }
 
+/// A failed `GetBootstrapBrokers` as a probe error, with the HTTP status when there was one.
+fn classify(
+    err: &SdkError<GetBootstrapBrokersError, HttpResponse>,
+    cluster_arn: &str,
+    target: &str,
+) -> ProbeError {
+    let mut detail = describe(err);
+    if let Some(status) = err.raw_response().map(|r| r.status().as_u16()) {
+        detail = format!("HTTP {status}: {detail}");
+    }
+    let target = target.to_string();
+    match err {
+        SdkError::ServiceError(_) => match err.code() {
+            Some("NotFoundException") => ProbeError::NotFound {
+                what: "MSK cluster",
+                name: cluster_arn.to_string(),
+            },
+            Some(
+                "ForbiddenException"
+                | "UnauthorizedException"
+                | "AccessDeniedException"
+                | "UnrecognizedClientException",
+            ) => ProbeError::Auth {
+                target,
+                detail: format!("{detail} (the role needs kafka:GetBootstrapBrokers)"),
+            },
+            _ => ProbeError::Other { target, detail },
+        },
+        SdkError::TimeoutError(_) => ProbeError::Timeout {
+            target,
+            secs: crate::aws::OPERATION_TIMEOUT.as_secs(),
+        },
+        SdkError::DispatchFailure(_) => ProbeError::Connect { target, detail },
+        _ => ProbeError::Other { target, detail },
+    }
+}
+
 /// Asks MSK for the cluster's bootstrap brokers on `listener`.
 pub async fn bootstrap_brokers(
     client: &aws_sdk_kafka::Client,
@@ -55,32 +94,7 @@ pub async fn bootstrap_brokers(
         .cluster_arn(cluster_arn)
         .send()
         .await
-        .map_err(|err| {
-            let detail = describe(&err);
-            match err.code() {
-                Some("NotFoundException") => ProbeError::NotFound {
-                    what: "MSK cluster",
-                    name: cluster_arn.to_string(),
-                },
-                Some(
-                    "ForbiddenException"
-                    | "UnauthorizedException"
-                    | "AccessDeniedException"
-                    | "UnrecognizedClientException",
-                ) => ProbeError::Auth {
-                    target: target.clone(),
-                    detail: format!("{detail} (the role needs kafka:GetBootstrapBrokers)"),
-                },
-                Some(_) => ProbeError::Other {
-                    target: target.clone(),
-                    detail,
-                },
-                None => ProbeError::Connect {
-                    target: target.clone(),
-                    detail,
-                },
-            }
-        })?;
+        .map_err(|err| classify(&err, cluster_arn, &target))?;
     let servers = match listener {
         Listener::Plaintext => out.bootstrap_broker_string(),
         Listener::Tls => out.bootstrap_broker_string_tls(),
@@ -115,7 +129,10 @@ mod tests {
             Listener::for_protocol(Protocol::Plaintext, None),
             Ok(Listener::Plaintext)
         );
-        assert_eq!(Listener::for_protocol(Protocol::Ssl, None), Ok(Listener::Tls));
+        assert_eq!(
+            Listener::for_protocol(Protocol::Ssl, None),
+            Ok(Listener::Tls)
+        );
         assert_eq!(
             Listener::for_protocol(Protocol::SaslSsl, Some(&scram("SCRAM-SHA-512"))),
             Ok(Listener::SaslScram)

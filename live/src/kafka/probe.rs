@@ -131,8 +131,10 @@ impl Probe for KafkaProbe {
         let partitions = match result {
             Ok(partitions) => partitions,
             Err(error) => {
-                if matches!(error, ProbeError::Connect { .. } | ProbeError::Timeout { .. })
-                    && matches!(self.settings.bootstrap, BootstrapSource::Msk { .. })
+                if matches!(
+                    error,
+                    ProbeError::Connect { .. } | ProbeError::Timeout { .. }
+                ) && matches!(self.settings.bootstrap, BootstrapSource::Msk { .. })
                 {
                     self.remember(None);
                 }

@@ -57,7 +57,11 @@ mod tests {
             (5_000, f64::NAN, 1),
             (5_000, -3.0, 1),
         ] {
-            assert_eq!(records_behind(millis, rate), expected, "{millis} ms at {rate}/s");
+            assert_eq!(
+                records_behind(millis, rate),
+                expected,
+                "{millis} ms at {rate}/s"
+            );
         }
     }
 }

@@ -251,7 +251,10 @@ impl KinesisProbe {
                 let visible = detail
                     .values()
                     .fold(0_u64, |sum, l| sum.saturating_add(l.records_behind));
-                (visible, detail.values().map(|l| l.millis_behind_latest).max())
+                (
+                    visible,
+                    detail.values().map(|l| l.millis_behind_latest).max(),
+                )
             }
             // The oldest shard's age times the whole stream's rate: an upper bound when only
             // some shards lag.

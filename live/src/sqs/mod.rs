@@ -28,7 +28,10 @@ mod tests {
                 "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
                 Some("jobs"),
             ),
-            ("http://127.0.0.1:5000/123456789012/jobs.fifo/", Some("jobs.fifo")),
+            (
+                "http://127.0.0.1:5000/123456789012/jobs.fifo/",
+                Some("jobs.fifo"),
+            ),
             ("https://sqs.eu-west-1.amazonaws.com/1/q?x=1", Some("q")),
             ("http://localhost:5000", None),
             ("http://localhost:5000/", None),

@@ -16,7 +16,10 @@ use crate::{Probe, ProbeError};
 /// What `NotFound` calls a missing queue.
 const WHAT: &str = "SQS queue";
 /// SQS's codes for a missing queue: the JSON protocol's and the query protocol's.
-const MISSING_CODES: &[&str] = &["QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"];
+const MISSING_CODES: &[&str] = &[
+    "QueueDoesNotExist",
+    "AWS.SimpleQueueService.NonExistentQueue",
+];
 
 /// The three counts, in the order they fill a sample.
 const COUNTS: [QueueAttributeName; 3] = [
@@ -186,7 +189,11 @@ impl SqsProbe {
 
     /// Age of the oldest message (ms) and arrival rate (per s) from CloudWatch; on failure a
     /// warning and neither.
-    async fn metrics(&self, cloudwatch: &CloudWatch, queue_name: &str) -> (Option<u64>, Option<f64>) {
+    async fn metrics(
+        &self,
+        cloudwatch: &CloudWatch,
+        queue_name: &str,
+    ) -> (Option<u64>, Option<f64>) {
         let specs = [
             MetricSpec {
                 id: "age",
@@ -277,7 +284,10 @@ mod tests {
     #[test]
     fn configuration_is_checked_up_front() {
         let none = SqsProbe::new(SqsQueue::default(), &sdk()).unwrap_err();
-        assert!(matches!(none, ProbeError::Config(ref m) if m.contains("queue_url")), "{none}");
+        assert!(
+            matches!(none, ProbeError::Config(ref m) if m.contains("queue_url")),
+            "{none}"
+        );
 
         let blank = SqsQueue {
             queue_url: Some("  ".into()),
@@ -305,6 +315,9 @@ mod tests {
             ..SqsQueue::default()
         };
         let probe = SqsProbe::new(by_url, &sdk()).unwrap();
-        assert_eq!(probe.cloudwatch.as_ref().map(|c| c.1.as_str()), Some("jobs"));
+        assert_eq!(
+            probe.cloudwatch.as_ref().map(|c| c.1.as_str()),
+            Some("jobs")
+        );
     }
 }

@@ -1,0 +1,118 @@
+//! `stepscale run`: the live loop. Reads the queues, decides, keeps state, sets the ECS
+//! desired count; `--dry-run` decides and logs only; `--record` writes what it saw as a trace.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use stepscale_engine::Config;
+use stepscale_live::record::Recorder;
+use stepscale_live::runner::{run_loop, ServiceRunner};
+use stepscale_live::state::{AnyStateStore, FileStateStore};
+use stepscale_live::ProbeContext;
+
+/// Arguments of `stepscale run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Policy files, one per service (without any: the environment alone, as the Lambda reads it).
+    #[arg(long = "policy")]
+    policies: Vec<PathBuf>,
+    /// Seconds between decisions (sub-minute periods are fine).
+    #[arg(long, default_value_t = 60.0)]
+    period_secs: f64,
+    /// Decide once and exit.
+    #[arg(long)]
+    once: bool,
+    /// Decide and log; never touch ECS or the state.
+    #[arg(long)]
+    dry_run: bool,
+    /// Append what was observed to this CSV trace (one service only); `backtest` replays it.
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// Folder for state files when no S3 bucket is configured.
+    #[arg(long, default_value = "stepscale-state")]
+    state_dir: PathBuf,
+}
+
+fn store_for(
+    config: &Config,
+    ctx: &ProbeContext,
+    state_dir: &Path,
+) -> anyhow::Result<AnyStateStore> {
+    let cluster = config.service.cluster.as_deref().unwrap_or("default");
+    let service = config.service.name.as_deref().unwrap_or("service");
+    if let Some(bucket) = &config.state.s3_bucket {
+        let Some(sdk) = ctx.aws.as_ref() else {
+            bail!("S3 state needs the AWS configuration");
+        };
+        return Ok(AnyStateStore::S3(stepscale_live::state::S3StateStore::new(
+            sdk,
+            bucket,
+            &config.state.key_prefix,
+            cluster,
+            service,
+        )));
+    }
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
+    Ok(AnyStateStore::File(FileStateStore::new(
+        state_dir.join(format!("{cluster}__{service}.json")),
+    )))
+}
+
+/// Runs the command.
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    if !(args.period_secs.is_finite() && args.period_secs >= 1.0) {
+        bail!(
+            "--period-secs {}: must be at least 1 second",
+            args.period_secs
+        );
+    }
+    let configs: Vec<Config> = if args.policies.is_empty() {
+        vec![super::load_config(None)?]
+    } else {
+        args.policies
+            .iter()
+            .map(|p| super::load_config(Some(p)))
+            .collect::<anyhow::Result<_>>()?
+    };
+    if args.record.is_some() && configs.len() > 1 {
+        bail!("--record writes one service's trace: give a single --policy");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let region = configs.first().and_then(|c| c.region.clone());
+        let ctx = ProbeContext {
+            aws: Some(stepscale_live::aws::load(region.as_deref()).await),
+        };
+        let mut runners = Vec::new();
+        for config in &configs {
+            let store = store_for(config, &ctx, &args.state_dir)?;
+            let recorder = match &args.record {
+                Some(path) => Some(Recorder::new(path)?),
+                None => None,
+            };
+            runners.push(ServiceRunner::new(
+                config,
+                &ctx,
+                store,
+                args.dry_run,
+                recorder,
+            )?);
+        }
+        let period = Duration::from_secs_f64(args.period_secs);
+        Ok::<_, anyhow::Error>(run_loop(&mut runners, period, args.once).await)
+    })
+    .map(|failed| {
+        if failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    })
+}

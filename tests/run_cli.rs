@@ -1,0 +1,185 @@
+//! End to end: `stepscale run --once` with fast-autoscaler v0.2's environment, against moto
+//! (ECS, S3) and Redis: a dry run records and changes nothing, a real run scales.
+
+use std::process::Command;
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
+}
+
+async fn sdk() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(stepscale_live::aws::http_client())
+        .endpoint_url(endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .load()
+        .await
+}
+
+async fn ecs_service(desired: i32) -> (String, String, aws_sdk_ecs::Client) {
+    let ecs = aws_sdk_ecs::Client::new(&sdk().await);
+    let cluster = unique("cluster");
+    let service = unique("worker");
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .expect("moto answers");
+    let family = unique("task");
+    ecs.register_task_definition()
+        .family(&family)
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("w")
+                .image("w")
+                .memory(256)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ecs.create_service()
+        .cluster(&cluster)
+        .service_name(&service)
+        .task_definition(&family)
+        .desired_count(desired)
+        .send()
+        .await
+        .unwrap();
+    (cluster, service, ecs)
+}
+
+async fn desired(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str) -> i32 {
+    let out = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .unwrap();
+    out.services()[0].desired_count()
+}
+
+async fn fill(key: &str, n: usize) {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for i in 0..n {
+        let _: () = redis::cmd("RPUSH")
+            .arg(key)
+            .arg(i)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+fn stepscale_run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stepscale"));
+    cmd.arg("run").args(args).env_clear();
+    cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("LOG_LEVEL", "info");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the binary runs")
+}
+
+#[tokio::test]
+async fn v02_environment_drives_a_live_run_dry_then_real() {
+    let (cluster, service, ecs) = ecs_service(2).await;
+    let key = unique("jobs");
+    fill(&key, 400).await;
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("observed.csv");
+    let state_dir = dir.path().join("state");
+    let env = [
+        ("QUEUE_TYPE", "redis"),
+        ("REDIS_HOST", "127.0.0.1"),
+        ("REDIS_QUEUE_KEY", key.as_str()),
+        ("ECS_CLUSTER", cluster.as_str()),
+        ("SERVICE_NAME", service.as_str()),
+        ("MIN_TASKS", "1"),
+        ("MAX_TASKS", "20"),
+        ("SCALE_DOWN_THRESHOLD", "10"),
+    ];
+    let common = ["--once", "--state-dir", state_dir.to_str().unwrap()];
+    let mut dry_args = common.to_vec();
+    dry_args.extend(["--dry-run", "--record", record.to_str().unwrap()]);
+    let dry = stepscale_run(&dry_args, &env);
+    let log = String::from_utf8_lossy(&dry.stderr);
+    assert!(dry.status.success(), "{log}");
+    assert!(log.contains("Dry run: would scale."), "{log}");
+    assert_eq!(
+        desired(&ecs, &cluster, &service).await,
+        2,
+        "a dry run never touches ECS"
+    );
+    assert!(
+        !state_dir
+            .join(format!("{cluster}__{service}.json"))
+            .exists(),
+        "nor the state"
+    );
+    let csv = std::fs::read_to_string(&record).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("time,arrivals,"));
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!((row[3], row[6], row[9]), ("400", "2", "scale_out"), "{csv}");
+
+    let real = stepscale_run(&common, &env);
+    assert!(
+        real.status.success(),
+        "{}",
+        String::from_utf8_lossy(&real.stderr)
+    );
+    // 400 messages: 2 + floor(400 × 0.01) = 6.
+    assert_eq!(desired(&ecs, &cluster, &service).await, 6);
+    assert!(state_dir
+        .join(format!("{cluster}__{service}.json"))
+        .exists());
+}
+
+#[tokio::test]
+async fn a_missing_service_is_a_clear_error_and_nothing_scales() {
+    let key = unique("jobs");
+    fill(&key, 10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = stepscale_run(
+        &["--once", "--state-dir", dir.path().to_str().unwrap()],
+        &[
+            ("QUEUE_TYPE", "redis"),
+            ("REDIS_QUEUE_KEY", key.as_str()),
+            ("ECS_CLUSTER", "nowhere"),
+            ("SERVICE_NAME", "nobody"),
+        ],
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a failed --once run exits non-zero");
+    assert!(log.contains("nobody") && log.contains("not found"), "{log}");
+}
