@@ -41,6 +41,29 @@ async fn sdk() -> SdkConfig {
     stepscale_live::aws::load(None).await
 }
 
+/// The test SDK configuration sent to `endpoint` instead: same HTTP client (rustls on ring),
+/// timeouts and retries. Set through the loader, since an endpoint set on a built
+/// `SdkConfig` loses to `AWS_ENDPOINT_URL` in each client.
+async fn sdk_at(
+    endpoint: &str,
+    credentials: Option<aws_sdk_kinesis::config::Credentials>,
+) -> SdkConfig {
+    let base = sdk().await;
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .http_client(base.http_client().expect("the SDK configuration has an HTTP client"));
+    if let Some(timeouts) = base.timeout_config() {
+        loader = loader.timeout_config(timeouts.clone());
+    }
+    if let Some(retries) = base.retry_config() {
+        loader = loader.retry_config(retries.clone());
+    }
+    if let Some(credentials) = credentials {
+        loader = loader.credentials_provider(credentials);
+    }
+    loader.load().await
+}
+
 /// A resource name no other test (or run) uses.
 fn unique(tag: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -346,10 +369,7 @@ async fn without_cloudwatch_the_configured_rate_is_used_or_the_read_fails() {
     let a_ms = millis_behind(&kinesis, &name, a, ShardIteratorType::TrimHorizon, None).await;
     assert!(a_ms >= 300, "{a_ms}");
 
-    let denied = sdk
-        .to_builder()
-        .endpoint_url(cloudwatch_denying_proxy())
-        .build();
+    let denied = sdk_at(&cloudwatch_denying_proxy(), None).await;
     let err = KinesisProbe::new(config(&name), &denied)
         .unwrap()
         .read()
@@ -412,11 +432,7 @@ async fn a_missing_stream_is_not_found_in_both_modes() {
 
 #[tokio::test]
 async fn an_unreachable_endpoint_is_an_error_and_the_engine_holds() {
-    let unreachable = sdk()
-        .await
-        .to_builder()
-        .endpoint_url("http://127.0.0.1:1")
-        .build();
+    let unreachable = sdk_at("http://127.0.0.1:1", None).await;
     let mut settings = config("events");
     settings.records_per_second_per_shard = Some(10.0);
     let err = KinesisProbe::new(settings.clone(), &unreachable)

@@ -37,6 +37,29 @@ async fn sdk() -> SdkConfig {
     stepscale_live::aws::load(None).await
 }
 
+/// The test SDK configuration sent to `endpoint` instead: same HTTP client (rustls on ring),
+/// timeouts and retries. Set through the loader, since an endpoint set on a built
+/// `SdkConfig` loses to `AWS_ENDPOINT_URL` in each client.
+async fn sdk_at(
+    endpoint: &str,
+    credentials: Option<aws_sdk_sns::config::Credentials>,
+) -> SdkConfig {
+    let base = sdk().await;
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .http_client(base.http_client().expect("the SDK configuration has an HTTP client"));
+    if let Some(timeouts) = base.timeout_config() {
+        loader = loader.timeout_config(timeouts.clone());
+    }
+    if let Some(retries) = base.retry_config() {
+        loader = loader.retry_config(retries.clone());
+    }
+    if let Some(credentials) = credentials {
+        loader = loader.credentials_provider(credentials);
+    }
+    loader.load().await
+}
+
 /// A resource name no other test (or run) uses.
 fn unique(tag: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -181,10 +204,7 @@ async fn a_cloudwatch_failure_fails_the_read() {
     let name = unique("denied");
     let arn = topic(&sdk, &name).await;
     published(&sdk, &name, 600.0, 30).await;
-    let denied = sdk
-        .to_builder()
-        .endpoint_url(cloudwatch_denying_proxy())
-        .build();
+    let denied = sdk_at(&cloudwatch_denying_proxy(), None).await;
     let err = SnsProbe::new(config(&arn), &denied)
         .unwrap()
         .read()
@@ -199,11 +219,7 @@ async fn a_cloudwatch_failure_fails_the_read() {
 
 #[tokio::test]
 async fn an_unreachable_endpoint_is_an_error_and_the_engine_holds() {
-    let unreachable = sdk()
-        .await
-        .to_builder()
-        .endpoint_url("http://127.0.0.1:1")
-        .build();
+    let unreachable = sdk_at("http://127.0.0.1:1", None).await;
     let config = config("arn:aws:sns:us-east-1:123456789012:orders");
     let err = SnsProbe::new(config.clone(), &unreachable)
         .unwrap()

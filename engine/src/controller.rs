@@ -118,7 +118,7 @@ impl Controller {
         let current = if is_seed { previous } else { service.ordered() };
         let (recommended, reason, mut limit) = match &self.policy {
             PolicySpec::Seed(p) => {
-                let (d, r) = p.recommend(metric, current, g.min_tasks, g.max_tasks);
+                let (d, r) = p.recommend(metric, current, g.min_tasks);
                 (d, r, None)
             }
             PolicySpec::Step(p) => p.recommend(metric, current, now, state, g),

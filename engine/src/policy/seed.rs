@@ -47,11 +47,13 @@ impl Default for SeedParams {
 impl SeedParams {
     /// v0.2's recommendation for `total` messages and `current` tasks, before the clamp.
     #[must_use]
-    pub fn recommend(&self, total: f64, current: u32, min: u32, max: u32) -> (u32, Reason) {
+    pub fn recommend(&self, total: f64, current: u32, min: u32) -> (u32, Reason) {
         if total > self.scale_up_threshold {
             let add = floor_u32(total * self.tasks_per_message);
             let add = if add == 0 && total > 0.0 { 1 } else { add };
-            let desired = current.saturating_add(add).min(max);
+            // v0.2 capped at max here; the controller's clamp does the same and records
+            // that `max_tasks` limited the decision.
+            let desired = current.saturating_add(add);
             (
                 desired,
                 Reason::AboveThreshold {

@@ -1,0 +1,109 @@
+//! The Lambda handler's logic: fast-autoscaler v0.2's environment and `{"config": {...}}`
+//! event in, one decision and its outcome out. The `stepscale-lambda` binary wraps it in the
+//! Lambda runtime; keeping it here lets tests drive it against real services.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use stepscale_engine::config::{env_names, OverlayValue};
+use stepscale_engine::Config;
+
+use crate::ecs::EcsError;
+use crate::runner::{wall_clock_ms, RunnerError, ServiceRunner};
+use crate::state::{AnyStateStore, FileStateStore};
+use crate::ProbeContext;
+
+/// Built once at cold start; every invocation borrows it.
+pub struct Shared {
+    /// The v0.2 environment variables that are set.
+    pub env: BTreeMap<String, String>,
+    /// The probes' shared context (the AWS SDK configuration).
+    pub ctx: ProbeContext,
+}
+
+impl Shared {
+    /// Reads the environment and builds the AWS configuration once.
+    pub async fn cold_start() -> Self {
+        let env: BTreeMap<String, String> = env_names()
+            .into_iter()
+            .filter_map(|n| std::env::var(n).ok().map(|v| (n.to_string(), v)))
+            .collect();
+        let region = env.get("AWS_REGION").cloned();
+        Self {
+            ctx: ProbeContext {
+                aws: Some(crate::aws::load(region.as_deref()).await),
+            },
+            env,
+        }
+    }
+}
+
+/// A failure the caller should not retry (bad configuration, missing service): reported in
+/// the response, not raised, so Lambda does not retry it.
+fn permanent(kind: &str, err: &dyn std::fmt::Display) -> Value {
+    tracing::error!(error = %err, kind, "Nothing scaled.");
+    json!({"ok": false, "retryable": false, "error": err.to_string()})
+}
+
+/// The configuration for one event: defaults < environment < event `config`.
+pub fn config_for(env: &BTreeMap<String, String>, payload: &Value) -> Result<Config, String> {
+    let mut config = Config::default();
+    config.apply_env(env).map_err(|e| e.to_string())?;
+    if let Some(table) = payload.get("config") {
+        let table: BTreeMap<String, OverlayValue> = serde_json::from_value(table.clone())
+            .map_err(|e| format!("event `config` must be an object: {e}"))?;
+        config.apply_event(&table).map_err(|e| e.to_string())?;
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+/// Handles one invocation. `Ok` carries the outcome, including permanent failures (not
+/// retried); `Err` is a transient failure (throttling, timeouts, state writes) to retry.
+pub async fn handle(shared: &Shared, payload: &Value) -> Result<Value, RunnerError> {
+    let config = match config_for(&shared.env, payload) {
+        Ok(c) => c,
+        Err(e) => return Ok(permanent("configuration", &e)),
+    };
+    let dry_run = payload
+        .get("dry_run")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let store = match (&config.state.s3_bucket, shared.ctx.aws.as_ref()) {
+        #[cfg(feature = "s3-state")]
+        (Some(bucket), Some(sdk)) => AnyStateStore::S3(crate::state::S3StateStore::new(
+            sdk,
+            bucket,
+            &config.state.key_prefix,
+            config.service.cluster.as_deref().unwrap_or("default"),
+            config.service.name.as_deref().unwrap_or("service"),
+        )),
+        _ => {
+            tracing::warn!("No S3 state store: state lives in /tmp and is lost with this execution environment.");
+            AnyStateStore::File(FileStateStore::new(
+                std::env::temp_dir().join("stepscale-state.json"),
+            ))
+        }
+    };
+    let mut runner = match ServiceRunner::new(&config, &shared.ctx, store, dry_run, None) {
+        Ok(r) => r,
+        Err(e) => return Ok(permanent("setup", &e)),
+    };
+    match runner.tick(wall_clock_ms()).await {
+        Ok(r) => Ok(json!({
+            "ok": true,
+            "service": r.service,
+            "previous": r.decision.previous,
+            "desired": r.decision.desired,
+            "action": r.decision.action,
+            "reason": r.decision.reason.to_string(),
+            "limited_by": r.decision.limited_by,
+            "applied": format!("{:?}", r.applied),
+        })),
+        Err(e @ (RunnerError::Config(_) | RunnerError::Probe(_))) => Ok(permanent("setup", &e)),
+        Err(RunnerError::Ecs(
+            e @ (EcsError::Missing { .. } | EcsError::Inactive { .. } | EcsError::NotConfigured(_)),
+        )) => Ok(permanent("service", &e)),
+        Err(e) => Err(e),
+    }
+}
