@@ -227,3 +227,40 @@ fn bad_scenarios_are_refused_with_key_value_and_rule() {
         refused(&["--scenario", path.to_str().unwrap()], &needles);
     }
 }
+
+#[test]
+fn compare_overlays_several_policies_in_one_table_and_plot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("cmp");
+    let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .current_dir(root())
+        .args([
+            "compare",
+            "--scenario",
+            "scenarios/spike.toml",
+            "--policy",
+            "scenarios/policies/step.toml",
+            "--policy",
+            "scenarios/policies/target.toml",
+            "--policy",
+            "scenarios/policies/seed-v02.toml",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = std::fs::read_to_string(out_dir.join("compare.csv")).unwrap();
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows.len(), 4, "a header and one row per policy: {table}");
+    for (row, kind) in rows[1..].iter().zip(["step", "target", "seed"]) {
+        assert!(row.split(',').nth(1) == Some(kind), "{row}");
+    }
+    // Different policies, different outcomes on the same arrivals.
+    assert_ne!(rows[1].split(',').nth(6), rows[2].split(',').nth(6), "{table}");
+    for f in ["compare.png", "compare.svg"] {
+        assert!(std::fs::metadata(out_dir.join(f)).unwrap().len() > 10_000, "{f} drawn");
+    }
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("step") && printed.contains("target"), "{printed}");
+}

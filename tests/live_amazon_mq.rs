@@ -104,15 +104,15 @@ fn unique(tag: &str) -> String {
     )
 }
 
-/// The SDK pointed at moto (`AWS_ENDPOINT_URL`, default 127.0.0.1:5000) with test
-/// credentials, keeping the timeouts and retries of `stepscale_live::aws::load`. Nothing
-/// is written to the process environment.
+/// The SDK pointed at moto (`AWS_ENDPOINT_URL`, default 127.0.0.1:5000) through
+/// [`cbor_relay`], with test credentials and the timeouts and retries of
+/// `stepscale_live::aws::load`. Nothing is written to the process environment.
 async fn sdk() -> SdkConfig {
     let region = env_or("AWS_REGION", "us-east-1");
     stepscale_live::aws::load(Some(&region))
         .await
         .to_builder()
-        .endpoint_url(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"))
+        .endpoint_url(cbor_relay())
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
             "test", "test", None, None, "moto",
         )))
@@ -653,4 +653,395 @@ async fn the_local_jolokia_runs() {
     // A plain check, so a missing broker fails loudly here too.
     let body = jolokia_get("read/org.apache.activemq:type=Broker,brokerName=localhost/BrokerName");
     assert!(body.contains("\"status\":200"), "{body}");
+}
+
+// The CloudWatch relay. aws-sdk-cloudwatch speaks Smithy RPC v2 CBOR
+// (`POST /service/GraniteServiceVersion20100801/operation/{Op}`), which moto 5.2.5 does not
+// serve (getmoto/moto#9195: Query and JSON only). The relay turns such a call into moto's JSON
+// protocol (`X-Amz-Target: GraniteServiceVersion20100801.{Op}`) and the JSON answer back into
+// CBOR; any other call goes through unchanged. So the probe's own GetMetricData request, with
+// its namespace, dimensions and statistic, is answered by moto's metric store.
+
+/// The relay's base URL (one per test binary), forwarding to `AWS_ENDPOINT_URL`.
+fn cbor_relay() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let upstream = env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:5000");
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let upstream = upstream.clone();
+                std::thread::spawn(move || {
+                    let _ = relay(client, &upstream);
+                });
+            }
+        });
+        url
+    })
+    .clone()
+}
+
+/// An HTTP message read whole: the head (request or status line and headers) and the body.
+struct Message {
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Message {
+    fn read(stream: &mut TcpStream, to_eof: bool) -> std::io::Result<Option<Self>> {
+        let mut data = Vec::new();
+        let mut chunk = [0_u8; 8192];
+        let head_end = loop {
+            if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = stream.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            data.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+        let length = header(&head, "content-length").and_then(|v| v.parse::<usize>().ok());
+        loop {
+            let have = data.len() - head_end;
+            if length.is_some_and(|l| have >= l) {
+                break;
+            }
+            if length.is_none() && !to_eof {
+                break;
+            }
+            let n = stream.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            data.extend_from_slice(&chunk[..n]);
+        }
+        Ok(Some(Self {
+            head,
+            body: data[head_end..].to_vec(),
+        }))
+    }
+}
+
+/// The header lines of `head` (its first line left out) without those named in `drop`, each
+/// ending in CRLF.
+fn headers_without(head: &str, drop: &[&str]) -> String {
+    head.split("\r\n")
+        .skip(1)
+        .filter(|line| {
+            let name = line.split(':').next().unwrap_or_default().trim();
+            !line.is_empty() && !drop.iter().any(|d| name.eq_ignore_ascii_case(d))
+        })
+        .fold(String::new(), |mut out, line| {
+            out.push_str(line);
+            out.push_str("\r\n");
+            out
+        })
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.split("\r\n").find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+    })
+}
+
+/// One request: a CloudWatch CBOR call is translated, anything else is forwarded as is.
+fn relay(mut client: TcpStream, upstream: &str) -> std::io::Result<()> {
+    let Some(request) = Message::read(&mut client, false)? else {
+        return Ok(());
+    };
+    let request_line = request.head.lines().next().unwrap_or_default().to_string();
+    let path = request_line.split(' ').nth(1).unwrap_or_default();
+    let (head, body) = if let Some(operation) =
+        path.strip_prefix("/service/GraniteServiceVersion20100801/operation/")
+    {
+        let body = serde_json::to_vec(&cbor::decode(&request.body)).unwrap();
+        let kept = headers_without(
+            &request.head,
+            &[
+                "connection",
+                "content-length",
+                "content-type",
+                "smithy-protocol",
+                "accept",
+            ],
+        );
+        (
+            format!(
+                "POST / HTTP/1.1\r\n{kept}X-Amz-Target: GraniteServiceVersion20100801.{operation}\r\n\
+                 Content-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n",
+                body.len()
+            ),
+            body,
+        )
+    } else {
+        (
+            format!(
+                "{request_line}\r\n{}",
+                headers_without(&request.head, &["connection"])
+            ),
+            request.body.clone(),
+        )
+    };
+    let mut server = TcpStream::connect(upstream)?;
+    server.write_all(head.as_bytes())?;
+    server.write_all(b"Connection: close\r\n\r\n")?;
+    server.write_all(&body)?;
+    let Some(reply) = Message::read(&mut server, true)? else {
+        return client.write_all(
+            b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+    };
+    if !path.starts_with("/service/GraniteServiceVersion20100801/") {
+        client.write_all(reply.head.as_bytes())?;
+        return client.write_all(&reply.body);
+    }
+    let status = reply
+        .head
+        .lines()
+        .next()
+        .unwrap_or("HTTP/1.1 502 Bad Gateway")
+        .to_string();
+    let json: serde_json::Value = if reply.body.is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::from_slice(&reply.body).unwrap_or_else(|e| {
+            serde_json::json!({"__type": "RelayError", "message": format!("moto's answer is not JSON: {e}")})
+        })
+    };
+    let body = cbor::encode(&json);
+    client.write_all(
+        format!(
+            "{status}\r\nsmithy-protocol: rpc-v2-cbor\r\nContent-Type: application/cbor\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )?;
+    client.write_all(&body)
+}
+
+/// Just enough CBOR (RFC 8949) for CloudWatch's messages: maps, arrays, text, numbers,
+/// booleans, null, and timestamps (tag 1, epoch seconds).
+mod cbor {
+    use serde_json::{Map, Number, Value};
+
+    pub fn decode(bytes: &[u8]) -> Value {
+        if bytes.is_empty() {
+            return Value::Object(Map::new());
+        }
+        let mut at = 0;
+        item(bytes, &mut at).expect("CBOR the relay can read")
+    }
+
+    /// One item, or `None` for a break (end of an indefinite-length item).
+    fn item(b: &[u8], at: &mut usize) -> Option<Value> {
+        let first = b[*at];
+        *at += 1;
+        let (major, info) = (first >> 5, first & 0x1f);
+        if first == 0xff {
+            return None;
+        }
+        let arg = |at: &mut usize| -> u64 {
+            let width = match info {
+                0..=23 => return u64::from(info),
+                24 => 1,
+                25 => 2,
+                26 => 4,
+                27 => 8,
+                _ => panic!("unsupported CBOR argument {info}"),
+            };
+            let mut n = 0_u64;
+            for k in 0..width {
+                n = (n << 8) | u64::from(b[*at + k]);
+            }
+            *at += width;
+            n
+        };
+        Some(match major {
+            0 => Value::from(arg(at)),
+            1 => Value::from(-1 - i64::try_from(arg(at)).unwrap()),
+            3 => {
+                if info == 31 {
+                    let mut text = String::new();
+                    while let Some(part) = item(b, at) {
+                        text.push_str(part.as_str().unwrap());
+                    }
+                    Value::String(text)
+                } else {
+                    let n = usize::try_from(arg(at)).unwrap();
+                    let text = String::from_utf8(b[*at..*at + n].to_vec()).unwrap();
+                    *at += n;
+                    Value::String(text)
+                }
+            }
+            4 => {
+                let mut items = Vec::new();
+                if info == 31 {
+                    while let Some(v) = item(b, at) {
+                        items.push(v);
+                    }
+                } else {
+                    for _ in 0..arg(at) {
+                        items.push(item(b, at).unwrap());
+                    }
+                }
+                Value::Array(items)
+            }
+            5 => {
+                let mut map = Map::new();
+                let mut entry = |at: &mut usize| -> bool {
+                    let Some(key) = item(b, at) else {
+                        return false;
+                    };
+                    let value = item(b, at).unwrap();
+                    map.insert(key.as_str().unwrap().to_string(), value);
+                    true
+                };
+                if info == 31 {
+                    while entry(at) {}
+                } else {
+                    for _ in 0..arg(at) {
+                        entry(at);
+                    }
+                }
+                Value::Object(map)
+            }
+            // Tag 1 (epoch seconds) is what the JSON protocol sends as a number.
+            6 => {
+                let _tag = arg(at);
+                item(b, at).unwrap()
+            }
+            7 => match info {
+                20 => Value::Bool(false),
+                21 => Value::Bool(true),
+                22 | 23 => Value::Null,
+                25 => {
+                    let bits = u16::from_be_bytes([b[*at], b[*at + 1]]);
+                    *at += 2;
+                    float(half(bits))
+                }
+                26 => {
+                    let v = f32::from_be_bytes(b[*at..*at + 4].try_into().unwrap());
+                    *at += 4;
+                    float(f64::from(v))
+                }
+                27 => {
+                    let v = f64::from_be_bytes(b[*at..*at + 8].try_into().unwrap());
+                    *at += 8;
+                    float(v)
+                }
+                _ => panic!("unsupported CBOR simple value {info}"),
+            },
+            _ => panic!("unsupported CBOR major type {major}"),
+        })
+    }
+
+    fn float(v: f64) -> Value {
+        Number::from_f64(v).map_or(Value::Null, Value::Number)
+    }
+
+    fn half(bits: u16) -> f64 {
+        let exponent = i32::from((bits >> 10) & 0x1f);
+        let fraction = f64::from(bits & 0x3ff);
+        let magnitude = match exponent {
+            0 => fraction * 2_f64.powi(-24),
+            31 => f64::INFINITY,
+            e => (1.0 + fraction / 1024.0) * 2_f64.powi(e - 15),
+        };
+        if bits & 0x8000 == 0 {
+            magnitude
+        } else {
+            -magnitude
+        }
+    }
+
+    /// JSON as CBOR: `Timestamp(s)` become tag-1 doubles and `Values` doubles, as the SDK
+    /// reads them.
+    pub fn encode(value: &Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        put(&mut out, value, "");
+        out
+    }
+
+    fn head(out: &mut Vec<u8>, major: u8, n: u64) {
+        let m = major << 5;
+        match n {
+            0..=23 => out.push(m | n as u8),
+            24..=0xff => out.extend([m | 0x18, n as u8]),
+            0x100..=0xffff => {
+                out.push(m | 0x19);
+                out.extend((n as u16).to_be_bytes());
+            }
+            0x1_0000..=0xffff_ffff => {
+                out.push(m | 0x1a);
+                out.extend((n as u32).to_be_bytes());
+            }
+            _ => {
+                out.push(m | 0x1b);
+                out.extend(n.to_be_bytes());
+            }
+        }
+    }
+
+    fn double(out: &mut Vec<u8>, v: f64) {
+        out.push(0xfb);
+        out.extend(v.to_be_bytes());
+    }
+
+    fn put(out: &mut Vec<u8>, value: &Value, key: &str) {
+        match value {
+            Value::Null => out.push(0xf6),
+            Value::Bool(b) => out.push(if *b { 0xf5 } else { 0xf4 }),
+            Value::Number(n) if matches!(key, "Timestamp" | "Timestamps") => {
+                out.push(0xc1);
+                double(out, n.as_f64().unwrap());
+            }
+            Value::Number(n) if key == "Values" || n.is_f64() => double(out, n.as_f64().unwrap()),
+            Value::Number(n) => match n.as_u64() {
+                Some(u) => head(out, 0, u),
+                None => head(out, 1, (-1 - n.as_i64().unwrap()) as u64),
+            },
+            Value::String(s) => {
+                head(out, 3, s.len() as u64);
+                out.extend(s.as_bytes());
+            }
+            Value::Array(items) => {
+                head(out, 4, items.len() as u64);
+                for v in items {
+                    put(out, v, key);
+                }
+            }
+            Value::Object(map) => {
+                head(out, 5, map.len() as u64);
+                for (k, v) in map {
+                    put(out, &Value::String(k.clone()), "");
+                    put(out, v, k);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_round_trip_keeps_the_json() {
+        let json = serde_json::json!({"Id": "size0", "N": 300, "Neg": -2, "Ok": true,
+            "Nothing": null, "Values": [1.5, 42.0], "List": [{"a": "b"}]});
+        assert_eq!(decode(&encode(&json)), json);
+        // Half, single and indefinite-length forms as other encoders write them.
+        let bytes = [
+            0xbf, 0x61, b'h', 0xf9, 0x3c, 0x00, 0x61, b's', 0xfa, 0x3f, 0xc0, 0x00, 0x00, 0x61,
+            b't', 0x7f, 0x61, b'a', 0x61, b'b', 0xff, 0xff,
+        ];
+        assert_eq!(
+            decode(&bytes),
+            serde_json::json!({"h": 1.0, "s": 1.5, "t": "ab"})
+        );
+    }
 }

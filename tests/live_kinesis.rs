@@ -51,7 +51,10 @@ async fn sdk_at(
     let base = sdk().await;
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
-        .http_client(base.http_client().expect("the SDK configuration has an HTTP client"));
+        .http_client(
+            base.http_client()
+                .expect("the SDK configuration has an HTTP client"),
+        );
     if let Some(timeouts) = base.timeout_config() {
         loader = loader.timeout_config(timeouts.clone());
     }
@@ -188,6 +191,8 @@ fn expected_behind(millis: u64, rate_per_shard: u64) -> u64 {
 }
 
 #[tokio::test]
+// The rates are exact by construction (whole numbers of records over whole seconds).
+#[allow(clippy::float_cmp)]
 async fn records_behind_per_shard_follow_the_formula_and_shards_cap_the_tasks() {
     let sdk = sdk().await;
     let kinesis = aws_sdk_kinesis::Client::new(&sdk);
@@ -357,6 +362,8 @@ async fn iterator_age_mode_reads_the_consumers_age_from_cloudwatch() {
 }
 
 #[tokio::test]
+// The rates are exact by construction (whole numbers of records over whole seconds).
+#[allow(clippy::float_cmp)]
 async fn without_cloudwatch_the_configured_rate_is_used_or_the_read_fails() {
     let sdk = sdk().await;
     let kinesis = aws_sdk_kinesis::Client::new(&sdk);
@@ -466,9 +473,9 @@ async fn an_unreachable_endpoint_is_an_error_and_the_engine_holds() {
     assert_eq!(decision.limited_by, Some(Limit::MetricFailure));
 }
 
-/// An HTTP relay to moto that answers every CloudWatch call (rpc-v2-cbor, service
-/// `GraniteServiceVersion20100801`) with 403, as a role without `cloudwatch:GetMetricData`
-/// would get; everything else goes through. Its base URL.
+/// An HTTP relay to moto that answers every CloudWatch call (signed for service
+/// `monitoring`, whatever the protocol) with 403, as a role without
+/// `cloudwatch:GetMetricData` would get; everything else goes through. Its base URL.
 fn cloudwatch_denying_proxy() -> String {
     let upstream = std::env::var("AWS_ENDPOINT_URL").unwrap();
     let upstream = upstream
@@ -517,16 +524,18 @@ fn relay(mut client: TcpStream, upstream: &str) -> std::io::Result<()> {
         }
         request.extend_from_slice(&chunk[..n]);
     }
-    if head.contains("GraniteServiceVersion20100801") {
+    if head.contains("/monitoring/aws4_request") {
         return client.write_all(
             b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         );
     }
-    let headers: String = head
-        .split("\r\n")
-        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty())
-        .map(|l| format!("{l}\r\n"))
-        .collect();
+    let mut headers = String::new();
+    for line in head.split("\r\n") {
+        if !line.is_empty() && !line.to_ascii_lowercase().starts_with("connection:") {
+            headers.push_str(line);
+            headers.push_str("\r\n");
+        }
+    }
     let mut server = TcpStream::connect(upstream)?;
     server.write_all(headers.as_bytes())?;
     server.write_all(b"Connection: close\r\n\r\n")?;

@@ -47,7 +47,10 @@ async fn sdk_at(
     let base = sdk().await;
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
-        .http_client(base.http_client().expect("the SDK configuration has an HTTP client"));
+        .http_client(
+            base.http_client()
+                .expect("the SDK configuration has an HTTP client"),
+        );
     if let Some(timeouts) = base.timeout_config() {
         loader = loader.timeout_config(timeouts.clone());
     }
@@ -320,7 +323,17 @@ async fn a_cloudwatch_failure_leaves_the_counts_and_unsets_the_extras() {
 #[tokio::test]
 async fn an_unreachable_endpoint_is_an_error_and_the_engine_holds() {
     let secret = format!("stepscale-secret-{}", std::process::id());
-    let unreachable = sdk_at("http://127.0.0.1:1", Some(aws_sdk_sqs::config::Credentials::new("AKIDSTEPSCALE", &secret, None, None, "test"))).await;
+    let unreachable = sdk_at(
+        "http://127.0.0.1:1",
+        Some(aws_sdk_sqs::config::Credentials::new(
+            "AKIDSTEPSCALE",
+            &secret,
+            None,
+            None,
+            "test",
+        )),
+    )
+    .await;
     let config = SqsQueue {
         queue_url: Some("http://127.0.0.1:1/123456789012/orders".into()),
         cloudwatch_metrics: true,
@@ -396,9 +409,9 @@ async fn bad_settings_are_refused_before_any_call() {
     }
 }
 
-/// An HTTP relay to moto that answers every CloudWatch call (rpc-v2-cbor, service
-/// `GraniteServiceVersion20100801`) with 403, as a role without `cloudwatch:GetMetricData`
-/// would get; everything else goes through. Its base URL.
+/// An HTTP relay to moto that answers every CloudWatch call (signed for service
+/// `monitoring`, whatever the protocol) with 403, as a role without
+/// `cloudwatch:GetMetricData` would get; everything else goes through. Its base URL.
 fn cloudwatch_denying_proxy() -> String {
     let upstream = std::env::var("AWS_ENDPOINT_URL").unwrap();
     let upstream = upstream
@@ -447,16 +460,18 @@ fn relay(mut client: TcpStream, upstream: &str) -> std::io::Result<()> {
         }
         request.extend_from_slice(&chunk[..n]);
     }
-    if head.contains("GraniteServiceVersion20100801") {
+    if head.contains("/monitoring/aws4_request") {
         return client.write_all(
             b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         );
     }
-    let headers: String = head
-        .split("\r\n")
-        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty())
-        .map(|l| format!("{l}\r\n"))
-        .collect();
+    let mut headers = String::new();
+    for line in head.split("\r\n") {
+        if !line.is_empty() && !line.to_ascii_lowercase().starts_with("connection:") {
+            headers.push_str(line);
+            headers.push_str("\r\n");
+        }
+    }
     let mut server = TcpStream::connect(upstream)?;
     server.write_all(headers.as_bytes())?;
     server.write_all(b"Connection: close\r\n\r\n")?;

@@ -2,15 +2,25 @@
 //! mapping of AWS SDK errors to [`ProbeError`].
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
+use aws_sdk_cloudwatch::config::http::HttpResponse;
+use aws_sdk_cloudwatch::error::SdkError;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StatusCode};
 use aws_sdk_cloudwatch::Client;
 use aws_smithy_types::DateTime;
+use stepscale_engine::QueueSample;
 
 use crate::aws::{describe, OPERATION_TIMEOUT};
 use crate::ProbeError;
+
+/// A probe read with its type erased. The SDK's futures nest deeply and callers (the runner,
+/// the Lambda handler) nest a read further: without the box, rustc overflows its query
+/// depth limit proving the handler's future `Send`.
+pub type BoxedRead<'a> = Pin<Box<dyn Future<Output = Result<QueueSample, ProbeError>> + Send + 'a>>;
 
 /// CloudWatch's finest period for AWS service metrics; each datapoint is one minute.
 pub const PERIOD_SECS: u64 = 60;
@@ -136,7 +146,7 @@ impl CloudWatch {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(|e| format!("CloudWatch GetMetricData: {}", describe(&e)))?;
+                .map_err(|e| format!("CloudWatch GetMetricData: {}", detail(&e)))?;
             for result in page.metric_data_results() {
                 if let Some(code @ (StatusCode::Forbidden | StatusCode::InternalError)) =
                     result.status_code()
@@ -219,16 +229,11 @@ const AUTH_CODES: &[&str] = &[
 /// unreachable endpoints are `Connect`, timeouts `Timeout`, refused credentials `Auth`, and
 /// anything else `Other` with the service's code and message. Missing resources are the
 /// caller's to recognise first.
-pub fn probe_error<E, R>(
-    err: &aws_sdk_cloudwatch::error::SdkError<E, R>,
-    target: &str,
-) -> ProbeError
+pub fn probe_error<E>(err: &SdkError<E, HttpResponse>, target: &str) -> ProbeError
 where
     E: aws_sdk_cloudwatch::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
-    use aws_sdk_cloudwatch::error::SdkError;
-    let detail = describe(err);
+    let detail = detail(err);
     match err {
         SdkError::DispatchFailure(_) => ProbeError::Connect {
             target: target.to_string(),
@@ -251,13 +256,28 @@ where
     }
 }
 
+/// [`describe`], with the HTTP status when the service sent no error code (a proxy's or an
+/// emulator's bare 403, 404 or 500 otherwise reads only "unhandled error").
+fn detail<E>(err: &SdkError<E, HttpResponse>) -> String
+where
+    E: aws_sdk_cloudwatch::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let text = describe(err);
+    match err {
+        SdkError::ServiceError(e) if e.err().code().is_none() => {
+            format!("{text} (HTTP {})", e.raw().status().as_u16())
+        }
+        _ => text,
+    }
+}
+
 /// The error code of a service error, if the service sent one.
-pub fn error_code<E, R>(err: &aws_sdk_cloudwatch::error::SdkError<E, R>) -> Option<&str>
+pub fn error_code<E, R>(err: &SdkError<E, R>) -> Option<&str>
 where
     E: aws_sdk_cloudwatch::error::ProvideErrorMetadata,
 {
     match err {
-        aws_sdk_cloudwatch::error::SdkError::ServiceError(e) => e.err().code(),
+        SdkError::ServiceError(e) => e.err().code(),
         _ => None,
     }
 }

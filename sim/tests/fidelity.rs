@@ -110,3 +110,32 @@ fn littles_law_holds_in_both_fidelities() {
         );
     }
 }
+
+#[test]
+fn littles_law_holds_on_every_shipped_scenario() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut scenarios: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    scenarios.sort();
+    assert!(scenarios.len() >= 7);
+    for path in scenarios {
+        // One row per second (five for the 87-day trace, to keep memory small): the sampled
+        // time-average backlog L against arrival rate × mean wait.
+        let long = path.file_stem().is_some_and(|s| s == "worldcup98");
+        let o = Overrides {
+            resolution_secs: Some(if long { 5.0 } else { 1.0 }),
+            ..Overrides::default()
+        };
+        let s = Backtest::prepare(&path, &o).unwrap().simulate().1;
+        assert!(
+            within(s.little_mean_backlog, s.little_rate_times_wait, 0.01),
+            "{}: L = {} vs λW = {}",
+            path.display(),
+            s.little_mean_backlog,
+            s.little_rate_times_wait
+        );
+    }
+}

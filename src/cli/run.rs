@@ -43,16 +43,24 @@ fn store_for(
     let cluster = config.service.cluster.as_deref().unwrap_or("default");
     let service = config.service.name.as_deref().unwrap_or("service");
     if let Some(bucket) = &config.state.s3_bucket {
-        let Some(sdk) = ctx.aws.as_ref() else {
-            bail!("S3 state needs the AWS configuration");
-        };
-        return Ok(AnyStateStore::S3(stepscale_live::state::S3StateStore::new(
-            sdk,
-            bucket,
-            &config.state.key_prefix,
-            cluster,
-            service,
-        )));
+        #[cfg(feature = "s3-state")]
+        {
+            let Some(sdk) = ctx.aws.as_ref() else {
+                bail!("S3 state needs the AWS configuration");
+            };
+            return Ok(AnyStateStore::S3(stepscale_live::state::S3StateStore::new(
+                sdk,
+                bucket,
+                &config.state.key_prefix,
+                cluster,
+                service,
+            )));
+        }
+        #[cfg(not(feature = "s3-state"))]
+        {
+            let _ = ctx;
+            bail!("state bucket {bucket} configured, but this build has no `s3-state` feature");
+        }
     }
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;

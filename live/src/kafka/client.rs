@@ -3,9 +3,11 @@
 //!
 //! The client is a `BaseConsumer` whose `group.id` is the watched group, because librdkafka
 //! only sends OffsetFetch for a consumer's group. It never calls `subscribe`, `assign`,
-//! `poll` for records, `commit` or `store_offset`: without a subscription librdkafka never
-//! sends JoinGroup, SyncGroup or Heartbeat, so the group's members see no rebalance and its
-//! offsets are never moved. Auto-commit is off as a second guard.
+//! `commit` or `store_offset`, and polls only to collect error events after a failure (with
+//! nothing assigned there are no records to fetch). Without a subscription librdkafka never
+//! sends JoinGroup, SyncGroup or Heartbeat: it only finds the group's coordinator and asks
+//! it for offsets, so the group's members see no rebalance and its offsets never move.
+//! Auto-commit is off as a second guard.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -14,6 +16,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::metadata::MetadataPartition;
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::debug;
 
@@ -161,11 +164,17 @@ impl Reader<'_> {
         });
         let target = self.target.clone();
         match code {
+            Some(RDKafkaErrorCode::TopicAuthorizationFailed) => ProbeError::Auth {
+                target,
+                detail: format!("{detail}; grant Describe on topic {}", self.settings.topic),
+            },
+            Some(RDKafkaErrorCode::GroupAuthorizationFailed) => ProbeError::Auth {
+                target,
+                detail: format!("{detail}; grant Describe on group {}", self.settings.group),
+            },
             Some(
                 RDKafkaErrorCode::Authentication
                 | RDKafkaErrorCode::SaslAuthenticationFailed
-                | RDKafkaErrorCode::TopicAuthorizationFailed
-                | RDKafkaErrorCode::GroupAuthorizationFailed
                 | RDKafkaErrorCode::ClusterAuthorizationFailed,
             ) => ProbeError::Auth { target, detail },
             _ if auth_text => ProbeError::Auth { target, detail },
@@ -238,7 +247,11 @@ impl Reader<'_> {
                 },
             });
         }
-        let mut ids: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();
+        let mut ids: Vec<i32> = found
+            .partitions()
+            .iter()
+            .map(MetadataPartition::id)
+            .collect();
         if ids.is_empty() {
             return Err(self.topic_not_found());
         }

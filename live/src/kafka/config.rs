@@ -118,7 +118,11 @@ pub struct Sasl {
 }
 
 impl Sasl {
-    fn parse(config: &KafkaQueue, protocol: Protocol) -> Result<Option<Self>, ProbeError> {
+    fn parse(
+        config: &KafkaQueue,
+        password: Option<Secret>,
+        protocol: Protocol,
+    ) -> Result<Option<Self>, ProbeError> {
         let mechanism = config
             .sasl_mechanism
             .as_deref()
@@ -160,13 +164,9 @@ impl Sasl {
             .ok_or_else(|| {
                 ProbeError::Config(format!("kafka {mechanism} needs `sasl_username`"))
             })?;
-        let password = config
-            .sasl_password
-            .clone()
-            .filter(|p| !p.expose().is_empty())
-            .ok_or_else(|| {
-                ProbeError::Config(format!("kafka {mechanism} needs `sasl_password`"))
-            })?;
+        let password = password.filter(|p| !p.expose().is_empty()).ok_or_else(|| {
+            ProbeError::Config(format!("kafka {mechanism} needs `sasl_password`"))
+        })?;
         Ok(Some(Self {
             mechanism,
             username: username.to_string(),
@@ -221,7 +221,7 @@ fn non_empty(value: Option<&str>) -> Option<String> {
 
 impl Settings {
     /// Checks `config`; every problem is a `ProbeError::Config` that names the key to fix.
-    pub fn parse(config: &KafkaQueue) -> Result<Self, ProbeError> {
+    pub fn parse(mut config: KafkaQueue) -> Result<Self, ProbeError> {
         let topic = non_empty(config.topic.as_deref())
             .ok_or_else(|| ProbeError::Config("kafka needs `topic` (KAFKA_TOPIC)".into()))?;
         let group = non_empty(config.consumer_group.as_deref()).ok_or_else(|| {
@@ -263,6 +263,7 @@ impl Settings {
             }
         };
         let protocol = Protocol::parse(config.security_protocol.as_deref())?;
+        let password = config.sasl_password.take();
         let timeout_secs = config.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS);
         if timeout_secs == 0 {
             return Err(ProbeError::Config(
@@ -276,7 +277,7 @@ impl Settings {
             uncommitted: Uncommitted::parse(config.uncommitted.as_deref())?,
             useful_tasks: UsefulTasks::parse(config.useful_tasks.as_deref())?,
             protocol,
-            sasl: Sasl::parse(config, protocol)?,
+            sasl: Sasl::parse(&config, password, protocol)?,
             ssl_ca_location: non_empty(config.ssl_ca_location.as_deref()),
             timeout: Duration::from_secs(timeout_secs),
         })
@@ -328,7 +329,7 @@ mod tests {
 
     #[test]
     fn bootstrap_source_follows_arn_servers_and_override() {
-        let plain = Settings::parse(&base()).unwrap();
+        let plain = Settings::parse(base()).unwrap();
         assert_eq!(
             plain.bootstrap,
             BootstrapSource::Configured("b1:9092,b2:9092".into())
@@ -338,7 +339,7 @@ mod tests {
         let mut msk = base();
         msk.cluster_arn = Some("arn:aws:kafka:us-east-1:1:cluster/c/1".into());
         assert_eq!(
-            Settings::parse(&msk).unwrap().bootstrap,
+            Settings::parse(msk.clone()).unwrap().bootstrap,
             BootstrapSource::Msk {
                 cluster_arn: "arn:aws:kafka:us-east-1:1:cluster/c/1".into(),
                 fallback: Some("b1:9092,b2:9092".into()),
@@ -346,21 +347,22 @@ mod tests {
         );
         msk.bootstrap_servers_override = true;
         assert!(matches!(
-            Settings::parse(&msk).unwrap().bootstrap,
+            Settings::parse(msk.clone()).unwrap().bootstrap,
             BootstrapSource::Configured(_)
         ));
         msk.bootstrap_servers = None;
-        assert!(Settings::parse(&msk).is_err());
+        assert!(Settings::parse(msk.clone()).is_err());
         msk.bootstrap_servers_override = false;
         assert!(matches!(
-            Settings::parse(&msk).unwrap().bootstrap,
+            Settings::parse(msk.clone()).unwrap().bootstrap,
             BootstrapSource::Msk { fallback: None, .. }
         ));
     }
 
     #[test]
     fn missing_or_inconsistent_settings_are_config_errors() {
-        let cases: [(&str, fn(&mut KafkaQueue)); 8] = [
+        type Edit = fn(&mut KafkaQueue);
+        let cases: [(&str, Edit); 8] = [
             ("topic", |c| c.topic = Some(" ".into())),
             ("consumer_group", |c| c.consumer_group = None),
             ("cluster_arn", |c| c.bootstrap_servers = None),
@@ -379,7 +381,7 @@ mod tests {
         for (needle, edit) in cases {
             let mut config = base();
             edit(&mut config);
-            let err = Settings::parse(&config).unwrap_err();
+            let err = Settings::parse(config.clone()).unwrap_err();
             assert!(
                 matches!(&err, ProbeError::Config(m) if m.contains(needle)),
                 "{needle}: {err}"
@@ -393,7 +395,7 @@ mod tests {
         config.security_protocol = Some("sasl_ssl".into());
         config.sasl_username = Some("alice".into());
         config.sasl_password = Some(Secret::new("hunter2"));
-        let settings = Settings::parse(&config).unwrap();
+        let settings = Settings::parse(config.clone()).unwrap();
         let sasl = settings.sasl.as_ref().unwrap();
         assert_eq!(
             (sasl.mechanism, sasl.username.as_str()),
