@@ -2,8 +2,6 @@
 //! mapping of AWS SDK errors to [`ProbeError`].
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
@@ -12,15 +10,9 @@ use aws_sdk_cloudwatch::error::SdkError;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StatusCode};
 use aws_sdk_cloudwatch::Client;
 use aws_smithy_types::DateTime;
-use stepscale_engine::QueueSample;
 
 use crate::aws::{describe, OPERATION_TIMEOUT};
 use crate::ProbeError;
-
-/// A probe read with its type erased. The SDK's futures nest deeply and callers (the runner,
-/// the Lambda handler) nest a read further: without the box, rustc overflows its query
-/// depth limit proving the handler's future `Send`.
-pub type BoxedRead<'a> = Pin<Box<dyn Future<Output = Result<QueueSample, ProbeError>> + Send + 'a>>;
 
 /// CloudWatch's finest period for AWS service metrics; each datapoint is one minute.
 pub const PERIOD_SECS: u64 = 60;

@@ -1,7 +1,6 @@
 //! `KinesisProbe`: open shards, each shard's lag, the incoming rate, and the estimate.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
@@ -14,7 +13,7 @@ use tracing::{debug, warn};
 
 use super::config::{LagSource, Position, Settings};
 use super::records_behind;
-use crate::cloudwatch::{error_code, probe_error, BoxedRead, CloudWatch, MetricSpec};
+use crate::cloudwatch::{error_code, probe_error, CloudWatch, MetricSpec};
 use crate::{Probe, ProbeError};
 
 /// What `NotFound` calls a missing stream.
@@ -291,9 +290,8 @@ impl KinesisProbe {
 }
 
 impl Probe for KinesisProbe {
-    fn read(&self) -> impl Future<Output = Result<QueueSample, ProbeError>> + Send {
-        let read: BoxedRead<'_> = Box::pin(async move { Ok(self.read_detailed().await?.sample) });
-        read
+    async fn read(&self) -> Result<QueueSample, ProbeError> {
+        Ok(self.read_detailed().await?.sample)
     }
 }
 

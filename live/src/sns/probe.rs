@@ -1,6 +1,5 @@
 //! `SnsProbe`: checks the topic exists, then reads its publish rate from CloudWatch.
 
-use std::future::Future;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -10,7 +9,7 @@ use stepscale_engine::QueueSample;
 use tracing::debug;
 
 use super::TopicArn;
-use crate::cloudwatch::{self, error_code, probe_error, BoxedRead, CloudWatch, MetricSpec};
+use crate::cloudwatch::{self, error_code, probe_error, CloudWatch, MetricSpec};
 use crate::{Probe, ProbeError};
 
 /// Reads one topic's publish rate: the Sum of `NumberOfMessagesPublished` (`AWS/SNS`,
@@ -72,15 +71,7 @@ impl SnsProbe {
 }
 
 impl Probe for SnsProbe {
-    fn read(&self) -> impl Future<Output = Result<QueueSample, ProbeError>> + Send {
-        let read: BoxedRead<'_> = Box::pin(self.read_now());
-        read
-    }
-}
-
-impl SnsProbe {
-    /// One read: the topic check, then the rate.
-    async fn read_now(&self) -> Result<QueueSample, ProbeError> {
+    async fn read(&self) -> Result<QueueSample, ProbeError> {
         self.check_topic().await?;
         let spec = MetricSpec {
             id: "published",

@@ -1,6 +1,5 @@
 //! `SqsProbe`: resolves the queue (URL, or name through a cached GetQueueUrl) and reads it.
 
-use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use stepscale_engine::config::queue::SqsQueue;
 use stepscale_engine::QueueSample;
 use tracing::{debug, warn};
 
-use crate::cloudwatch::{self, error_code, probe_error, BoxedRead, CloudWatch, MetricSpec};
+use crate::cloudwatch::{self, error_code, probe_error, CloudWatch, MetricSpec};
 use crate::{Probe, ProbeError};
 
 /// What `NotFound` calls a missing queue.
@@ -234,15 +233,7 @@ impl SqsProbe {
 }
 
 impl Probe for SqsProbe {
-    fn read(&self) -> impl Future<Output = Result<QueueSample, ProbeError>> + Send {
-        let read: BoxedRead<'_> = Box::pin(self.read_now());
-        read
-    }
-}
-
-impl SqsProbe {
-    /// One read: the queue URL, the counts, then CloudWatch when asked for.
-    async fn read_now(&self) -> Result<QueueSample, ProbeError> {
+    async fn read(&self) -> Result<QueueSample, ProbeError> {
         let url = self.url().await?;
         let [visible, in_flight, delayed] = self.counts(&url).await?;
         let (oldest_age_ms, arrival_rate_per_s) = match &self.cloudwatch {
