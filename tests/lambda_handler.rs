@@ -1,24 +1,24 @@
 //! The Lambda handler against moto (ECS, S3) and Redis: the event's `config` overrides the
 //! environment, a bad event is refused without retry, and nothing is scaled then.
 
+mod support;
+
 use std::collections::BTreeMap;
 
 use serde_json::json;
 use stepscale_live::lambda::{handle, Shared};
 use stepscale_live::ProbeContext;
 
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
-}
-
 async fn sdk() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(stepscale_live::aws::http_client())
-        .endpoint_url(std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into()))
+        .endpoint_url(
+            std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into()),
+        )
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_ecs::config::Credentials::new("test", "test", None, None, "test"))
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
         .load()
         .await
 }
@@ -27,29 +27,59 @@ async fn sdk() -> aws_config::SdkConfig {
 async fn event_config_overrides_the_environment_and_bad_events_scale_nothing() {
     let sdk = sdk().await;
     let ecs = aws_sdk_ecs::Client::new(&sdk);
-    let cluster = unique("cluster");
-    let service = unique("worker");
-    ecs.create_cluster().cluster_name(&cluster).send().await.expect("moto answers");
-    let family = unique("task");
+    let cluster = support::unique("cluster");
+    let service = support::unique("worker");
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .expect("moto answers");
+    let family = support::unique("task");
     ecs.register_task_definition()
         .family(&family)
-        .container_definitions(aws_sdk_ecs::types::ContainerDefinition::builder().name("w").image("w").memory(256).build())
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("w")
+                .image("w")
+                .memory(256)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
-    ecs.create_service().cluster(&cluster).service_name(&service).task_definition(&family).desired_count(1).send().await.unwrap();
-    let bucket = unique("lambda-state");
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build())
-        .create_bucket()
-        .bucket(&bucket)
+    ecs.create_service()
+        .cluster(&cluster)
+        .service_name(&service)
+        .task_definition(&family)
+        .desired_count(1)
         .send()
         .await
         .unwrap();
-    let key = unique("jobs");
+    let bucket = support::unique("lambda-state");
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    )
+    .create_bucket()
+    .bucket(&bucket)
+    .send()
+    .await
+    .unwrap();
+    let key = support::unique("jobs");
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let mut conn = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
     for i in 0..900 {
-        let _: () = redis::cmd("RPUSH").arg(&key).arg(i).query_async(&mut conn).await.unwrap();
+        let _: () = redis::cmd("RPUSH")
+            .arg(&key)
+            .arg(i)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
     }
     let env: BTreeMap<String, String> = [
         ("QUEUE_TYPE", "redis"),
@@ -64,14 +94,32 @@ async fn event_config_overrides_the_environment_and_bad_events_scale_nothing() {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let shared = Shared { env, ctx: ProbeContext { aws: Some(sdk.clone()) } };
+    let shared = Shared {
+        env,
+        ctx: ProbeContext {
+            aws: Some(sdk.clone()),
+        },
+    };
 
     // A bad event: refused, not retried, nothing scaled.
-    let bad = handle(&shared, &json!({"config": {"min_tasks": "many"}})).await.unwrap();
-    assert_eq!((bad["ok"].as_bool(), bad["retryable"].as_bool()), (Some(false), Some(false)));
-    assert!(bad["error"].as_str().unwrap().contains("config.min_tasks"), "{bad}");
-    let unknown = handle(&shared, &json!({"config": {"min_taks": 1}})).await.unwrap();
-    assert!(unknown["error"].as_str().unwrap().contains("min_taks"), "{unknown}");
+    let bad = handle(&shared, &json!({"config": {"min_tasks": "many"}}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (bad["ok"].as_bool(), bad["retryable"].as_bool()),
+        (Some(false), Some(false))
+    );
+    assert!(
+        bad["error"].as_str().unwrap().contains("config.min_tasks"),
+        "{bad}"
+    );
+    let unknown = handle(&shared, &json!({"config": {"min_taks": 1}}))
+        .await
+        .unwrap();
+    assert!(
+        unknown["error"].as_str().unwrap().contains("min_taks"),
+        "{unknown}"
+    );
 
     // The event's queue key and max_tasks win over the environment; EventBridge's own keys are ignored.
     let event = json!({
@@ -82,8 +130,22 @@ async fn event_config_overrides_the_environment_and_bad_events_scale_nothing() {
     let out = handle(&shared, &event).await.unwrap();
     assert_eq!(out["ok"].as_bool(), Some(true), "{out}");
     // 900 messages: 1 + floor(9) = 10, capped by the event's max_tasks = 4.
-    assert_eq!((out["desired"].as_u64(), out["limited_by"].as_str()), (Some(4), Some("max_tasks")), "{out}");
-    let described = ecs.describe_services().cluster(&cluster).services(&service).send().await.unwrap();
+    assert_eq!(
+        (out["desired"].as_u64(), out["limited_by"].as_str()),
+        (Some(4), Some("max_tasks")),
+        "{out}"
+    );
+    let described = ecs
+        .describe_services()
+        .cluster(&cluster)
+        .services(&service)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(described.services()[0].desired_count(), 4);
-    let _: () = redis::cmd("DEL").arg(&key).query_async(&mut conn).await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
 }

@@ -1,6 +1,8 @@
 //! Against moto's server: the ECS actuator, the S3 state store (the conditional-write race,
 //! fast-autoscaler v0.2's keys, a corrupt document) and one whole live tick.
 
+mod support;
+
 use std::sync::Once;
 
 use aws_config::SdkConfig;
@@ -30,18 +32,9 @@ async fn sdk() -> SdkConfig {
     stepscale_live::aws::load(None).await
 }
 
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 async fn bucket(sdk: &SdkConfig) -> String {
-    let name = unique("stepscale-state");
+    let name = support::unique("stepscale-state");
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(true)
@@ -73,14 +66,14 @@ async fn put(sdk: &SdkConfig, bucket: &str, key: &str, body: &str) {
 /// A cluster with one ACTIVE service at `desired` tasks.
 async fn service(sdk: &SdkConfig, desired: i32) -> (String, String) {
     let ecs = aws_sdk_ecs::Client::new(sdk);
-    let cluster = unique("cluster");
-    let service = unique("worker");
+    let cluster = support::unique("cluster");
+    let service = support::unique("worker");
     ecs.create_cluster()
         .cluster_name(&cluster)
         .send()
         .await
         .expect("moto answers CreateCluster");
-    let family = unique("task");
+    let family = support::unique("task");
     ecs.register_task_definition()
         .family(&family)
         .container_definitions(
@@ -291,7 +284,7 @@ async fn a_live_tick_claims_the_state_then_scales_and_a_failed_read_holds() {
     let sdk = sdk().await;
     let (cluster, name) = service(&sdk, 2).await;
     let bucket = bucket(&sdk).await;
-    let key = unique("jobs");
+    let key = support::unique("jobs");
     redis_list(&key, 500).await;
     let config = live_config(&cluster, &name, &key, &bucket);
     let ctx = ProbeContext {

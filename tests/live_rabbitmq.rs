@@ -1,17 +1,15 @@
 //! The `RabbitMQ` probe against a real broker (`AMQP_URL`, `RABBITMQ_MANAGEMENT_URL`); fails when none runs.
 #![cfg(feature = "rabbitmq")]
 
+mod support;
+
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use stepscale_engine::config::queue::RabbitMqQueue;
 use stepscale_engine::config::{QueueConfig, Secret};
-use stepscale_engine::policy::Combine;
-use stepscale_engine::{
-    Action, Controller, Guards, Limit, PolicySpec, QueueSample, ScalerState, ServiceState,
-};
+use stepscale_engine::QueueSample;
 use stepscale_live::rabbitmq::lapin::options::{
     BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
     QueueDeleteOptions,
@@ -20,7 +18,7 @@ use stepscale_live::rabbitmq::lapin::types::{AMQPValue, FieldTable};
 use stepscale_live::rabbitmq::lapin::uri::AMQPUri;
 use stepscale_live::rabbitmq::lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use stepscale_live::rabbitmq::RabbitMqProbe;
-use stepscale_live::{AnyProbe, Probe, ProbeError};
+use stepscale_live::{AnyProbe, Probe, ProbeContext, ProbeError};
 
 /// Management statistics refresh every 5 s by default; allow several rounds.
 const STATS_DEADLINE: Duration = Duration::from_secs(30);
@@ -214,65 +212,14 @@ async fn an_unreachable_broker_is_an_error_and_the_engine_holds() {
     let err = probe.read().await.unwrap_err();
     assert!(matches!(err, ProbeError::Connect { .. }), "{err:?}");
 
-    let reading = AnyProbe::from_config(&QueueConfig::Rabbitmq(unreachable))
-        .unwrap()
-        .reading()
-        .await;
-    assert!(reading.is_err());
-    let controller = Controller::new(
-        PolicySpec::default(),
-        Guards::default(),
-        Combine::default(),
-        vec![],
-    );
-    let zero = controller.tick(
-        &0,
-        &[Ok(QueueSample::visible(0))],
-        ServiceState::settled(20),
-        &mut ScalerState::default(),
-    );
-    assert_eq!(
-        zero.action,
-        Action::ScaleIn,
-        "a zero reading would scale in"
-    );
-    let decision = controller.tick(
-        &0,
-        &[reading],
-        ServiceState::settled(20),
-        &mut ScalerState::default(),
-    );
-    assert_eq!((decision.action, decision.desired), (Action::Hold, 20));
-    assert_eq!(decision.limited_by, Some(Limit::MetricFailure));
-}
-
-/// Every log line of this test binary, from any thread.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
-        logs
-    })
-    .clone()
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    let reading = AnyProbe::from_config(
+        &QueueConfig::Rabbitmq(unreachable),
+        &ProbeContext::default(),
+    )
+    .unwrap()
+    .reading()
+    .await;
+    support::assert_engine_holds_on(reading);
 }
 
 /// One management API call with the broker's admin credentials (from `AMQP_URL`); the status.
@@ -341,7 +288,7 @@ fn encode(segment: &str) -> String {
 
 #[tokio::test]
 async fn passwords_appear_in_no_log_line_and_no_error() {
-    let logs = captured_logs();
+    let logs = support::captured_logs();
     let user = unique("user");
     let password = format!("right-{}-pw", std::process::id());
     let wrong = format!("wrong-{}-pw", std::process::id());

@@ -1,22 +1,19 @@
 //! The Redis probe against a real server (`REDIS_URL`); fails when none runs.
 #![cfg(feature = "redis")]
 
-use std::io::Write;
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use stepscale_engine::config::queue::RedisQueue;
 use stepscale_engine::config::{QueueConfig, Secret};
-use stepscale_engine::policy::Combine;
-use stepscale_engine::{
-    Action, Controller, Guards, Limit, PolicySpec, QueueSample, ScalerState, ServiceState,
-};
+use stepscale_engine::QueueSample;
 use stepscale_live::redis::client::aio::MultiplexedConnection;
 use stepscale_live::redis::client::streams::StreamInfoGroupsReply;
 use stepscale_live::redis::client::{self as redis, ConnectionAddr, IntoConnectionInfo};
 use stepscale_live::redis::RedisProbe;
-use stepscale_live::{AnyProbe, Probe, ProbeError};
+use stepscale_live::{AnyProbe, Probe, ProbeContext, ProbeError};
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -327,70 +324,16 @@ async fn an_unreachable_server_is_an_error_and_the_engine_holds() {
     let err = read(unreachable.clone()).await.unwrap_err();
     assert!(matches!(err, ProbeError::Connect { .. }), "{err:?}");
 
-    let reading = AnyProbe::from_config(&QueueConfig::Redis(unreachable))
+    let reading = AnyProbe::from_config(&QueueConfig::Redis(unreachable), &ProbeContext::default())
         .unwrap()
         .reading()
         .await;
-    assert!(reading.is_err());
-    let controller = Controller::new(
-        PolicySpec::default(),
-        Guards::default(),
-        Combine::default(),
-        vec![],
-    );
-    let zero = controller.tick(
-        &0,
-        &[Ok(QueueSample::visible(0))],
-        ServiceState::settled(20),
-        &mut ScalerState::default(),
-    );
-    assert_eq!(
-        zero.action,
-        Action::ScaleIn,
-        "a zero reading would scale in"
-    );
-    let decision = controller.tick(
-        &0,
-        &[reading],
-        ServiceState::settled(20),
-        &mut ScalerState::default(),
-    );
-    assert_eq!((decision.action, decision.desired), (Action::Hold, 20));
-    assert_eq!(decision.limited_by, Some(Limit::MetricFailure));
-}
-
-/// Every log line of this test binary, from any thread.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
-        logs
-    })
-    .clone()
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    support::assert_engine_holds_on(reading);
 }
 
 #[tokio::test]
 async fn passwords_appear_in_no_log_line_and_no_error() {
-    let logs = captured_logs();
+    let logs = support::captured_logs();
     let mut con = connect().await;
     let user = unique("user");
     let key = unique("secret-list");

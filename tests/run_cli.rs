@@ -1,17 +1,10 @@
 //! End to end: `stepscale run --once` with fast-autoscaler v0.2's environment, against moto
 //! (ECS, S3) and Redis: a dry run records and changes nothing, a real run scales.
 
+mod support;
+
 use std::process::Command;
 
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
@@ -31,14 +24,14 @@ async fn sdk() -> aws_config::SdkConfig {
 
 async fn ecs_service(desired: i32) -> (String, String, aws_sdk_ecs::Client) {
     let ecs = aws_sdk_ecs::Client::new(&sdk().await);
-    let cluster = unique("cluster");
-    let service = unique("worker");
+    let cluster = support::unique("cluster");
+    let service = support::unique("worker");
     ecs.create_cluster()
         .cluster_name(&cluster)
         .send()
         .await
         .expect("moto answers");
-    let family = unique("task");
+    let family = support::unique("task");
     ecs.register_task_definition()
         .family(&family)
         .container_definitions(
@@ -113,7 +106,7 @@ fn stepscale_run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
 #[tokio::test]
 async fn v02_environment_drives_a_live_run_dry_then_real() {
     let (cluster, service, ecs) = ecs_service(2).await;
-    let key = unique("jobs");
+    let key = support::unique("jobs");
     fill(&key, 400).await;
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("observed.csv");
@@ -167,7 +160,7 @@ async fn v02_environment_drives_a_live_run_dry_then_real() {
 
 #[tokio::test]
 async fn a_missing_service_is_a_clear_error_and_nothing_scales() {
-    let key = unique("jobs");
+    let key = support::unique("jobs");
     fill(&key, 10).await;
     let dir = tempfile::tempdir().unwrap();
     let out = stepscale_run(
