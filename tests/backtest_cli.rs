@@ -249,7 +249,11 @@ fn compare_overlays_several_policies_in_one_table_and_plot() {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let table = std::fs::read_to_string(out_dir.join("compare.csv")).unwrap();
     let rows: Vec<&str> = table.lines().collect();
     assert_eq!(rows.len(), 4, "a header and one row per policy: {table}");
@@ -257,10 +261,20 @@ fn compare_overlays_several_policies_in_one_table_and_plot() {
         assert!(row.split(',').nth(1) == Some(kind), "{row}");
     }
     // Different policies, different outcomes on the same arrivals.
-    assert_ne!(rows[1].split(',').nth(6), rows[2].split(',').nth(6), "{table}");
+    assert_ne!(
+        rows[1].split(',').nth(6),
+        rows[2].split(',').nth(6),
+        "{table}"
+    );
     for f in ["compare.png", "compare.svg"] {
-        assert!(std::fs::metadata(out_dir.join(f)).unwrap().len() > 10_000, "{f} drawn");
+        assert!(
+            std::fs::metadata(out_dir.join(f)).unwrap().len() > 10_000,
+            "{f} drawn"
+        );
     }
     let printed = String::from_utf8_lossy(&out.stdout);
-    assert!(printed.contains("step") && printed.contains("target"), "{printed}");
+    assert!(
+        printed.contains("step") && printed.contains("target"),
+        "{printed}"
+    );
 }

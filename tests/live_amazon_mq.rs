@@ -2,11 +2,12 @@
 //! `ACTIVEMQ_STOMP_ADDR`) and RabbitMQ (`AMQP_URL`, `RABBITMQ_MANAGEMENT_URL`); fails when one is down.
 #![cfg(feature = "amazon-mq")]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::SdkConfig;
@@ -16,10 +17,6 @@ use aws_sdk_mq::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_mq::types::{DeploymentMode, EngineType, User};
 use stepscale_engine::config::queue::AmazonMqQueue;
 use stepscale_engine::config::{QueueConfig, Secret};
-use stepscale_engine::policy::Combine;
-use stepscale_engine::{
-    Action, Controller, Guards, Limit, PolicySpec, QueueSample, ScalerState, ServiceState,
-};
 use stepscale_live::amazon_mq::AmazonMqProbe;
 use stepscale_live::rabbitmq::lapin::options::{
     BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
@@ -96,12 +93,7 @@ fn password() -> String {
 
 /// A name no other test (or run) uses.
 fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "stepscale-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    support::unique(&format!("stepscale-{tag}"))
 }
 
 /// The SDK pointed at moto (`AWS_ENDPOINT_URL`, default 127.0.0.1:5000) through
@@ -235,8 +227,13 @@ fn jolokia_get(path: &str) -> String {
 }
 
 fn remove_queue(queue: &str) {
+    // Jolokia's path escapes, then the URL's.
+    let argument = queue
+        .replace('!', "!!")
+        .replace('/', "!/")
+        .replace(' ', "%20");
     let body = jolokia_get(&format!(
-        "exec/org.apache.activemq:type=Broker,brokerName=localhost/removeQueue(java.lang.String)/{queue}"
+        "exec/org.apache.activemq:type=Broker,brokerName=localhost/removeQueue(java.lang.String)/{argument}"
     ));
     assert!(body.contains("\"status\":200"), "removeQueue: {body}");
 }
@@ -267,37 +264,8 @@ async fn put_metric(
         .expect("moto takes PutMetricData");
 }
 
-/// Every log line of this test binary, from any thread, at TRACE.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
-        logs
-    })
-    .clone()
-}
-
 fn log_text() -> String {
-    String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned()
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    String::from_utf8_lossy(&support::captured_logs().lock().unwrap()).into_owned()
 }
 
 /// Asserts that neither `error` (text and debug form) nor any log line holds the password.
@@ -317,7 +285,7 @@ fn assert_no_password(error: &ProbeError) {
 
 #[tokio::test]
 async fn activemq_visible_excludes_messages_held_by_consumers() {
-    captured_logs();
+    support::captured_logs();
     let sdk = sdk().await;
     let (broker_id, _) = broker(&sdk, EngineType::Activemq).await;
     let queue = unique("held");
@@ -385,11 +353,12 @@ async fn queue_names_with_jmx_and_path_characters_are_read() {
         .await
         .unwrap_err();
     assert!(matches!(err, ProbeError::NotFound { .. }), "{err:?}");
+    remove_queue(&queue);
 }
 
 #[tokio::test]
 async fn a_missing_queue_is_not_found_not_zero() {
-    captured_logs();
+    support::captured_logs();
     let sdk = sdk().await;
     let (broker_id, name) = broker(&sdk, EngineType::Activemq).await;
     let queue = unique("missing");
@@ -429,7 +398,7 @@ async fn a_missing_broker_is_not_found() {
 
 #[tokio::test]
 async fn cloudwatch_stands_in_when_jolokia_is_down() {
-    captured_logs();
+    support::captured_logs();
     let sdk = sdk().await;
     let (broker_id, name) = broker(&sdk, EngineType::Activemq).await;
     let down = "http://127.0.0.1:1/api/jolokia";
@@ -473,7 +442,7 @@ async fn cloudwatch_stands_in_when_jolokia_is_down() {
 
 #[tokio::test]
 async fn jolokia_and_cloudwatch_down_fails_and_the_engine_holds() {
-    captured_logs();
+    support::captured_logs();
     let sdk = sdk().await;
     let (broker_id, _) = broker(&sdk, EngineType::Activemq).await;
     // No metric data for this queue: CloudWatch has nothing to give.
@@ -499,32 +468,7 @@ async fn jolokia_and_cloudwatch_down_fails_and_the_engine_holds() {
         .unwrap()
         .reading()
         .await;
-    assert!(reading.is_err(), "{reading:?}");
-    let controller = Controller::new(
-        PolicySpec::default(),
-        Guards::default(),
-        Combine::default(),
-        vec![],
-    );
-    let zero = controller.tick(
-        &0,
-        &[Ok(QueueSample::visible(0))],
-        ServiceState::settled(20),
-        &mut ScalerState::default(),
-    );
-    assert_eq!(
-        zero.action,
-        Action::ScaleIn,
-        "a zero reading would scale in"
-    );
-    let decision = controller.tick(
-        &0,
-        &[reading],
-        ServiceState::settled(20),
-        &mut ScalerState::default(),
-    );
-    assert_eq!((decision.action, decision.desired), (Action::Hold, 20));
-    assert_eq!(decision.limited_by, Some(Limit::MetricFailure));
+    support::assert_engine_holds_on(reading);
 }
 
 /// Settings that send a RabbitMQ broker's read to the local RabbitMQ (`AMQP_URL`,

@@ -32,7 +32,6 @@ async fn sdk() -> SdkConfig {
     stepscale_live::aws::load(None).await
 }
 
-
 async fn bucket(sdk: &SdkConfig) -> String {
     let name = support::unique("stepscale-state");
     let s3 = aws_sdk_s3::Client::from_conf(

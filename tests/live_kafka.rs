@@ -1,17 +1,15 @@
 //! The Kafka / MSK probe against a real Kafka-protocol broker (`KAFKA_BROKERS`, tansu in CI) and moto (`AWS_ENDPOINT_URL`); fails when none runs.
 #![cfg(feature = "kafka")]
 
-use std::io::Write;
+mod support;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stepscale_engine::config::queue::KafkaQueue;
 use stepscale_engine::config::{QueueConfig, Secret};
-use stepscale_engine::policy::Combine;
-use stepscale_engine::{
-    Action, Controller, Guards, Limit, PolicySpec, QueueSample, ScalerState, ServiceState,
-};
+use stepscale_engine::QueueSample;
 use stepscale_live::kafka::aws_sdk_kafka;
 use stepscale_live::kafka::aws_sdk_kafka::config::{Credentials, SharedCredentialsProvider};
 use stepscale_live::kafka::rdkafka::admin::{
@@ -36,20 +34,6 @@ fn brokers() -> String {
 
 fn moto_url() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
-}
-
-/// A topic or group name no other test (or run) uses.
-fn unique(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "stepscale-test-{}-{nanos}-{}-{tag}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// The AWS side pointed at moto with test credentials, whatever the environment says.
@@ -194,7 +178,10 @@ async fn read(config: KafkaQueue) -> Result<QueueSample, ProbeError> {
 
 #[tokio::test]
 async fn lag_is_the_high_watermark_minus_the_commit_summed_over_partitions() {
-    let (topic, group) = (unique("lag"), unique("lag-group"));
+    let (topic, group) = (
+        support::unique("stepscale-lag"),
+        support::unique("stepscale-lag-group"),
+    );
     create_topic(&topic, 3).await;
     let produced = [5, 7, 4];
     produce(&topic, &produced).await;
@@ -238,7 +225,10 @@ async fn lag_is_the_high_watermark_minus_the_commit_summed_over_partitions() {
 
 #[tokio::test]
 async fn partitions_without_a_commit_follow_the_uncommitted_rule() {
-    let (topic, group) = (unique("rule"), unique("rule-group"));
+    let (topic, group) = (
+        support::unique("stepscale-rule"),
+        support::unique("stepscale-rule-group"),
+    );
     create_topic(&topic, 3).await;
     produce(&topic, &[5, 7, 4]).await;
     // Only partition 0 is committed; 1 and 2 have never been.
@@ -261,7 +251,7 @@ async fn partitions_without_a_commit_follow_the_uncommitted_rule() {
     }
 
     // A group that never committed (or does not exist) is all uncommitted.
-    let unknown = unique("unknown-group");
+    let unknown = support::unique("stepscale-unknown-group");
     for (rule, expected) in [("earliest", 16), ("latest", 0), ("zero", 16)] {
         let mut config = settings(&topic, &unknown);
         config.uncommitted = Some(rule.into());
@@ -272,7 +262,7 @@ async fn partitions_without_a_commit_follow_the_uncommitted_rule() {
 
 #[tokio::test]
 async fn a_missing_topic_is_not_found_not_zero() {
-    let topic = unique("missing");
+    let topic = support::unique("stepscale-missing");
     let err = read(settings(&topic, "any-group")).await.unwrap_err();
     assert!(
         matches!(&err, ProbeError::NotFound { name, .. } if *name == topic),
@@ -300,32 +290,7 @@ async fn an_unreachable_broker_fails_within_the_timeout_and_the_engine_holds() {
         .unwrap()
         .reading()
         .await;
-    assert!(reading.is_err());
-    let controller = Controller::new(
-        PolicySpec::default(),
-        Guards::default(),
-        Combine::default(),
-        vec![],
-    );
-    let zero = controller.tick(
-        &0,
-        &[Ok(QueueSample::visible(0))],
-        ServiceState::settled(20),
-        &mut ScalerState::default(),
-    );
-    assert_eq!(
-        zero.action,
-        Action::ScaleIn,
-        "a zero reading would scale in"
-    );
-    let decision = controller.tick(
-        &0,
-        &[reading],
-        ServiceState::settled(20),
-        &mut ScalerState::default(),
-    );
-    assert_eq!((decision.action, decision.desired), (Action::Hold, 20));
-    assert_eq!(decision.limited_by, Some(Limit::MetricFailure));
+    support::assert_engine_holds_on(reading);
 }
 
 /// Creates an MSK cluster in moto; its ARN.
@@ -338,7 +303,7 @@ async fn msk_cluster(ctx: &ProbeContext) -> String {
         .build();
     let out = client
         .create_cluster()
-        .cluster_name(unique("msk"))
+        .cluster_name(support::unique("stepscale-msk"))
         .kafka_version("3.6.0")
         .number_of_broker_nodes(2)
         .broker_node_group_info(info)
@@ -352,7 +317,10 @@ async fn msk_cluster(ctx: &ProbeContext) -> String {
 async fn msk_bootstrap_failure_falls_back_to_the_configured_servers() {
     let ctx = moto().await;
     let arn = msk_cluster(&ctx).await;
-    let (topic, group) = (unique("msk"), unique("msk-group"));
+    let (topic, group) = (
+        support::unique("stepscale-msk"),
+        support::unique("stepscale-msk-group"),
+    );
     create_topic(&topic, 3).await;
     produce(&topic, &[2, 3, 4]).await;
     commit(&topic, &group, &[(0, 1), (1, 1), (2, 1)]);
@@ -394,7 +362,10 @@ impl ConsumerContext for Rebalances {
 
 #[tokio::test]
 async fn reads_never_join_the_group_nor_rebalance_its_members() {
-    let (topic, group) = (unique("nojoin"), unique("nojoin-group"));
+    let (topic, group) = (
+        support::unique("stepscale-nojoin"),
+        support::unique("stepscale-nojoin-group"),
+    );
     create_topic(&topic, 3).await;
     produce(&topic, &[3, 3, 3]).await;
     commit(&topic, &group, &[(0, 1), (1, 2), (2, 3)]);
@@ -441,55 +412,39 @@ async fn reads_never_join_the_group_nor_rebalance_its_members() {
     delete_topic(&topic).await;
 }
 
-/// Every log line of this test binary, from any thread.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
-        logs
-    })
-    .clone()
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn sasl_passwords_appear_in_no_log_line_and_no_error() {
-    let logs = captured_logs();
+    let logs = support::captured_logs();
     let password = format!("pw-{}-secret", std::process::id());
-    let (topic, group) = (unique("sasl"), unique("sasl-group"));
+    let (topic, group) = (
+        support::unique("stepscale-sasl"),
+        support::unique("stepscale-sasl-group"),
+    );
     let mut errors = Vec::new();
     // The test broker speaks neither SASL nor TLS: every one of these reads fails, after
     // librdkafka has had the password in hand.
-    for (protocol, mechanism) in [
-        ("sasl_plaintext", "PLAIN"),
-        ("sasl_plaintext", "SCRAM-SHA-512"),
-        ("sasl_ssl", "SCRAM-SHA-512"),
+    for (servers, protocol, mechanism) in [
+        (brokers(), "sasl_plaintext", "PLAIN"),
+        (brokers(), "sasl_plaintext", "SCRAM-SHA-512"),
+        (brokers(), "sasl_ssl", "SCRAM-SHA-512"),
+        ("127.0.0.1:1".to_string(), "sasl_plaintext", "PLAIN"),
     ] {
         let mut config = settings(&topic, &group);
+        config.bootstrap_servers = Some(servers.clone());
         config.security_protocol = Some(protocol.into());
         config.sasl_mechanism = Some(mechanism.into());
         config.sasl_username = Some("stepscale".into());
         config.sasl_password = Some(Secret::new(password.clone()));
         config.timeout_secs = Some(3);
         let err = read(config).await.unwrap_err();
+        // PLAIN is built into every librdkafka: the broker refuses the handshake. Nothing
+        // listening is a connection failure, whatever the protocol's name says.
+        if mechanism == "PLAIN" && servers == brokers() {
+            assert!(matches!(err, ProbeError::Auth { .. }), "{err:?}");
+        }
+        if servers.ends_with(":1") {
+            assert!(matches!(err, ProbeError::Connect { .. }), "{err:?}");
+        }
         errors.push(format!("{err} {err:?}"));
     }
     let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();

@@ -473,6 +473,31 @@ async fn an_unreachable_endpoint_is_an_error_and_the_engine_holds() {
     assert_eq!(decision.limited_by, Some(Limit::MetricFailure));
 }
 
+#[test]
+fn policy_file_keys_parse_and_typos_are_refused() {
+    let parsed: QueueConfig = toml::from_str(
+        r#"
+        type = "kinesis"
+        stream_name = "events"
+        lag_source = "shard_iterator"
+        iterator_type = "AT_TIMESTAMP"
+        at_timestamp = "2026-11-28T08:00:00Z"
+        records_per_second_per_shard = 50.0
+        metric_window_secs = 600
+        tasks_per_shard = 2
+        "#,
+    )
+    .unwrap();
+    let QueueConfig::Kinesis(kinesis) = parsed else {
+        panic!("{parsed:?}")
+    };
+    assert_eq!(kinesis.iterator_type.as_deref(), Some("AT_TIMESTAMP"));
+    assert_eq!(kinesis.records_per_second_per_shard, Some(50.0));
+    assert_eq!(kinesis.tasks_per_shard, Some(2));
+    let typo = toml::from_str::<QueueConfig>("type = \"kinesis\"\ntask_per_shard = 2\n");
+    assert!(typo.is_err(), "{typo:?}");
+}
+
 /// An HTTP relay to moto that answers every CloudWatch call (signed for service
 /// `monitoring`, whatever the protocol) with 403, as a role without
 /// `cloudwatch:GetMetricData` would get; everything else goes through. Its base URL.

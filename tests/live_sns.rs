@@ -206,7 +206,6 @@ async fn a_cloudwatch_failure_fails_the_read() {
     let sdk = sdk().await;
     let name = unique("denied");
     let arn = topic(&sdk, &name).await;
-    published(&sdk, &name, 600.0, 30).await;
     let denied = sdk_at(&cloudwatch_denying_proxy(), None).await;
     let err = SnsProbe::new(config(&arn), &denied)
         .unwrap()
@@ -270,6 +269,24 @@ async fn bad_settings_are_refused_before_any_call() {
         let err = SnsProbe::new(config, &sdk).unwrap_err();
         assert!(matches!(err, ProbeError::Config(_)), "{err:?}");
     }
+}
+
+#[test]
+fn policy_file_keys_parse_and_typos_are_refused() {
+    let parsed: QueueConfig = toml::from_str(
+        r#"
+        type = "sns"
+        topic_arn = "arn:aws:sns:us-east-1:123456789012:orders"
+        metric_window_secs = 600
+        "#,
+    )
+    .unwrap();
+    let QueueConfig::Sns(sns) = parsed else {
+        panic!("{parsed:?}")
+    };
+    assert_eq!(sns.metric_window_secs, Some(600));
+    let typo = toml::from_str::<QueueConfig>("type = \"sns\"\ntopic = \"orders\"\n");
+    assert!(typo.is_err(), "{typo:?}");
 }
 
 /// An HTTP relay to moto that answers every CloudWatch call (signed for service

@@ -300,7 +300,6 @@ async fn a_cloudwatch_failure_leaves_the_counts_and_unsets_the_extras() {
     let name = unique("cw-denied");
     let url = queue(&sqs, &name).await;
     send(&sqs, &url, 5, 0).await;
-    put_metric(&sdk, "NumberOfMessagesSent", &name, 600.0, 30).await;
 
     let denied = sdk_at(&cloudwatch_denying_proxy(), None).await;
     let mut config = by_url(&url);
@@ -407,6 +406,27 @@ async fn bad_settings_are_refused_before_any_call() {
         let err = SqsProbe::new(config, &sdk).unwrap_err();
         assert!(matches!(err, ProbeError::Config(_)), "{err:?}");
     }
+}
+
+#[test]
+fn policy_file_keys_parse_and_typos_are_refused() {
+    let parsed: QueueConfig = toml::from_str(
+        r#"
+        type = "sqs"
+        queue_name = "jobs"
+        cloudwatch_metrics = true
+        metric_window_secs = 600
+        "#,
+    )
+    .unwrap();
+    let QueueConfig::Sqs(sqs) = parsed else {
+        panic!("{parsed:?}")
+    };
+    assert_eq!(sqs.queue_name.as_deref(), Some("jobs"));
+    assert!(sqs.cloudwatch_metrics);
+    assert_eq!(sqs.metric_window_secs, Some(600));
+    let typo = toml::from_str::<QueueConfig>("type = \"sqs\"\ncloudwatch_metric = true\n");
+    assert!(typo.is_err(), "{typo:?}");
 }
 
 /// An HTTP relay to moto that answers every CloudWatch call (signed for service

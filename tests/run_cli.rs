@@ -5,7 +5,6 @@ mod support;
 
 use std::process::Command;
 
-
 fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
 }

@@ -93,34 +93,35 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async {
-        let region = configs.first().and_then(|c| c.region.clone());
-        let ctx = ProbeContext {
-            aws: Some(stepscale_live::aws::load(region.as_deref()).await),
-        };
-        let mut runners = Vec::new();
-        for config in &configs {
-            let store = store_for(config, &ctx, &args.state_dir)?;
-            let recorder = match &args.record {
-                Some(path) => Some(Recorder::new(path)?),
-                None => None,
+    runtime
+        .block_on(async {
+            let region = configs.first().and_then(|c| c.region.clone());
+            let ctx = ProbeContext {
+                aws: Some(stepscale_live::aws::load(region.as_deref()).await),
             };
-            runners.push(ServiceRunner::new(
-                config,
-                &ctx,
-                store,
-                args.dry_run,
-                recorder,
-            )?);
-        }
-        let period = Duration::from_secs_f64(args.period_secs);
-        Ok::<_, anyhow::Error>(run_loop(&mut runners, period, args.once).await)
-    })
-    .map(|failed| {
-        if failed == 0 {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        }
-    })
+            let mut runners = Vec::new();
+            for config in &configs {
+                let store = store_for(config, &ctx, &args.state_dir)?;
+                let recorder = match &args.record {
+                    Some(path) => Some(Recorder::new(path)?),
+                    None => None,
+                };
+                runners.push(ServiceRunner::new(
+                    config,
+                    &ctx,
+                    store,
+                    args.dry_run,
+                    recorder,
+                )?);
+            }
+            let period = Duration::from_secs_f64(args.period_secs);
+            Ok::<_, anyhow::Error>(run_loop(&mut runners, period, args.once).await)
+        })
+        .map(|failed| {
+            if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        })
 }

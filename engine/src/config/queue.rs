@@ -109,7 +109,8 @@ pub struct SqsQueue {
     /// Also read `ApproximateAgeOfOldestMessage` and `NumberOfMessagesSent` from CloudWatch
     /// (`AWS/SQS`) for the age and arrival rate; off by default (GetMetricData is billed).
     pub cloudwatch_metrics: bool,
-    /// Seconds of CloudWatch data the arrival rate is averaged over (default 300, at least 60).
+    /// Seconds of CloudWatch data read (default 300, at least 60): the arrival rate is averaged
+    /// over it, and the age is its newest datapoint.
     pub metric_window_secs: Option<u64>,
     /// Weight in a `weighted` composite.
     pub weight: Option<f64>,
@@ -208,7 +209,8 @@ pub struct KafkaQueue {
     /// Consumer group whose lag is read (`KAFKA_CONSUMER_GROUP`).
     pub consumer_group: Option<String>,
     /// Use `bootstrap_servers` as given and never call MSK `GetBootstrapBrokers`, even with
-    /// `cluster_arn` set (off: MSK first, `bootstrap_servers` only when that call fails).
+    /// `cluster_arn` set (off: MSK first, `bootstrap_servers` when that call fails or MSK's
+    /// brokers cannot be reached).
     pub bootstrap_servers_override: bool,
     /// How a partition without a committed offset counts: `earliest` (default; from the low
     /// watermark, as a new group with `auto.offset.reset=earliest` would read), `latest`
@@ -220,7 +222,8 @@ pub struct KafkaQueue {
     /// librdkafka `security.protocol`: `plaintext` (default), `ssl`, `sasl_plaintext` or
     /// `sasl_ssl`; also picks which MSK bootstrap string is used.
     pub security_protocol: Option<String>,
-    /// SASL mechanism for the `sasl_*` protocols: `SCRAM-SHA-512` (MSK), `SCRAM-SHA-256` or `PLAIN`.
+    /// SASL mechanism for the `sasl_*` protocols: `SCRAM-SHA-512` (default, MSK),
+    /// `SCRAM-SHA-256` or `PLAIN`.
     pub sasl_mechanism: Option<String>,
     /// SASL user.
     pub sasl_username: Option<String>,

@@ -285,7 +285,9 @@ fn parse(body: &str, queue: &str) -> Result<QueueStats, Parsed> {
     let status = doc.get("status").and_then(Value::as_u64).unwrap_or(0);
     match status {
         200 => {}
-        404 => return Err(Parsed::NotFound),
+        // 404 is also Jolokia's status for a missing attribute: only a missing MBean is a
+        // missing queue.
+        404 if !error_type(&doc).contains("AttributeNotFound") => return Err(Parsed::NotFound),
         401 | 403 => {
             return Err(Parsed::Auth(format!(
                 "Jolokia status {status}: {}",
@@ -350,6 +352,12 @@ fn count_of(value: &Value) -> Option<u64> {
                 .filter(|v| v.is_finite())
                 .map(|v| v.max(0.0).round() as u64)
         })
+}
+
+fn error_type(doc: &Value) -> &str {
+    doc.get("error_type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 /// Jolokia's error type and text, without its stack trace.

@@ -221,6 +221,43 @@ mod tests {
     }
 
     #[test]
+    fn policy_file_keys_deserialize_with_their_defaults_and_unknown_keys_are_refused() {
+        use stepscale_engine::config::QueueConfig;
+        let parsed: QueueConfig = serde_json::from_str(
+            r#"{"type": "amazon_mq", "broker_id": "b-1", "queue_name": "q",
+                "jolokia_broker_name": "localhost", "cloudwatch_fallback": false,
+                "rabbitmq_host": "h", "rabbitmq_port": 5672, "tls": false,
+                "management_url": "http://h:15672", "vhost": "v", "timeout_secs": 2}"#,
+        )
+        .unwrap();
+        let QueueConfig::AmazonMq(config) = parsed else {
+            panic!("an amazon_mq source");
+        };
+        let settings = Settings::new(config).unwrap();
+        assert!(!settings.cloudwatch_fallback && !settings.tls);
+        assert_eq!(settings.jolokia_broker_name.as_deref(), Some("localhost"));
+        assert_eq!(settings.rabbitmq_port, Some(5672));
+        assert_eq!(settings.timeout.as_secs(), 2);
+
+        let QueueConfig::AmazonMq(defaults) =
+            serde_json::from_str(r#"{"type": "amazon_mq", "broker_id": "b-1"}"#).unwrap()
+        else {
+            panic!("an amazon_mq source");
+        };
+        assert_eq!(
+            defaults,
+            AmazonMqQueue {
+                broker_id: Some("b-1".into()),
+                ..AmazonMqQueue::default()
+            }
+        );
+        let unknown = serde_json::from_str::<QueueConfig>(
+            r#"{"type": "amazon_mq", "broker_id": "b-1", "jolokia": "x"}"#,
+        );
+        assert!(unknown.is_err());
+    }
+
+    #[test]
     fn trailing_slashes_are_dropped() {
         let settings = Settings::new(AmazonMqQueue {
             jolokia_url: Some("http://127.0.0.1:8161/api/jolokia/".into()),

@@ -1,5 +1,7 @@
 //! The AWS Lambda entry point: fast-autoscaler v0.2's drop-in replacement (same environment,
 //! same `{"config": {...}}` event), linking only the engine and the live adapters.
+// The handler's future nests every probe's; the default query depth is too shallow for it.
+#![recursion_limit = "256"]
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;

@@ -158,9 +158,11 @@ impl Reader<'_> {
             },
             secret,
         );
+        // "SASL PLAIN mechanism handshake failed", "SASL authentication error: ...": a word,
+        // not the `sasl_ssl://` prefix every broker name carries on a SASL listener.
         let auth_text = cause.as_deref().is_some_and(|c| {
             let c = c.to_ascii_lowercase();
-            c.contains("authentication") || c.contains("sasl")
+            c.contains("authentication") || c.contains("sasl ")
         });
         let target = self.target.clone();
         match code {

@@ -27,7 +27,8 @@ fn parse_time_text(text: &str) -> Option<Millis> {
     chrono_like(&with_zone.replace(' ', "T"))
 }
 
-/// Minimal RFC 3339 parse into epoch milliseconds.
+/// Minimal RFC 3339 parse into epoch milliseconds (y, d, h, s are the date's own names).
+#[allow(clippy::many_single_char_names)]
 fn chrono_like(t: &str) -> Option<Millis> {
     let b = t.as_bytes();
     let num = |from: usize, n: usize| -> Option<i64> {
