@@ -5,9 +5,8 @@
 //! themselves with the same calls and check the probe's figures exactly against it.
 #![cfg(feature = "kinesis")]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::Once;
+mod support;
+
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
@@ -21,51 +20,6 @@ use stepscale_engine::policy::Combine;
 use stepscale_engine::{Action, Controller, Guards, Limit, PolicySpec, ScalerState, ServiceState};
 use stepscale_live::kinesis::KinesisProbe;
 use stepscale_live::{AnyProbe, Probe, ProbeContext, ProbeError};
-
-static ENV: Once = Once::new();
-
-/// The SDK pointed at moto (`AWS_ENDPOINT_URL`, default 127.0.0.1:5000) with test credentials.
-async fn sdk() -> SdkConfig {
-    ENV.call_once(|| {
-        for (k, v) in [
-            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-        ] {
-            if std::env::var_os(k).is_none() {
-                std::env::set_var(k, v);
-            }
-        }
-    });
-    stepscale_live::aws::load(None).await
-}
-
-/// The test SDK configuration sent to `endpoint` instead: same HTTP client (rustls on ring),
-/// timeouts and retries. Set through the loader, since an endpoint set on a built
-/// `SdkConfig` loses to `AWS_ENDPOINT_URL` in each client.
-async fn sdk_at(
-    endpoint: &str,
-    credentials: Option<aws_sdk_kinesis::config::Credentials>,
-) -> SdkConfig {
-    let base = sdk().await;
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .http_client(
-            base.http_client()
-                .expect("the SDK configuration has an HTTP client"),
-        );
-    if let Some(timeouts) = base.timeout_config() {
-        loader = loader.timeout_config(timeouts.clone());
-    }
-    if let Some(retries) = base.retry_config() {
-        loader = loader.retry_config(retries.clone());
-    }
-    if let Some(credentials) = credentials {
-        loader = loader.credentials_provider(credentials);
-    }
-    loader.load().await
-}
 
 /// A resource name no other test (or run) uses.
 fn unique(tag: &str) -> String {
@@ -194,7 +148,7 @@ fn expected_behind(millis: u64, rate_per_shard: u64) -> u64 {
 // The rates are exact by construction (whole numbers of records over whole seconds).
 #[allow(clippy::float_cmp)]
 async fn records_behind_per_shard_follow_the_formula_and_shards_cap_the_tasks() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let kinesis = aws_sdk_kinesis::Client::new(&sdk);
     let name = unique("stream");
     let shards = stream(&kinesis, &name).await;
@@ -294,7 +248,7 @@ async fn records_behind_per_shard_follow_the_formula_and_shards_cap_the_tasks() 
 
 #[tokio::test]
 async fn iterator_age_mode_reads_the_consumers_age_from_cloudwatch() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let kinesis = aws_sdk_kinesis::Client::new(&sdk);
     let name = unique("age");
     stream(&kinesis, &name).await;
@@ -365,7 +319,7 @@ async fn iterator_age_mode_reads_the_consumers_age_from_cloudwatch() {
 // The rates are exact by construction (whole numbers of records over whole seconds).
 #[allow(clippy::float_cmp)]
 async fn without_cloudwatch_the_configured_rate_is_used_or_the_read_fails() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let kinesis = aws_sdk_kinesis::Client::new(&sdk);
     let name = unique("fallback");
     let shards = stream(&kinesis, &name).await;
@@ -376,7 +330,7 @@ async fn without_cloudwatch_the_configured_rate_is_used_or_the_read_fails() {
     let a_ms = millis_behind(&kinesis, &name, a, ShardIteratorType::TrimHorizon, None).await;
     assert!(a_ms >= 300, "{a_ms}");
 
-    let denied = sdk_at(&cloudwatch_denying_proxy(), None).await;
+    let denied = support::aws::sdk_at(&support::aws::cloudwatch_denying_proxy(), None).await;
     let err = KinesisProbe::new(config(&name), &denied)
         .unwrap()
         .read()
@@ -420,7 +374,7 @@ async fn without_cloudwatch_the_configured_rate_is_used_or_the_read_fails() {
 
 #[tokio::test]
 async fn a_missing_stream_is_not_found_in_both_modes() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let name = unique("missing");
     for lag_source in ["shard_iterator", "iterator_age"] {
         let mut settings = config(&name);
@@ -439,7 +393,7 @@ async fn a_missing_stream_is_not_found_in_both_modes() {
 
 #[tokio::test]
 async fn an_unreachable_endpoint_is_an_error_and_the_engine_holds() {
-    let unreachable = sdk_at("http://127.0.0.1:1", None).await;
+    let unreachable = support::aws::sdk_at("http://127.0.0.1:1", None).await;
     let mut settings = config("events");
     settings.records_per_second_per_shard = Some(10.0);
     let err = KinesisProbe::new(settings.clone(), &unreachable)
@@ -496,76 +450,4 @@ fn policy_file_keys_parse_and_typos_are_refused() {
     assert_eq!(kinesis.tasks_per_shard, Some(2));
     let typo = toml::from_str::<QueueConfig>("type = \"kinesis\"\ntask_per_shard = 2\n");
     assert!(typo.is_err(), "{typo:?}");
-}
-
-/// An HTTP relay to moto that answers every CloudWatch call (signed for service
-/// `monitoring`, whatever the protocol) with 403, as a role without
-/// `cloudwatch:GetMetricData` would get; everything else goes through. Its base URL.
-fn cloudwatch_denying_proxy() -> String {
-    let upstream = std::env::var("AWS_ENDPOINT_URL").unwrap();
-    let upstream = upstream
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let upstream = upstream.clone();
-            std::thread::spawn(move || relay(client, &upstream));
-        }
-    });
-    url
-}
-
-/// One request: read it whole, then refuse it or forward it with `Connection: close` and
-/// copy the reply back.
-fn relay(mut client: TcpStream, upstream: &str) -> std::io::Result<()> {
-    let mut request = Vec::new();
-    let mut chunk = [0_u8; 8192];
-    let head_end = loop {
-        let n = client.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
-        }
-        request.extend_from_slice(&chunk[..n]);
-        if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&request[..head_end]).to_string();
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    while request.len() < head_end + length {
-        let n = client.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        request.extend_from_slice(&chunk[..n]);
-    }
-    if head.contains("/monitoring/aws4_request") {
-        return client.write_all(
-            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        );
-    }
-    let mut headers = String::new();
-    for line in head.split("\r\n") {
-        if !line.is_empty() && !line.to_ascii_lowercase().starts_with("connection:") {
-            headers.push_str(line);
-            headers.push_str("\r\n");
-        }
-    }
-    let mut server = TcpStream::connect(upstream)?;
-    server.write_all(headers.as_bytes())?;
-    server.write_all(b"Connection: close\r\n\r\n")?;
-    server.write_all(&request[head_end..])?;
-    let mut reply = Vec::new();
-    server.read_to_end(&mut reply)?;
-    client.write_all(&reply)
 }

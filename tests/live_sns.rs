@@ -1,9 +1,8 @@
 //! The SNS rate source against moto's server (`AWS_ENDPOINT_URL`, default 127.0.0.1:5000); fails when none runs.
 #![cfg(feature = "sns")]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::Once;
+mod support;
+
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
@@ -17,51 +16,6 @@ use stepscale_engine::{
 };
 use stepscale_live::sns::SnsProbe;
 use stepscale_live::{AnyProbe, Probe, ProbeContext, ProbeError};
-
-static ENV: Once = Once::new();
-
-/// The SDK pointed at moto (`AWS_ENDPOINT_URL`, default 127.0.0.1:5000) with test credentials.
-async fn sdk() -> SdkConfig {
-    ENV.call_once(|| {
-        for (k, v) in [
-            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-        ] {
-            if std::env::var_os(k).is_none() {
-                std::env::set_var(k, v);
-            }
-        }
-    });
-    stepscale_live::aws::load(None).await
-}
-
-/// The test SDK configuration sent to `endpoint` instead: same HTTP client (rustls on ring),
-/// timeouts and retries. Set through the loader, since an endpoint set on a built
-/// `SdkConfig` loses to `AWS_ENDPOINT_URL` in each client.
-async fn sdk_at(
-    endpoint: &str,
-    credentials: Option<aws_sdk_sns::config::Credentials>,
-) -> SdkConfig {
-    let base = sdk().await;
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .http_client(
-            base.http_client()
-                .expect("the SDK configuration has an HTTP client"),
-        );
-    if let Some(timeouts) = base.timeout_config() {
-        loader = loader.timeout_config(timeouts.clone());
-    }
-    if let Some(retries) = base.retry_config() {
-        loader = loader.retry_config(retries.clone());
-    }
-    if let Some(credentials) = credentials {
-        loader = loader.credentials_provider(credentials);
-    }
-    loader.load().await
-}
 
 /// A resource name no other test (or run) uses.
 fn unique(tag: &str) -> String {
@@ -125,7 +79,7 @@ async fn published(sdk: &SdkConfig, topic: &str, value: f64, secs_ago: u64) {
 
 #[tokio::test]
 async fn the_publish_rate_is_the_sum_over_the_window_and_nothing_is_visible() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let name = unique("orders");
     let arn = topic(&sdk, &name).await;
     published(&sdk, &name, 150.0, 90).await;
@@ -167,7 +121,7 @@ async fn the_publish_rate_is_the_sum_over_the_window_and_nothing_is_visible() {
 
 #[tokio::test]
 async fn a_topic_with_no_datapoints_publishes_nothing() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let arn = topic(&sdk, &unique("quiet")).await;
     let sample = SnsProbe::new(config(&arn), &sdk)
         .unwrap()
@@ -181,7 +135,7 @@ async fn a_topic_with_no_datapoints_publishes_nothing() {
 
 #[tokio::test]
 async fn a_missing_topic_is_not_found_even_with_metrics() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let name = unique("missing");
     let real = topic(&sdk, &unique("real")).await;
     let (account, _) = real.rsplit_once(':').unwrap();
@@ -203,10 +157,10 @@ async fn a_missing_topic_is_not_found_even_with_metrics() {
 
 #[tokio::test]
 async fn a_cloudwatch_failure_fails_the_read() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let name = unique("denied");
     let arn = topic(&sdk, &name).await;
-    let denied = sdk_at(&cloudwatch_denying_proxy(), None).await;
+    let denied = support::aws::sdk_at(&support::aws::cloudwatch_denying_proxy(), None).await;
     let err = SnsProbe::new(config(&arn), &denied)
         .unwrap()
         .read()
@@ -221,7 +175,7 @@ async fn a_cloudwatch_failure_fails_the_read() {
 
 #[tokio::test]
 async fn an_unreachable_endpoint_is_an_error_and_the_engine_holds() {
-    let unreachable = sdk_at("http://127.0.0.1:1", None).await;
+    let unreachable = support::aws::sdk_at("http://127.0.0.1:1", None).await;
     let config = config("arn:aws:sns:us-east-1:123456789012:orders");
     let err = SnsProbe::new(config.clone(), &unreachable)
         .unwrap()
@@ -256,7 +210,7 @@ async fn an_unreachable_endpoint_is_an_error_and_the_engine_holds() {
 
 #[tokio::test]
 async fn bad_settings_are_refused_before_any_call() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     for config in [
         SnsTopic::default(),
         config("orders"),
@@ -287,76 +241,4 @@ fn policy_file_keys_parse_and_typos_are_refused() {
     assert_eq!(sns.metric_window_secs, Some(600));
     let typo = toml::from_str::<QueueConfig>("type = \"sns\"\ntopic = \"orders\"\n");
     assert!(typo.is_err(), "{typo:?}");
-}
-
-/// An HTTP relay to moto that answers every CloudWatch call (signed for service
-/// `monitoring`, whatever the protocol) with 403, as a role without
-/// `cloudwatch:GetMetricData` would get; everything else goes through. Its base URL.
-fn cloudwatch_denying_proxy() -> String {
-    let upstream = std::env::var("AWS_ENDPOINT_URL").unwrap();
-    let upstream = upstream
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let upstream = upstream.clone();
-            std::thread::spawn(move || relay(client, &upstream));
-        }
-    });
-    url
-}
-
-/// One request: read it whole, then refuse it or forward it with `Connection: close` and
-/// copy the reply back.
-fn relay(mut client: TcpStream, upstream: &str) -> std::io::Result<()> {
-    let mut request = Vec::new();
-    let mut chunk = [0_u8; 8192];
-    let head_end = loop {
-        let n = client.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
-        }
-        request.extend_from_slice(&chunk[..n]);
-        if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&request[..head_end]).to_string();
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    while request.len() < head_end + length {
-        let n = client.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        request.extend_from_slice(&chunk[..n]);
-    }
-    if head.contains("/monitoring/aws4_request") {
-        return client.write_all(
-            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        );
-    }
-    let mut headers = String::new();
-    for line in head.split("\r\n") {
-        if !line.is_empty() && !line.to_ascii_lowercase().starts_with("connection:") {
-            headers.push_str(line);
-            headers.push_str("\r\n");
-        }
-    }
-    let mut server = TcpStream::connect(upstream)?;
-    server.write_all(headers.as_bytes())?;
-    server.write_all(b"Connection: close\r\n\r\n")?;
-    server.write_all(&request[head_end..])?;
-    let mut reply = Vec::new();
-    server.read_to_end(&mut reply)?;
-    client.write_all(&reply)
 }

@@ -1,9 +1,8 @@
 //! The SQS probe against moto's server (`AWS_ENDPOINT_URL`, default 127.0.0.1:5000); fails when none runs.
 #![cfg(feature = "sqs")]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::Once;
+mod support;
+
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
@@ -17,51 +16,6 @@ use stepscale_engine::{
 };
 use stepscale_live::sqs::SqsProbe;
 use stepscale_live::{AnyProbe, Probe, ProbeContext, ProbeError};
-
-static ENV: Once = Once::new();
-
-/// The SDK pointed at moto (`AWS_ENDPOINT_URL`, default 127.0.0.1:5000) with test credentials.
-async fn sdk() -> SdkConfig {
-    ENV.call_once(|| {
-        for (k, v) in [
-            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-        ] {
-            if std::env::var_os(k).is_none() {
-                std::env::set_var(k, v);
-            }
-        }
-    });
-    stepscale_live::aws::load(None).await
-}
-
-/// The test SDK configuration sent to `endpoint` instead: same HTTP client (rustls on ring),
-/// timeouts and retries. Set through the loader, since an endpoint set on a built
-/// `SdkConfig` loses to `AWS_ENDPOINT_URL` in each client.
-async fn sdk_at(
-    endpoint: &str,
-    credentials: Option<aws_sdk_sqs::config::Credentials>,
-) -> SdkConfig {
-    let base = sdk().await;
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .http_client(
-            base.http_client()
-                .expect("the SDK configuration has an HTTP client"),
-        );
-    if let Some(timeouts) = base.timeout_config() {
-        loader = loader.timeout_config(timeouts.clone());
-    }
-    if let Some(retries) = base.retry_config() {
-        loader = loader.retry_config(retries.clone());
-    }
-    if let Some(credentials) = credentials {
-        loader = loader.credentials_provider(credentials);
-    }
-    loader.load().await
-}
 
 /// A resource name no other test (or run) uses.
 fn unique(tag: &str) -> String {
@@ -153,7 +107,7 @@ async fn put_metric(sdk: &SdkConfig, metric: &str, queue: &str, value: f64, secs
 
 #[tokio::test]
 async fn visible_in_flight_and_delayed_match_by_url_and_by_name() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let name = unique("counts");
     let url = queue(&sqs, &name).await;
@@ -188,7 +142,7 @@ async fn visible_in_flight_and_delayed_match_by_url_and_by_name() {
 
 #[tokio::test]
 async fn a_missing_queue_is_not_found_by_url_and_by_name() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let name = unique("missing");
     // A real queue's URL with another name, so only the name is wrong.
@@ -213,7 +167,7 @@ async fn a_missing_queue_is_not_found_by_url_and_by_name() {
 
 #[tokio::test]
 async fn a_queue_deleted_after_its_url_was_cached_is_not_found_then_found_again() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let name = unique("recreated");
     let url = queue(&sqs, &name).await;
@@ -233,7 +187,7 @@ async fn a_queue_deleted_after_its_url_was_cached_is_not_found_then_found_again(
 
 #[tokio::test]
 async fn cloudwatch_gives_the_oldest_age_and_the_arrival_rate() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let name = unique("metrics");
     let url = queue(&sqs, &name).await;
@@ -295,13 +249,13 @@ async fn cloudwatch_gives_the_oldest_age_and_the_arrival_rate() {
 
 #[tokio::test]
 async fn a_cloudwatch_failure_leaves_the_counts_and_unsets_the_extras() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let name = unique("cw-denied");
     let url = queue(&sqs, &name).await;
     send(&sqs, &url, 5, 0).await;
 
-    let denied = sdk_at(&cloudwatch_denying_proxy(), None).await;
+    let denied = support::aws::sdk_at(&support::aws::cloudwatch_denying_proxy(), None).await;
     let mut config = by_url(&url);
     config.cloudwatch_metrics = true;
     let sample = SqsProbe::new(config, &denied)
@@ -322,7 +276,7 @@ async fn a_cloudwatch_failure_leaves_the_counts_and_unsets_the_extras() {
 #[tokio::test]
 async fn an_unreachable_endpoint_is_an_error_and_the_engine_holds() {
     let secret = format!("stepscale-secret-{}", std::process::id());
-    let unreachable = sdk_at(
+    let unreachable = support::aws::sdk_at(
         "http://127.0.0.1:1",
         Some(aws_sdk_sqs::config::Credentials::new(
             "AKIDSTEPSCALE",
@@ -394,7 +348,7 @@ async fn an_unreachable_endpoint_is_an_error_and_the_engine_holds() {
 
 #[tokio::test]
 async fn bad_settings_are_refused_before_any_call() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     for config in [
         SqsQueue::default(),
         SqsQueue {
@@ -427,76 +381,4 @@ fn policy_file_keys_parse_and_typos_are_refused() {
     assert_eq!(sqs.metric_window_secs, Some(600));
     let typo = toml::from_str::<QueueConfig>("type = \"sqs\"\ncloudwatch_metric = true\n");
     assert!(typo.is_err(), "{typo:?}");
-}
-
-/// An HTTP relay to moto that answers every CloudWatch call (signed for service
-/// `monitoring`, whatever the protocol) with 403, as a role without
-/// `cloudwatch:GetMetricData` would get; everything else goes through. Its base URL.
-fn cloudwatch_denying_proxy() -> String {
-    let upstream = std::env::var("AWS_ENDPOINT_URL").unwrap();
-    let upstream = upstream
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let upstream = upstream.clone();
-            std::thread::spawn(move || relay(client, &upstream));
-        }
-    });
-    url
-}
-
-/// One request: read it whole, then refuse it or forward it with `Connection: close` and
-/// copy the reply back.
-fn relay(mut client: TcpStream, upstream: &str) -> std::io::Result<()> {
-    let mut request = Vec::new();
-    let mut chunk = [0_u8; 8192];
-    let head_end = loop {
-        let n = client.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
-        }
-        request.extend_from_slice(&chunk[..n]);
-        if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&request[..head_end]).to_string();
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    while request.len() < head_end + length {
-        let n = client.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        request.extend_from_slice(&chunk[..n]);
-    }
-    if head.contains("/monitoring/aws4_request") {
-        return client.write_all(
-            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        );
-    }
-    let mut headers = String::new();
-    for line in head.split("\r\n") {
-        if !line.is_empty() && !line.to_ascii_lowercase().starts_with("connection:") {
-            headers.push_str(line);
-            headers.push_str("\r\n");
-        }
-    }
-    let mut server = TcpStream::connect(upstream)?;
-    server.write_all(headers.as_bytes())?;
-    server.write_all(b"Connection: close\r\n\r\n")?;
-    server.write_all(&request[head_end..])?;
-    let mut reply = Vec::new();
-    server.read_to_end(&mut reply)?;
-    client.write_all(&reply)
 }

@@ -2,6 +2,8 @@
 //! a failed read makes the engine hold where a zero reading would have scaled in.
 #![allow(dead_code)]
 
+pub mod aws;
+
 use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
