@@ -9,52 +9,11 @@ use serde_json::json;
 use stepscale_live::lambda::{handle, Shared};
 use stepscale_live::ProbeContext;
 
-async fn sdk() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(stepscale_live::aws::http_client())
-        .endpoint_url(
-            std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into()),
-        )
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await
-}
-
 #[tokio::test]
 async fn event_config_overrides_the_environment_and_bad_events_scale_nothing() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let ecs = aws_sdk_ecs::Client::new(&sdk);
-    let cluster = support::unique("cluster");
-    let service = support::unique("worker");
-    ecs.create_cluster()
-        .cluster_name(&cluster)
-        .send()
-        .await
-        .expect("moto answers");
-    let family = support::unique("task");
-    ecs.register_task_definition()
-        .family(&family)
-        .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
-                .name("w")
-                .image("w")
-                .memory(256)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    ecs.create_service()
-        .cluster(&cluster)
-        .service_name(&service)
-        .task_definition(&family)
-        .desired_count(1)
-        .send()
-        .await
-        .unwrap();
+    let (cluster, service) = support::aws::ecs_service(&sdk, 1).await;
     let bucket = support::unique("lambda-state");
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)

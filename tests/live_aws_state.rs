@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::sync::Once;
-
 use aws_config::SdkConfig;
 use stepscale_engine::config::queue::{QueueConfig, RedisQueue};
 use stepscale_engine::{Action, Config, Limit, QueueSample, ScalerState, ServiceState};
@@ -12,25 +10,6 @@ use stepscale_live::ecs::{Applied, EcsError, EcsService};
 use stepscale_live::runner::ServiceRunner;
 use stepscale_live::state::{AnyStateStore, S3StateStore, StateError, StateSource};
 use stepscale_live::ProbeContext;
-
-static ENV: Once = Once::new();
-
-/// The SDK pointed at moto (`AWS_ENDPOINT_URL`, default 127.0.0.1:5000) with test credentials.
-async fn sdk() -> SdkConfig {
-    ENV.call_once(|| {
-        for (k, v) in [
-            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-        ] {
-            if std::env::var_os(k).is_none() {
-                std::env::set_var(k, v);
-            }
-        }
-    });
-    stepscale_live::aws::load(None).await
-}
 
 async fn bucket(sdk: &SdkConfig) -> String {
     let name = support::unique("stepscale-state");
@@ -62,43 +41,9 @@ async fn put(sdk: &SdkConfig, bucket: &str, key: &str, body: &str) {
         .unwrap();
 }
 
-/// A cluster with one ACTIVE service at `desired` tasks.
-async fn service(sdk: &SdkConfig, desired: i32) -> (String, String) {
-    let ecs = aws_sdk_ecs::Client::new(sdk);
-    let cluster = support::unique("cluster");
-    let service = support::unique("worker");
-    ecs.create_cluster()
-        .cluster_name(&cluster)
-        .send()
-        .await
-        .expect("moto answers CreateCluster");
-    let family = support::unique("task");
-    ecs.register_task_definition()
-        .family(&family)
-        .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
-                .name("worker")
-                .image("worker:latest")
-                .memory(512)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    ecs.create_service()
-        .cluster(&cluster)
-        .service_name(&service)
-        .task_definition(&family)
-        .desired_count(desired)
-        .send()
-        .await
-        .unwrap();
-    (cluster, service)
-}
-
 #[tokio::test]
 async fn two_writers_with_the_same_etag_exactly_one_wins() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let bucket = bucket(&sdk).await;
     let a = S3StateStore::new(&sdk, &bucket, "autoscaling-state", "c", "s");
     let b = S3StateStore::new(&sdk, &bucket, "autoscaling-state", "c", "s");
@@ -136,7 +81,7 @@ async fn two_writers_with_the_same_etag_exactly_one_wins() {
 
 #[tokio::test]
 async fn fast_autoscaler_v02_state_keys_are_read_and_honoured() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let bucket = bucket(&sdk).await;
     let now_ms: i64 = 1_700_000_000_000;
     // v0.2 wrote epoch seconds for one key and an ISO timestamp for the other.
@@ -182,7 +127,7 @@ async fn fast_autoscaler_v02_state_keys_are_read_and_honoured() {
 
 #[tokio::test]
 async fn a_corrupt_document_is_a_warning_and_a_safe_default() {
-    let sdk = sdk().await;
+    let sdk = support::aws::sdk().await;
     let bucket = bucket(&sdk).await;
     let store = S3StateStore::new(&sdk, &bucket, "autoscaling-state", "c", "s");
     put(&sdk, &bucket, store.key(), "{not json").await;
@@ -215,8 +160,8 @@ async fn a_corrupt_document_is_a_warning_and_a_safe_default() {
 
 #[tokio::test]
 async fn ecs_actuator_describes_updates_and_reports_a_missing_service() {
-    let sdk = sdk().await;
-    let (cluster, name) = service(&sdk, 3).await;
+    let sdk = support::aws::sdk().await;
+    let (cluster, name) = support::aws::ecs_service(&sdk, 3).await;
     let ecs = EcsService::new(&sdk, &cluster, &name);
     let view = ecs.describe().await.unwrap();
     assert_eq!(view.state.desired, 3);
@@ -280,8 +225,8 @@ tasks_per_message = 0.01
 
 #[tokio::test]
 async fn a_live_tick_claims_the_state_then_scales_and_a_failed_read_holds() {
-    let sdk = sdk().await;
-    let (cluster, name) = service(&sdk, 2).await;
+    let sdk = support::aws::sdk().await;
+    let (cluster, name) = support::aws::ecs_service(&sdk, 2).await;
     let bucket = bucket(&sdk).await;
     let key = support::unique("jobs");
     redis_list(&key, 500).await;

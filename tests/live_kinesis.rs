@@ -16,8 +16,6 @@ use aws_sdk_kinesis::primitives::{Blob, DateTimeFormat};
 use aws_sdk_kinesis::types::ShardIteratorType;
 use stepscale_engine::config::queue::KinesisQueue;
 use stepscale_engine::config::QueueConfig;
-use stepscale_engine::policy::Combine;
-use stepscale_engine::{Action, Controller, Guards, Limit, PolicySpec, ScalerState, ServiceState};
 use stepscale_live::kinesis::KinesisProbe;
 use stepscale_live::{AnyProbe, Probe, ProbeContext, ProbeError};
 
@@ -410,21 +408,7 @@ async fn an_unreachable_endpoint_is_an_error_and_the_engine_holds() {
         .unwrap()
         .reading()
         .await;
-    assert!(reading.is_err());
-    let controller = Controller::new(
-        PolicySpec::default(),
-        Guards::default(),
-        Combine::default(),
-        vec![],
-    );
-    let decision = controller.tick(
-        &0,
-        &[reading],
-        ServiceState::settled(20),
-        &mut ScalerState::default(),
-    );
-    assert_eq!((decision.action, decision.desired), (Action::Hold, 20));
-    assert_eq!(decision.limited_by, Some(Limit::MetricFailure));
+    support::assert_engine_holds_on(reading);
 }
 
 #[test]

@@ -10,10 +10,7 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use stepscale_engine::config::queue::SqsQueue;
 use stepscale_engine::config::QueueConfig;
-use stepscale_engine::policy::Combine;
-use stepscale_engine::{
-    Action, Controller, Guards, Limit, PolicySpec, QueueSample, ScalerState, ServiceState,
-};
+use stepscale_engine::QueueSample;
 use stepscale_live::sqs::SqsProbe;
 use stepscale_live::{AnyProbe, Probe, ProbeContext, ProbeError};
 
@@ -318,32 +315,7 @@ async fn an_unreachable_endpoint_is_an_error_and_the_engine_holds() {
         .unwrap()
         .reading()
         .await;
-    assert!(reading.is_err());
-    let controller = Controller::new(
-        PolicySpec::default(),
-        Guards::default(),
-        Combine::default(),
-        vec![],
-    );
-    let zero = controller.tick(
-        &0,
-        &[Ok(QueueSample::visible(0))],
-        ServiceState::settled(20),
-        &mut ScalerState::default(),
-    );
-    assert_eq!(
-        zero.action,
-        Action::ScaleIn,
-        "a zero reading would scale in"
-    );
-    let decision = controller.tick(
-        &0,
-        &[reading],
-        ServiceState::settled(20),
-        &mut ScalerState::default(),
-    );
-    assert_eq!((decision.action, decision.desired), (Action::Hold, 20));
-    assert_eq!(decision.limited_by, Some(Limit::MetricFailure));
+    support::assert_engine_holds_on(reading);
 }
 
 #[tokio::test]

@@ -9,49 +9,10 @@ fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
 }
 
-async fn sdk() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(stepscale_live::aws::http_client())
-        .endpoint_url(endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await
-}
-
 async fn ecs_service(desired: i32) -> (String, String, aws_sdk_ecs::Client) {
-    let ecs = aws_sdk_ecs::Client::new(&sdk().await);
-    let cluster = support::unique("cluster");
-    let service = support::unique("worker");
-    ecs.create_cluster()
-        .cluster_name(&cluster)
-        .send()
-        .await
-        .expect("moto answers");
-    let family = support::unique("task");
-    ecs.register_task_definition()
-        .family(&family)
-        .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
-                .name("w")
-                .image("w")
-                .memory(256)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    ecs.create_service()
-        .cluster(&cluster)
-        .service_name(&service)
-        .task_definition(&family)
-        .desired_count(desired)
-        .send()
-        .await
-        .unwrap();
-    (cluster, service, ecs)
+    let sdk = support::aws::sdk().await;
+    let (cluster, service) = support::aws::ecs_service(&sdk, desired).await;
+    (cluster, service, aws_sdk_ecs::Client::new(&sdk))
 }
 
 async fn desired(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str) -> i32 {

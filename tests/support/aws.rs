@@ -123,3 +123,37 @@ pub fn relay(mut client: TcpStream, upstream: &str) -> std::io::Result<()> {
     server.read_to_end(&mut reply)?;
     client.write_all(&reply)
 }
+
+/// A cluster with one ACTIVE service at `desired` tasks.
+pub async fn ecs_service(sdk: &SdkConfig, desired: i32) -> (String, String) {
+    let ecs = aws_sdk_ecs::Client::new(sdk);
+    let cluster = super::unique("cluster");
+    let service = super::unique("worker");
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .expect("moto answers CreateCluster");
+    let family = super::unique("task");
+    ecs.register_task_definition()
+        .family(&family)
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("worker")
+                .image("worker:latest")
+                .memory(512)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ecs.create_service()
+        .cluster(&cluster)
+        .service_name(&service)
+        .task_definition(&family)
+        .desired_count(desired)
+        .send()
+        .await
+        .unwrap();
+    (cluster, service)
+}
