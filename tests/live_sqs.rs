@@ -16,13 +16,7 @@ use stepscale_live::{AnyProbe, Probe, ProbeContext, ProbeError};
 
 /// A resource name no other test (or run) uses.
 fn unique(tag: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "stepscale-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    support::unique(&format!("stepscale-{tag}"))
 }
 
 /// A queue whose received messages stay invisible for ten minutes; its URL.

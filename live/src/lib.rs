@@ -12,6 +12,7 @@ pub mod lambda;
 pub mod probe;
 pub mod record;
 pub mod runner;
+mod secrets;
 pub mod state;
 
 #[cfg(feature = "amazon-mq")]

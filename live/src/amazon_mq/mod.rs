@@ -21,41 +21,4 @@ mod settings;
 
 pub use probe::AmazonMqProbe;
 
-/// `text` with every occurrence of `secret` masked: server and library messages may echo
-/// what they were given, and none of them may reach a log or an error.
-fn redact(text: &str, secret: Option<&str>) -> String {
-    match secret {
-        Some(secret) if !secret.is_empty() => text.replace(secret, "********"),
-        _ => text.to_string(),
-    }
-}
-
-/// An error and its sources, joined, so the cause is not hidden behind a generic message.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn redact_masks_every_occurrence_and_leaves_empty_secrets_alone() {
-        assert_eq!(
-            redact("a hunter2 b hunter2", Some("hunter2")),
-            "a ******** b ********"
-        );
-        assert_eq!(redact("nothing here", Some("")), "nothing here");
-        assert_eq!(redact("nothing here", None), "nothing here");
-    }
-}
+use crate::secrets::{error_chain, redact};

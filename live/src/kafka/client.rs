@@ -54,7 +54,7 @@ impl Witness {
 
 impl ClientContext for Witness {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        let message = redact(log_message, &self.secret);
+        let message = redact(log_message, self.secret.as_str());
         debug!(level = ?level, facility = fac, message = %message, "librdkafka said.");
         if matches!(
             level,
@@ -69,7 +69,7 @@ impl ClientContext for Witness {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        let reason = redact(reason, &self.secret);
+        let reason = redact(reason, self.secret.as_str());
         debug!(error = %error, reason = %reason, "librdkafka reported an error.");
         self.remember(format!("{error}: {reason}"));
     }

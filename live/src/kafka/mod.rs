@@ -26,26 +26,4 @@ pub use rdkafka;
 /// The MSK SDK the probe calls, re-exported so callers and tests use its version.
 pub use aws_sdk_kafka;
 
-/// `text` with every occurrence of `secret` masked: librdkafka's messages may echo what they
-/// were given, and none of them may reach a log or an error.
-fn redact(text: &str, secret: &str) -> String {
-    if secret.is_empty() {
-        text.to_string()
-    } else {
-        text.replace(secret, "********")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn redact_masks_every_occurrence_and_leaves_empty_secrets_alone() {
-        assert_eq!(
-            redact("a s3cret b s3cret", "s3cret"),
-            "a ******** b ********"
-        );
-        assert_eq!(redact("nothing here", ""), "nothing here");
-    }
-}
+use crate::secrets::redact;

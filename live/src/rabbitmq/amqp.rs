@@ -286,6 +286,6 @@ impl Amqp {
     }
 
     fn redacted(&self, error: &lapin::Error) -> String {
-        redact(&super::error_chain(error), self.password.expose())
+        redact(&crate::secrets::error_chain(error), self.password.expose())
     }
 }

@@ -67,7 +67,7 @@ impl Redis {
         let client = Client::open(info).map_err(|e| {
             ProbeError::Config(format!(
                 "redis client for {target}: {}",
-                redact(&e.to_string(), &password)
+                redact(&e.to_string(), password.as_str())
             ))
         })?;
         Ok(Self {
@@ -151,7 +151,7 @@ impl Redis {
     /// A failure from the server or the client, typed; the text never holds the password.
     pub(super) fn error(&self, error: &RedisError) -> ProbeError {
         let target = self.target.clone();
-        let detail = redact(&error.to_string(), &self.password);
+        let detail = redact(&error.to_string(), self.password.as_str());
         let code = error.code().unwrap_or_default();
         if error.kind() == ErrorKind::AuthenticationFailed
             || matches!(code, "WRONGPASS" | "NOAUTH" | "NOPERM")

@@ -12,12 +12,4 @@ pub use probe::RedisProbe;
 /// The Redis client the probe is built on, re-exported so callers and tests use its version.
 pub use ::redis as client;
 
-/// `text` with every occurrence of `secret` masked: server and library messages may echo
-/// what they were given, and none of them may reach a log or an error.
-fn redact(text: &str, secret: &str) -> String {
-    if secret.is_empty() {
-        text.to_string()
-    } else {
-        text.replace(secret, "********")
-    }
-}
+use crate::secrets::redact;

@@ -1,0 +1,43 @@
+//! Keeping secrets out of logs and errors: masking, and error chains joined before masking.
+
+/// `text` with every occurrence of `secret` masked. Server and library messages may echo what
+/// they were given (a URL, a password), and none of them may reach a log or an error. An
+/// absent or empty secret leaves the text as it is.
+pub(crate) fn redact<'a>(text: &str, secret: impl Into<Option<&'a str>>) -> String {
+    match secret.into() {
+        Some(secret) if !secret.is_empty() => text.replace(secret, "********"),
+        _ => text.to_string(),
+    }
+}
+
+/// An error and its sources, joined, so the cause is not hidden behind a generic message.
+/// Mask the result with [`redact`] before it leaves the probe.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_masks_every_occurrence_and_leaves_empty_secrets_alone() {
+        assert_eq!(
+            redact("a hunter2 b hunter2", "hunter2"),
+            "a ******** b ********"
+        );
+        assert_eq!(redact("a hunter2", Some("hunter2")), "a ********");
+        assert_eq!(redact("nothing here", ""), "nothing here");
+        assert_eq!(redact("nothing here", None), "nothing here");
+    }
+}
