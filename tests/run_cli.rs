@@ -104,6 +104,28 @@ async fn v02_environment_drives_a_live_run_dry_then_real() {
     assert!(lines.next().unwrap().starts_with("time,arrivals,"));
     let row: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!((row[3], row[6], row[9]), ("400", "2", "scale_out"), "{csv}");
+    // The recording is a trace `backtest` replays.
+    let replay_dir = dir.path().join("replay");
+    let replay = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["backtest", "--scenario", "scenarios/steady.toml", "--trace"])
+        .arg(&record)
+        .args([
+            "--time-column",
+            "time",
+            "--value-column",
+            "arrivals",
+            "--out",
+        ])
+        .arg(&replay_dir)
+        .output()
+        .unwrap();
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    assert!(replay_dir.join("summary.json").is_file());
 
     let real = stepscale_run(&common, &env);
     assert!(

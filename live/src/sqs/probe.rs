@@ -107,7 +107,11 @@ impl SqsProbe {
             Queue::Url(url) => return Ok(url.clone()),
             Queue::Name { name, url } => (name, url),
         };
-        if let Some(url) = cache.lock().expect("queue URL cache").clone() {
+        if let Some(url) = cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+        {
             return Ok(url);
         }
         let out = self
@@ -135,14 +139,18 @@ impl SqsProbe {
             })?
             .to_string();
         debug!(queue = %name, url = %url, "Resolved SQS queue URL.");
-        *cache.lock().expect("queue URL cache") = Some(url.clone());
+        *cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(url.clone());
         Ok(url)
     }
 
     /// The name a missing queue is reported under: the configured name, else the URL.
     fn missing(&self, url: &str) -> ProbeError {
         if let Queue::Name { name, url: cache } = &self.queue {
-            *cache.lock().expect("queue URL cache") = None;
+            *cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
             return ProbeError::NotFound {
                 what: WHAT,
                 name: format!("{name} ({url})"),
