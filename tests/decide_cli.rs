@@ -199,3 +199,18 @@ fn printed_config_never_shows_a_password() {
     );
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+#[test]
+fn sns_alone_is_refused_since_it_has_no_backlog() {
+    let out = decide(
+        &[],
+        &[("QUEUE_TYPE", "sns")],
+        "{\"at\": 1, \"visible\": 0, \"desired\": 10}\n",
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("QUEUE_TYPE") && err.contains("SNS is a rate source"),
+        "{err}"
+    );
+}

@@ -191,6 +191,13 @@ impl Config {
                 ));
             }
         }
+        if !self.queues.is_empty() && self.queues.iter().all(|q| matches!(q, QueueConfig::Sns(_))) {
+            return Err(ConfigError::invalid(
+                self.key_for("queues"),
+                "sns",
+                "SNS is a rate source, not a queue: its visible count is always 0, so scaling on it alone would scale in to the minimum; scale on the subscribed SQS queue and add the topic beside it for its rate",
+            ));
+        }
         for (i, q) in self.queues.iter().enumerate() {
             let w = q.weight();
             if !w.is_finite() || w < 0.0 {

@@ -468,6 +468,7 @@ impl Config {
                 if !same {
                     self.queues = vec![fresh];
                 }
+                self.set_origin("queues", key);
             }
             Setting::Cluster => self.service.cluster = Some(raw.text(key)?),
             Setting::Service => self.service.name = Some(raw.text(key)?),
