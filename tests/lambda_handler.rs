@@ -26,20 +26,7 @@ async fn event_config_overrides_the_environment_and_bad_events_scale_nothing() {
     .await
     .unwrap();
     let key = support::unique("jobs");
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let mut conn = redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    for i in 0..900 {
-        let _: () = redis::cmd("RPUSH")
-            .arg(&key)
-            .arg(i)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    }
+    support::redis_list(&key, 900).await;
     let env: BTreeMap<String, String> = [
         ("QUEUE_TYPE", "redis"),
         ("REDIS_HOST", "127.0.0.1"),
@@ -102,9 +89,5 @@ async fn event_config_overrides_the_environment_and_bad_events_scale_nothing() {
         .await
         .unwrap();
     assert_eq!(described.services()[0].desired_count(), 4);
-    let _: () = redis::cmd("DEL")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    support::redis_list(&key, 0).await;
 }

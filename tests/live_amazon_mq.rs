@@ -7,11 +7,9 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use aws_sdk_mq::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_mq::types::{DeploymentMode, EngineType, User};
 use stepscale_engine::config::queue::AmazonMqQueue;
@@ -244,22 +242,8 @@ async fn put_metric(
     queue: &str,
     value: f64,
 ) {
-    let dimension = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
-    aws_sdk_cloudwatch::Client::new(sdk)
-        .put_metric_data()
-        .namespace("AWS/AmazonMQ")
-        .metric_data(
-            MetricDatum::builder()
-                .metric_name(metric)
-                .dimensions(dimension("Broker", broker_dimension))
-                .dimensions(dimension("Queue", queue))
-                .timestamp(DateTime::from(SystemTime::now()))
-                .value(value)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("moto takes PutMetricData");
+    let dims = [("Broker", broker_dimension), ("Queue", queue)];
+    support::aws::put_metric(sdk, "AWS/AmazonMQ", metric, &dims, value, 0).await;
 }
 
 fn log_text() -> String {

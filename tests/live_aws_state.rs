@@ -173,28 +173,6 @@ async fn ecs_actuator_describes_updates_and_reports_a_missing_service() {
     assert!(err.to_string().contains("no-such-service"), "{err}");
 }
 
-async fn redis_list(key: &str, n: usize) {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Redis answers");
-    let _: () = redis::cmd("DEL")
-        .arg(key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    for i in 0..n {
-        let _: () = redis::cmd("RPUSH")
-            .arg(key)
-            .arg(i)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    }
-}
-
 fn live_config(cluster: &str, service: &str, key: &str, bucket: &str) -> Config {
     let mut config: Config = toml::from_str(&format!(
         r#"
@@ -229,7 +207,7 @@ async fn a_live_tick_claims_the_state_then_scales_and_a_failed_read_holds() {
     let (cluster, name) = support::aws::ecs_service(&sdk, 2).await;
     let bucket = bucket(&sdk).await;
     let key = support::unique("jobs");
-    redis_list(&key, 500).await;
+    support::redis_list(&key, 500).await;
     let config = live_config(&cluster, &name, &key, &bucket);
     let ctx = ProbeContext {
         aws: Some(sdk.clone()),
@@ -257,7 +235,7 @@ async fn a_live_tick_claims_the_state_then_scales_and_a_failed_read_holds() {
     assert_eq!(saved.state.last_scale_out_ms, Some(1_700_000_000_000));
 
     // The queue key disappears: a failed read, never zero messages; nothing changes.
-    redis_list(&key, 0).await;
+    support::redis_list(&key, 0).await;
     let report = runner.tick(1_700_000_600_000).await.unwrap();
     assert_eq!(report.decision.action, Action::Hold);
     assert_eq!(report.decision.limited_by, Some(Limit::MetricFailure));
@@ -265,7 +243,7 @@ async fn a_live_tick_claims_the_state_then_scales_and_a_failed_read_holds() {
     assert_eq!(ecs.describe().await.unwrap().state.desired, 7);
 
     // A dry run decides and logs, and neither scales nor writes state.
-    redis_list(&key, 5).await;
+    support::redis_list(&key, 5).await;
     let before = store().load(0).await.unwrap();
     let mut dry = ServiceRunner::new(&config, &ctx, store(), true, None).unwrap();
     let report = dry.tick(1_700_001_000_000).await.unwrap();

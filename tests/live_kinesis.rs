@@ -11,7 +11,6 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use aws_sdk_kinesis::primitives::{Blob, DateTimeFormat};
 use aws_sdk_kinesis::types::ShardIteratorType;
 use stepscale_engine::config::queue::KinesisQueue;
@@ -97,27 +96,15 @@ async fn millis_behind(
 
 /// One `AWS/Kinesis` datapoint for `stream`, `secs_ago` seconds ago.
 async fn put_metric(sdk: &SdkConfig, metric: &str, stream: &str, value: f64, secs_ago: u64) {
-    aws_sdk_cloudwatch::Client::new(sdk)
-        .put_metric_data()
-        .namespace("AWS/Kinesis")
-        .metric_data(
-            MetricDatum::builder()
-                .metric_name(metric)
-                .dimensions(
-                    Dimension::builder()
-                        .name("StreamName")
-                        .value(stream)
-                        .build(),
-                )
-                .value(value)
-                .timestamp(DateTime::from(
-                    SystemTime::now() - Duration::from_secs(secs_ago),
-                ))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::aws::put_metric(
+        sdk,
+        "AWS/Kinesis",
+        metric,
+        &[("StreamName", stream)],
+        value,
+        secs_ago,
+    )
+    .await;
 }
 
 fn config(stream: &str) -> KinesisQueue {

@@ -3,11 +3,7 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime};
-
 use aws_config::SdkConfig;
-use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use stepscale_engine::config::queue::SnsTopic;
 use stepscale_engine::config::QueueConfig;
 use stepscale_engine::QueueSample;
@@ -50,22 +46,16 @@ fn config(arn: &str) -> SnsTopic {
 
 /// One `NumberOfMessagesPublished` datapoint for `topic`, `secs_ago` seconds ago.
 async fn published(sdk: &SdkConfig, topic: &str, value: f64, secs_ago: u64) {
-    aws_sdk_cloudwatch::Client::new(sdk)
-        .put_metric_data()
-        .namespace("AWS/SNS")
-        .metric_data(
-            MetricDatum::builder()
-                .metric_name("NumberOfMessagesPublished")
-                .dimensions(Dimension::builder().name("TopicName").value(topic).build())
-                .value(value)
-                .timestamp(DateTime::from(
-                    SystemTime::now() - Duration::from_secs(secs_ago),
-                ))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let dims = [("TopicName", topic)];
+    support::aws::put_metric(
+        sdk,
+        "AWS/SNS",
+        "NumberOfMessagesPublished",
+        &dims,
+        value,
+        secs_ago,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -3,11 +3,7 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime};
-
 use aws_config::SdkConfig;
-use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use stepscale_engine::config::queue::SqsQueue;
 use stepscale_engine::config::QueueConfig;
 use stepscale_engine::QueueSample;
@@ -78,22 +74,15 @@ fn by_name(name: &str) -> SqsQueue {
 
 /// One `AWS/SQS` datapoint for `queue`, `secs_ago` seconds ago.
 async fn put_metric(sdk: &SdkConfig, metric: &str, queue: &str, value: f64, secs_ago: u64) {
-    aws_sdk_cloudwatch::Client::new(sdk)
-        .put_metric_data()
-        .namespace("AWS/SQS")
-        .metric_data(
-            MetricDatum::builder()
-                .metric_name(metric)
-                .dimensions(Dimension::builder().name("QueueName").value(queue).build())
-                .value(value)
-                .timestamp(DateTime::from(
-                    SystemTime::now() - Duration::from_secs(secs_ago),
-                ))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::aws::put_metric(
+        sdk,
+        "AWS/SQS",
+        metric,
+        &[("QueueName", queue)],
+        value,
+        secs_ago,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -26,28 +26,6 @@ async fn desired(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str) -> i32
     out.services()[0].desired_count()
 }
 
-async fn fill(key: &str, n: usize) {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let mut conn = redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let _: () = redis::cmd("DEL")
-        .arg(key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    for i in 0..n {
-        let _: () = redis::cmd("RPUSH")
-            .arg(key)
-            .arg(i)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    }
-}
-
 fn stepscale_run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stepscale"));
     cmd.arg("run").args(args).env_clear();
@@ -67,7 +45,7 @@ fn stepscale_run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
 async fn v02_environment_drives_a_live_run_dry_then_real() {
     let (cluster, service, ecs) = ecs_service(2).await;
     let key = support::unique("jobs");
-    fill(&key, 400).await;
+    support::redis_list(&key, 400).await;
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("observed.csv");
     let state_dir = dir.path().join("state");
@@ -143,7 +121,7 @@ async fn v02_environment_drives_a_live_run_dry_then_real() {
 #[tokio::test]
 async fn a_missing_service_is_a_clear_error_and_nothing_scales() {
     let key = support::unique("jobs");
-    fill(&key, 10).await;
+    support::redis_list(&key, 10).await;
     let dir = tempfile::tempdir().unwrap();
     let out = stepscale_run(
         &["--once", "--state-dir", dir.path().to_str().unwrap()],

@@ -135,50 +135,44 @@ impl ServiceRunner {
         for failed in readings.iter().filter_map(|r| r.as_ref().err()) {
             tracing::warn!(service = %self.name, error = %failed.message, "Metric read failed: holding, never read as zero.");
         }
-        for attempt in 0..2 {
+        let mut retried = false;
+        loop {
             let loaded = self.store.load(now_ms).await?;
             let mut state = loaded.state;
             let decision = self
                 .controller
                 .tick(&now_ms, &readings, view.state, &mut state);
-            let name = self.name.clone();
             let report = |applied| TickReport {
-                service: name,
+                service: self.name.clone(),
                 decision,
                 applied,
                 readings: readings.clone(),
             };
-            if self.dry_run {
-                let applied = self.ecs.apply(&view, &decision, true).await?;
-                self.record(now_ms, &readings, &view, &decision)?;
-                return Ok(report(applied));
-            }
-            if decision.action == stepscale_engine::Action::ScaleIn && view.deployment_in_progress {
-                // Not acted on, so not recorded as a scale-in either.
-                let applied = self.ecs.apply(&view, &decision, false).await?;
-                self.record(now_ms, &readings, &view, &decision)?;
-                return Ok(report(applied));
-            }
-            match self.store.save(&state, loaded.version.as_deref()).await {
-                Ok(_) => {
-                    let applied = self.ecs.apply(&view, &decision, false).await?;
-                    self.record(now_ms, &readings, &view, &decision)?;
-                    return Ok(report(applied));
+            // A dry run, or a scale-in suppressed by a deployment, acts on nothing, so it
+            // claims (and records) nothing in the state either.
+            let suppressed =
+                decision.action == stepscale_engine::Action::ScaleIn && view.deployment_in_progress;
+            if !self.dry_run && !suppressed {
+                match self.store.save(&state, loaded.version.as_deref()).await {
+                    Ok(_) => {}
+                    Err(StateError::Conflict { location }) if !retried => {
+                        tracing::info!(service = %self.name, %location, "State changed under us: re-reading and deciding again.");
+                        retried = true;
+                        view = self.ecs.describe().await?;
+                        continue;
+                    }
+                    Err(StateError::Conflict { location }) => {
+                        tracing::warn!(service = %self.name, %location, "Another invocation acted: standing down.");
+                        return Ok(report(Applied::StoodDown));
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                Err(StateError::Conflict { location }) if attempt == 0 => {
-                    tracing::info!(service = %self.name, %location, "State changed under us: re-reading and deciding again.");
-                    view = self.ecs.describe().await?;
-                }
-                Err(StateError::Conflict { location }) => {
-                    tracing::warn!(service = %self.name, %location, "Another invocation acted: standing down.");
-                    return Ok(report(Applied::StoodDown));
-                }
-                Err(e) => return Err(e.into()),
             }
+            let applied = self.ecs.apply(&view, &decision, self.dry_run).await?;
+            let report = report(applied);
+            self.record(now_ms, &readings, &view, &decision)?;
+            return Ok(report);
         }
-        Err(RunnerError::Config(
-            "unreachable: the decision loop ran out".into(),
-        ))
     }
 
     #[cfg(feature = "aws")]

@@ -161,6 +161,34 @@ fn panel<DB: DrawingBackend>(
     Ok(())
 }
 
+/// A white page under `title`, split into three panels stacked top to bottom.
+fn three_panels<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> Result<Vec<DrawingArea<DB, Shift>>, String> {
+    root.fill(&WHITE).map_err(|e| format!("{e:?}"))?;
+    let root = root
+        .titled(title, ("sans-serif", 26))
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(root.split_evenly((3, 1)))
+}
+
+/// A figure drawable on any backend, so the PNG and the SVG come from one drawing.
+trait Figure {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+}
+
+/// Draws `figure` into `png` and `svg`, 1600 × 1100.
+fn write_both(png: &Path, svg: &Path, figure: &impl Figure) -> Result<(), OutputError> {
+    register_font();
+    figure
+        .draw(&BitMapBackend::new(png, (WIDTH, 1100)).into_drawing_area())
+        .map_err(err(png))?;
+    figure
+        .draw(&SVGBackend::new(svg, (WIDTH, 1100)).into_drawing_area())
+        .map_err(err(svg))
+}
+
 /// The three panels of a backtest.
 fn backtest_panels<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -170,11 +198,7 @@ fn backtest_panels<DB: DrawingBackend>(
     resolution_s: f64,
     slo_s: f64,
 ) -> Result<(), String> {
-    root.fill(&WHITE).map_err(|e| format!("{e:?}"))?;
-    let root = root
-        .titled(title, ("sans-serif", 26))
-        .map_err(|e| format!("{e:?}"))?;
-    let areas = root.split_evenly((3, 1));
+    let areas = three_panels(root, title)?;
     let end = rows
         .last()
         .map_or(1.0, |r| (r.t_us - start_us) as f64 / 1e6);
@@ -264,16 +288,17 @@ pub fn write_backtest(
     resolution_s: f64,
     slo_s: f64,
 ) -> Result<(), OutputError> {
-    register_font();
-    {
-        let root = BitMapBackend::new(dir_png, (WIDTH, 1100)).into_drawing_area();
-        backtest_panels(&root, title, rows, start_us, resolution_s, slo_s).map_err(err(dir_png))?;
+    struct Backtest<'a>(&'a str, &'a [Row], i64, f64, f64);
+    impl Figure for Backtest<'_> {
+        fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+            backtest_panels(root, self.0, self.1, self.2, self.3, self.4)
+        }
     }
-    {
-        let root = SVGBackend::new(dir_svg, (WIDTH, 1100)).into_drawing_area();
-        backtest_panels(&root, title, rows, start_us, resolution_s, slo_s).map_err(err(dir_svg))?;
-    }
-    Ok(())
+    write_both(
+        dir_png,
+        dir_svg,
+        &Backtest(title, rows, start_us, resolution_s, slo_s),
+    )
 }
 
 /// Palette for overlays.
@@ -292,11 +317,7 @@ fn compare_panels<DB: DrawingBackend>(
     runs: &[(String, Vec<Row>)],
     start_us: i64,
 ) -> Result<(), String> {
-    root.fill(&WHITE).map_err(|e| format!("{e:?}"))?;
-    let root = root
-        .titled(title, ("sans-serif", 26))
-        .map_err(|e| format!("{e:?}"))?;
-    let areas = root.split_evenly((3, 1));
+    let areas = three_panels(root, title)?;
     let end = runs
         .iter()
         .filter_map(|(_, r)| r.last())
@@ -352,14 +373,11 @@ pub fn write_compare(
     runs: &[(String, Vec<Row>)],
     start_us: i64,
 ) -> Result<(), OutputError> {
-    register_font();
-    {
-        let root = BitMapBackend::new(png, (WIDTH, 1100)).into_drawing_area();
-        compare_panels(&root, title, runs, start_us).map_err(err(png))?;
+    struct Compare<'a>(&'a str, &'a [(String, Vec<Row>)], i64);
+    impl Figure for Compare<'_> {
+        fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+            compare_panels(root, self.0, self.1, self.2)
+        }
     }
-    {
-        let root = SVGBackend::new(svg, (WIDTH, 1100)).into_drawing_area();
-        compare_panels(&root, title, runs, start_us).map_err(err(svg))?;
-    }
-    Ok(())
+    write_both(png, svg, &Compare(title, runs, start_us))
 }

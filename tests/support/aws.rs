@@ -157,3 +157,33 @@ pub async fn ecs_service(sdk: &SdkConfig, desired: i32) -> (String, String) {
         .unwrap();
     (cluster, service)
 }
+
+/// One CloudWatch datapoint, `secs_ago` seconds ago, with the given dimensions: moto has no
+/// built-in service metrics, so tests put the ones a probe reads.
+pub async fn put_metric(
+    sdk: &SdkConfig,
+    namespace: &str,
+    metric: &str,
+    dimensions: &[(&str, &str)],
+    value: f64,
+    secs_ago: u64,
+) {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let mut datum = MetricDatum::builder()
+        .metric_name(metric)
+        .value(value)
+        .timestamp(DateTime::from(
+            std::time::SystemTime::now() - std::time::Duration::from_secs(secs_ago),
+        ));
+    for (name, value) in dimensions {
+        datum = datum.dimensions(Dimension::builder().name(*name).value(*value).build());
+    }
+    aws_sdk_cloudwatch::Client::new(sdk)
+        .put_metric_data()
+        .namespace(namespace)
+        .metric_data(datum.build())
+        .send()
+        .await
+        .expect("moto takes PutMetricData");
+}

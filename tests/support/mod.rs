@@ -85,3 +85,26 @@ impl Write for Sink {
         Ok(())
     }
 }
+
+/// Replaces the Redis list `key` (at `REDIS_URL`) with `n` items.
+pub async fn redis_list(key: &str, n: usize) {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers");
+    let _: () = redis::cmd("DEL")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for i in 0..n {
+        let _: () = redis::cmd("RPUSH")
+            .arg(key)
+            .arg(i)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
