@@ -17,10 +17,12 @@ pub mod policy_file;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod staged;
 pub mod summary;
 pub mod synth;
 pub mod timefmt;
 pub mod trace;
+pub mod tune;
 
 pub use run::{Backtest, BacktestError, Overrides};
 pub use scenario::{Fidelity, Scenario};

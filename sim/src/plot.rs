@@ -174,12 +174,12 @@ fn three_panels<DB: DrawingBackend>(
 }
 
 /// A figure drawable on any backend, so the PNG and the SVG come from one drawing.
-trait Figure {
+pub(crate) trait Figure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
 }
 
 /// Draws `figure` into `png` and `svg`, 1600 × 1100.
-fn write_both(png: &Path, svg: &Path, figure: &impl Figure) -> Result<(), OutputError> {
+pub(crate) fn write_both(png: &Path, svg: &Path, figure: &impl Figure) -> Result<(), OutputError> {
     register_font();
     figure
         .draw(&BitMapBackend::new(png, (WIDTH, 1100)).into_drawing_area())

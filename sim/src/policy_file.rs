@@ -35,11 +35,36 @@ pub enum PolicyFileError {
     },
 }
 
+/// toml's error as one line: where (line and column) and what, without quoting the source
+/// line, which may hold a password.
+#[must_use]
+pub fn toml_message(e: &toml::de::Error) -> String {
+    toml_message_in(e, None)
+}
+
+/// Like [`toml_message`], with the line and column computed from `text`.
+#[must_use]
+pub fn toml_message_in(e: &toml::de::Error, text: Option<&str>) -> String {
+    let message = e.message().trim_end().replace('\n', " ");
+    match (e.span(), text) {
+        (Some(span), Some(text)) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before
+                .rfind('\n')
+                .map_or(before.len(), |i| before.len() - i - 1)
+                + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        _ => message,
+    }
+}
+
 /// Parses policy TOML text (no environment applied, not yet validated).
 pub fn parse(text: &str, path: &Path) -> Result<Config, PolicyFileError> {
     toml::from_str::<Config>(text).map_err(|e| PolicyFileError::Parse {
         path: path.to_path_buf(),
-        message: e.to_string().trim_end().replace('\n', " | "),
+        message: toml_message_in(&e, Some(text)),
     })
 }
 

@@ -6,7 +6,7 @@ use stepscale_engine::Config;
 
 use crate::arrivals::Micros;
 use crate::model::{Outcome, Prepared};
-use crate::output::{timeseries_csv, OutputError, StagedDir};
+use crate::output::{timeseries_csv, OutputError, OutputRules, StagedDir};
 use crate::rng::SimRng;
 use crate::scenario::{Fidelity, Scenario, ScenarioError};
 use crate::summary::{summarize, Meta, Summary};
@@ -70,6 +70,8 @@ pub struct Backtest {
     pub config: Config,
     /// The prepared run.
     pub prepared: Prepared,
+    /// The scenario file.
+    pub path: PathBuf,
 }
 
 /// Default start of synthetic arrivals: a Monday.
@@ -165,28 +167,35 @@ impl Backtest {
             scenario,
             config,
             prepared,
+            path: path.to_path_buf(),
         })
     }
 
     /// Runs the simulation and summarizes it.
     #[must_use]
     pub fn simulate(&self) -> (Outcome, Summary) {
-        let controller = self.config.controller();
+        self.simulate_with(&self.prepared, &self.config)
+    }
+
+    /// Runs `prepared` (this scenario's plant, another span or seed) under `config`.
+    #[must_use]
+    pub fn simulate_with(&self, prepared: &Prepared, config: &Config) -> (Outcome, Summary) {
+        let controller = config.controller();
         let outcome = match self.scenario.fidelity {
-            Fidelity::Fluid => crate::fluid::run(&self.prepared, &controller),
-            Fidelity::Discrete => crate::discrete::run(&self.prepared, &controller),
+            Fidelity::Fluid => crate::fluid::run(prepared, &controller),
+            Fidelity::Discrete => crate::discrete::run(prepared, &controller),
         };
         let summary = summarize(
             &outcome,
             &Meta {
                 scenario: &self.scenario.name,
-                policy: self.config.policy.kind(),
+                policy: config.policy.kind(),
                 fidelity: match self.scenario.fidelity {
                     Fidelity::Fluid => "fluid",
                     Fidelity::Discrete => "discrete",
                 },
-                seed: self.scenario.seed,
-                start_us: self.prepared.start_us,
+                seed: prepared.seed,
+                start_us: prepared.start_us,
                 slo_wait_s: self.scenario.slo.wait_secs,
                 task_hour_usd: self.scenario.cost.task_hour_usd,
             },
@@ -194,15 +203,33 @@ impl Backtest {
         (outcome, summary)
     }
 
+    /// The files this backtest reads: the scenario, its trace and its policy file.
+    #[must_use]
+    pub fn inputs(&self) -> Vec<PathBuf> {
+        let mut v = vec![self.path.clone()];
+        if let Some(t) = &self.scenario.arrivals.trace {
+            v.push(t.path.clone());
+        }
+        if let Some(p) = &self.scenario.policy_file {
+            v.push(p.clone());
+        }
+        v
+    }
+
     /// Writes `summary.json`, `timeseries.csv`, `plot.png` and `plot.svg` into `dir`, all or
-    /// nothing.
+    /// nothing, under the output rules (`force`; the inputs are added here).
     pub fn write(
         &self,
         dir: &Path,
+        force: bool,
         outcome: &Outcome,
         summary: &Summary,
     ) -> Result<(), OutputError> {
-        let staged = StagedDir::new(dir)?;
+        let rules = OutputRules {
+            force,
+            inputs: self.inputs(),
+        };
+        let mut staged = StagedDir::new(dir, "backtest", &rules)?;
         let mut json = serde_json::to_string_pretty(summary).unwrap_or_default();
         json.push('\n');
         staged.write("summary.json", json.as_bytes())?;
@@ -215,9 +242,11 @@ impl Backtest {
             summary.wait_p99_s,
             summary.task_hours
         );
+        let png = staged.path("plot.png");
+        let svg = staged.path("plot.svg");
         crate::plot::write_backtest(
-            &staged.path("plot.png"),
-            &staged.path("plot.svg"),
+            &png,
+            &svg,
             &title,
             &outcome.rows,
             self.prepared.start_us,

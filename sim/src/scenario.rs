@@ -248,7 +248,7 @@ impl Scenario {
         })?;
         let mut scenario: Self = toml::from_str(&text).map_err(|e| ScenarioError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " | "),
+            message: crate::policy_file::toml_message_in(&e, Some(&text)),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         if let Some(trace) = &mut scenario.arrivals.trace {

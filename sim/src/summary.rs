@@ -10,12 +10,12 @@
 //! - `instability` = percent of row-to-row steps where supply and demand move in different
 //!   directions: min(1, |sgn Δs − sgn Δd|).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Outcome, Row};
 
 /// What `summary.json` holds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Scenario name.
     pub scenario: String,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use stepscale_sim::output::StagedDir;
+use stepscale_sim::output::{OutputRules, StagedDir};
 use stepscale_sim::timefmt::TimeFormat;
 use stepscale_sim::{Backtest, Fidelity, Overrides};
 
@@ -14,34 +14,38 @@ use stepscale_sim::{Backtest, Fidelity, Overrides};
 pub struct ScenarioArgs {
     /// Scenario file (TOML).
     #[arg(long)]
-    scenario: PathBuf,
+    pub(crate) scenario: PathBuf,
     /// Replace the scenario's arrivals with this CSV trace.
     #[arg(long)]
-    trace: Option<PathBuf>,
+    pub(crate) trace: Option<PathBuf>,
     /// Name of the trace's time column.
     #[arg(long)]
-    time_column: Option<String>,
+    pub(crate) time_column: Option<String>,
     /// Name of the trace's count column (omitted: each row is one arrival).
     #[arg(long)]
-    value_column: Option<String>,
+    pub(crate) value_column: Option<String>,
     /// Force the time format: date-time or epoch-seconds (default: auto-detected).
     #[arg(long, value_parser = parse_time_format)]
-    time_format: Option<TimeFormat>,
+    pub(crate) time_format: Option<TimeFormat>,
     /// Multiply counts (requests to messages).
     #[arg(long)]
-    scale: Option<f64>,
+    pub(crate) scale: Option<f64>,
     /// fluid or discrete (default: the scenario's).
     #[arg(long, value_parser = parse_fidelity)]
-    fidelity: Option<Fidelity>,
+    pub(crate) fidelity: Option<Fidelity>,
     /// Override the scenario's seed.
     #[arg(long)]
-    seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// Time-series resolution in seconds (default: the controller period).
     #[arg(long)]
-    resolution: Option<f64>,
-    /// Output folder (replaced whole on success, untouched on failure).
+    pub(crate) resolution: Option<f64>,
+    /// Output folder: new, empty, or one StepScale wrote (replaced whole on success, untouched
+    /// on failure). Never a folder holding the scenario, trace or policy.
     #[arg(long)]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
+    /// Replace `--out` even when it is a file or a folder StepScale did not write.
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 /// Arguments of `stepscale backtest`.
@@ -83,7 +87,7 @@ fn parse_fidelity(s: &str) -> Result<Fidelity, String> {
 }
 
 impl ScenarioArgs {
-    fn overrides(&self, policy: Option<PathBuf>) -> Overrides {
+    pub(crate) fn overrides(&self, policy: Option<PathBuf>) -> Overrides {
         Overrides {
             trace: self.trace.clone(),
             time_column: self.time_column.clone(),
@@ -102,8 +106,15 @@ impl ScenarioArgs {
 pub fn run(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
     let s = &args.scenario;
     let backtest = Backtest::prepare(&s.scenario, &s.overrides(args.policy.clone()))?;
+    stepscale_sim::staged::check_target(
+        &s.out,
+        &OutputRules {
+            force: s.force,
+            inputs: backtest.inputs(),
+        },
+    )?;
     let (outcome, summary) = backtest.simulate();
-    backtest.write(&s.out, &outcome, &summary)?;
+    backtest.write(&s.out, s.force, &outcome, &summary)?;
     println!("{}", summary.human());
     println!(
         "  wrote {}/{{summary.json,timeseries.csv,plot.png,plot.svg}}",
@@ -121,12 +132,33 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     );
     let mut start_us = 0;
     let mut title = String::new();
-    for policy in &args.policies {
-        let backtest = Backtest::prepare(&s.scenario, &s.overrides(Some(policy.clone())))?;
+    let mut rules = OutputRules {
+        force: s.force,
+        inputs: args.policies.clone(),
+    };
+    // Fewer than two policies: the scenario's own is compared too, as `--help` says.
+    let mut candidates: Vec<Option<&PathBuf>> = args.policies.iter().map(Some).collect();
+    if candidates.len() < 2 {
+        candidates.insert(0, None);
+    }
+    let mut prepared = Vec::new();
+    for policy in candidates {
+        let backtest = Backtest::prepare(&s.scenario, &s.overrides(policy.cloned()))?;
+        rules.inputs.extend(backtest.inputs());
+        prepared.push((policy, backtest));
+    }
+    // Refused before any simulation runs.
+    stepscale_sim::staged::check_target(&s.out, &rules)?;
+    for (policy, backtest) in prepared {
         let (outcome, summary) = backtest.simulate();
-        let name = policy.file_stem().map_or_else(
-            || policy.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
+        let name = policy.map_or_else(
+            || "scenario".to_string(),
+            |p| {
+                p.file_stem().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            },
         );
         let _ = writeln!(
             table,
@@ -146,15 +178,11 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
         title = format!("{}: policies compared", summary.scenario);
         runs.push((name, outcome.rows));
     }
-    let staged = StagedDir::new(&s.out)?;
+    let mut staged = StagedDir::new(&s.out, "compare", &rules)?;
     staged.write("compare.csv", table.as_bytes())?;
-    stepscale_sim::plot::write_compare(
-        &staged.path("compare.png"),
-        &staged.path("compare.svg"),
-        &title,
-        &runs,
-        start_us,
-    )?;
+    let png = staged.path("compare.png");
+    let svg = staged.path("compare.svg");
+    stepscale_sim::plot::write_compare(&png, &svg, &title, &runs, start_us)?;
     staged.commit().context("writing the comparison")?;
     print!("{}", render_table(&table));
     println!(

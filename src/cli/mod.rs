@@ -3,6 +3,8 @@
 mod backtest;
 mod decide;
 mod run;
+mod signals;
+mod tune;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,6 +40,8 @@ enum Command {
     Backtest(backtest::BacktestArgs),
     /// Run several policies on the same scenario; one table and one overlay plot.
     Compare(backtest::CompareArgs),
+    /// Search a policy space for the cheapest policy that meets the goals; write best.toml.
+    Tune(tune::TuneArgs),
     /// The live loop: read queues, decide, keep state, set the ECS desired count.
     Run(run::RunArgs),
     /// Print the resolved configuration (defaults < policy file < environment); secrets redacted.
@@ -54,8 +58,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
     init_logging(cli.log_format);
     match cli.command {
         Command::Decide(args) => decide::run(&args),
-        Command::Backtest(args) => backtest::run(&args),
-        Command::Compare(args) => backtest::compare(&args),
+        Command::Backtest(args) => {
+            signals::install();
+            backtest::run(&args)
+        }
+        Command::Compare(args) => {
+            signals::install();
+            backtest::compare(&args)
+        }
+        Command::Tune(args) => tune::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Config { policy } => {
             let config = load_config(policy.as_deref())?;
