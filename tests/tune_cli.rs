@@ -1,0 +1,291 @@
+//! End to end: `stepscale tune` finds a policy that meets its constraint, gives the same bytes
+//! with 1 or 2 threads and as 3 merged shards, beats the scenario's policy on a hold-out, and
+//! refuses bad input before any work starts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stepscale(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the stepscale binary runs")
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const SPACE: &str = "tests/spaces/target-small.toml";
+
+fn tune(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "tune",
+        "--scenario",
+        "scenarios/diurnal.toml",
+        "--space",
+        SPACE,
+        "--constraint",
+        "wait_p99_s<=30",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    stepscale(&args)
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn summary_value(summary: &Path, key: &str) -> f64 {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    v[key].as_f64().unwrap()
+}
+
+#[test]
+fn best_toml_meets_the_constraint_when_backtested_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tuned");
+    let run = tune(&out, &["--budget", "12"]);
+    ok(&run);
+    for f in [
+        "results.csv",
+        "pareto.csv",
+        "pareto.png",
+        "pareto.svg",
+        "best.toml",
+        "best.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} written");
+    }
+    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert_eq!(
+        results.lines().count(),
+        13,
+        "a header and one row per candidate"
+    );
+    let best = out.join("best.toml");
+    let bt = dir.path().join("bt");
+    ok(&stepscale(&[
+        "backtest",
+        "--scenario",
+        "scenarios/diurnal.toml",
+        "--policy",
+        best.to_str().unwrap(),
+        "--out",
+        bt.to_str().unwrap(),
+    ]));
+    let p99 = summary_value(&bt.join("summary.json"), "wait_p99_s");
+    assert!(p99 <= 30.0, "p99 {p99}");
+    // The backtest of best.toml gives the figures tune reported for it.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("best.json")).unwrap()).unwrap();
+    let cost = json["best"]["train"][0]["cost_usd"].as_f64().unwrap();
+    assert_eq!(cost, summary_value(&bt.join("summary.json"), "cost_usd"));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    for name in ["tuned (best.toml)", "scenario", "v0.2-defaults"] {
+        assert!(stdout.contains(name), "comparison row {name}: {stdout}");
+    }
+}
+
+#[test]
+fn outputs_do_not_depend_on_threads_or_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one");
+    let two = dir.path().join("two");
+    let common = ["--budget", "9", "--search", "random"];
+    ok(&tune(&one, &[&common[..], &["--threads", "1"]].concat()));
+    ok(&tune(&two, &[&common[..], &["--threads", "2"]].concat()));
+    assert_eq!(files(&one), files(&two), "1 and 2 threads");
+    let mut shard_dirs = Vec::new();
+    for i in 0..3 {
+        let d = dir.path().join(format!("shard{i}"));
+        let shard = format!("{i}/3");
+        ok(&tune(&d, &[&common[..], &["--shard", &shard]].concat()));
+        shard_dirs.push(d);
+    }
+    let merged = dir.path().join("merged");
+    let mut args = vec!["tune", "merge"];
+    // Given out of order on purpose.
+    for d in shard_dirs.iter().rev() {
+        args.push(d.to_str().unwrap());
+    }
+    args.extend(["--out", merged.to_str().unwrap()]);
+    ok(&stepscale(&args));
+    assert_eq!(files(&one), files(&merged), "3 merged shards");
+    // A missing shard is refused.
+    let partial = dir.path().join("partial");
+    let out = stepscale(&[
+        "tune",
+        "merge",
+        shard_dirs[0].to_str().unwrap(),
+        shard_dirs[1].to_str().unwrap(),
+        "--out",
+        partial.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shard 2/3 is missing"));
+    assert!(!partial.exists());
+}
+
+#[test]
+fn the_tuned_policy_beats_the_scenarios_own_on_a_hold_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("holdout");
+    let run = stepscale(&[
+        "tune",
+        "--scenario",
+        "scenarios/worldcup98.toml",
+        "--space",
+        SPACE,
+        "--constraint",
+        "slo_violation_s<=600",
+        "--train-until",
+        "1998-06-20T00:00:00Z",
+        "--budget",
+        "16",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    ok(&run);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("best.json")).unwrap()).unwrap();
+    let tuned = &json["best"]["holdout"][0];
+    let own = json["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "scenario")
+        .unwrap()["holdout"][0]
+        .clone();
+    let (t_cost, o_cost) = (
+        tuned["cost_usd"].as_f64().unwrap(),
+        own["cost_usd"].as_f64().unwrap(),
+    );
+    assert!(
+        t_cost < o_cost,
+        "hold-out cost: tuned {t_cost}, scenario {o_cost}"
+    );
+    assert!(
+        tuned["slo_violation_s"].as_f64().unwrap() <= 600.0,
+        "{tuned}"
+    );
+    let header = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(header.lines().next().unwrap().contains("holdout_cost_usd"));
+}
+
+#[test]
+fn bad_input_is_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let space = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let unknown = space(
+        "unknown.toml",
+        "[policy]\nkind = \"target\"\ntarget_backlog = { min = 1.0, max = 2.0 }\n",
+    );
+    let empty = space(
+        "empty.toml",
+        "[policy]\nkind = \"target\"\ntarget_backlog_per_task = { min = 9.0, max = 2.0 }\n",
+    );
+    let not_number = space(
+        "bool.toml",
+        "[policy]\nkind = \"target\"\ntarget_backlog_per_task = 3.0\ninclude_in_flight = { min = 0, max = 1 }\n",
+    );
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--space", unknown.to_str().unwrap()], "target_backlog"),
+        (
+            vec!["--space", empty.to_str().unwrap()],
+            "`min` is above `max`",
+        ),
+        (
+            vec!["--space", not_number.to_str().unwrap()],
+            "policy.include_in_flight",
+        ),
+        (
+            vec!["--space", SPACE, "--constraint", "p99_wait<=30"],
+            "`p99_wait` is not a numeric key of summary.json",
+        ),
+        (
+            vec!["--space", SPACE, "--objective", "dollars"],
+            "`dollars` is not a numeric key of summary.json",
+        ),
+        (
+            vec!["--space", SPACE, "--shard", "3/3", "--search", "random"],
+            "below the shard count",
+        ),
+        (
+            vec!["--space", SPACE, "--shard", "0/2"],
+            "--shard needs --search random or grid",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["tune", "--scenario", "scenarios/diurnal.toml", "--out", o];
+        args.extend(extra.iter());
+        let run = stepscale(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{extra:?} accepted");
+        assert!(stderr.contains(needle), "{extra:?}: {stderr}");
+        assert!(
+            !stderr.contains("candidates evaluated"),
+            "{extra:?}: work started"
+        );
+        assert!(!out.exists(), "{extra:?}: nothing written");
+    }
+}
+
+#[test]
+fn no_feasible_candidate_writes_the_results_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("none");
+    let run = stepscale(&[
+        "tune",
+        "--scenario",
+        "scenarios/diurnal.toml",
+        "--space",
+        SPACE,
+        "--constraint",
+        "cost_usd<0.000001",
+        "--budget",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("no candidate meets every constraint; the closest is candidate"),
+        "{stdout}"
+    );
+    assert!(out.join("best.toml").is_file() && out.join("results.csv").is_file());
+    let best = std::fs::read_to_string(out.join("best.toml")).unwrap();
+    assert!(best.contains("NONE HELD"), "{best}");
+}
