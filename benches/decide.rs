@@ -3,7 +3,9 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use stepscale_engine::policy::{Combine, SeedParams, StepBand, StepParams, TargetParams};
+use stepscale_engine::policy::{
+    Combine, SeedParams, SloParams, StepBand, StepParams, TargetParams,
+};
 use stepscale_engine::{Controller, Guards, PolicySpec, QueueSample, ScalerState, ServiceState};
 
 fn policies() -> Vec<(&'static str, PolicySpec)> {
@@ -33,6 +35,15 @@ fn policies() -> Vec<(&'static str, PolicySpec)> {
                 target_backlog_per_task: 10.0,
                 scale_out_limit_tasks: Some(10),
                 ..TargetParams::default()
+            }),
+        ),
+        (
+            "slo",
+            PolicySpec::Slo(SloParams {
+                wait_secs: 30.0,
+                service_secs: Some(0.5),
+                concurrency: 4,
+                ..SloParams::default()
             }),
         ),
     ]

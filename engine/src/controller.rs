@@ -2,6 +2,7 @@
 
 use crate::clock::{Clock, Millis};
 use crate::decision::{Action, Decision, Limit, Reason};
+use crate::estimator::Flow;
 use crate::guards::{FailureFallback, Guards};
 use crate::observation::{Reading, ServiceState};
 use crate::policy::seed::ceil_u32;
@@ -26,6 +27,8 @@ struct Combined {
     any_failed: bool,
     /// Most useful tasks over all sources, when every successful source states one.
     useful_cap: Option<u32>,
+    /// The successful sources' sums, for the slo policy's estimator.
+    flow: Flow,
 }
 
 impl Controller {
@@ -58,11 +61,20 @@ impl Controller {
         let mut metric: Option<f64> = None;
         let mut any_failed = readings.is_empty();
         let mut useful_cap: Option<u32> = Some(0);
+        let mut flow = Flow::default();
+        let mut sources = 0u32;
         for (i, reading) in readings.iter().enumerate() {
             let Ok(sample) = reading else {
                 any_failed = true;
                 continue;
             };
+            sources += 1;
+            flow.visible = flow.visible.saturating_add(sample.visible);
+            flow.in_flight = flow.in_flight.saturating_add(sample.in_flight);
+            if let Some(rate) = sample.arrival_rate_per_s {
+                flow.arrival_rate_per_s = Some(flow.arrival_rate_per_s.unwrap_or(0.0) + rate);
+            }
+            flow.oldest_age_ms = sample.oldest_age_ms;
             let mut value = sample.visible as f64;
             if in_flight {
                 value += sample.in_flight as f64;
@@ -84,10 +96,15 @@ impl Controller {
         if metric.is_none() {
             useful_cap = None;
         }
+        if sources != 1 {
+            // The backlog-age rate needs one FIFO queue; ages of several do not add up.
+            flow.oldest_age_ms = None;
+        }
         Combined {
             metric,
             any_failed,
             useful_cap,
+            flow,
         }
     }
 
@@ -123,6 +140,9 @@ impl Controller {
             }
             PolicySpec::Step(p) => p.recommend(metric, current, now, state, g),
             PolicySpec::Target(p) => p.recommend(metric, current, now, state),
+            PolicySpec::Slo(p) => {
+                p.recommend(&combined.flow, !combined.any_failed, current, now, state)
+            }
         };
         let mut desired = recommended;
 
@@ -217,13 +237,13 @@ impl Controller {
     }
 
     /// The scale-in cooldown: `seed` needs strictly more than the cooldown since the last
-    /// scale-in record (v0.2); `target` at least the cooldown since the last action of either
-    /// direction; `step` applied AWS's rule inside the policy.
+    /// scale-in record (v0.2); `target` and `slo` at least the cooldown since the last action
+    /// of either direction; `step` applied AWS's rule inside the policy.
     fn scale_in_allowed(&self, now: Millis, state: &ScalerState) -> bool {
         let cooldown = self.guards.scale_in_cooldown_ms();
         match self.policy {
             PolicySpec::Seed(_) => state.last_scale_in_ms.is_none_or(|t| now - t > cooldown),
-            PolicySpec::Target(_) => state
+            PolicySpec::Target(_) | PolicySpec::Slo(_) => state
                 .last_scale_in_ms
                 .max(state.last_scale_out_ms)
                 .is_none_or(|t| now - t >= cooldown),
@@ -232,11 +252,11 @@ impl Controller {
     }
 
     /// The scale-out cooldown: `seed` ignores it (v0.2's priority override), `step` applied
-    /// it inside the policy, `target` holds inside it unless the bypass is set.
+    /// it inside the policy, `target` and `slo` hold inside it unless the bypass is set.
     fn scale_out_allowed(&self, now: Millis, state: &ScalerState) -> bool {
         match self.policy {
             PolicySpec::Seed(_) | PolicySpec::Step(_) => true,
-            PolicySpec::Target(_) => {
+            PolicySpec::Target(_) | PolicySpec::Slo(_) => {
                 self.guards.scale_out_cooldown_bypass
                     || state
                         .last_scale_out_ms

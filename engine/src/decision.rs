@@ -100,6 +100,24 @@ pub enum Reason {
         /// Target backlog per task.
         per_task: f64,
     },
+    /// SLO: the larger of the queueing fleet and the drain fleet.
+    Slo {
+        /// The estimated arrival rate λ̂, messages per second.
+        arrival_rate_per_s: f64,
+        /// The service time used (configured or learned), seconds.
+        service_secs: f64,
+        /// Visible messages waiting.
+        backlog: f64,
+        /// Tasks for which M/M/c meets the wait quantile at λ̂.
+        queueing_tasks: u32,
+        /// Tasks that drain the backlog within the wait goal while serving λ̂.
+        drain_tasks: u32,
+    },
+    /// SLO: the service time is neither configured nor learned yet.
+    ServiceTimeUnknown {
+        /// Visible messages waiting.
+        backlog: f64,
+    },
     /// Every metric read failed.
     MetricFailure {
         /// Failed decisions in a row, this one included.
@@ -141,6 +159,20 @@ impl fmt::Display for Reason {
             Self::WithinTolerance { backlog, per_task } => write!(
                 f,
                 "backlog {backlog} is within tolerance of {per_task} per task"
+            ),
+            Self::Slo {
+                arrival_rate_per_s,
+                service_secs,
+                backlog,
+                queueing_tasks,
+                drain_tasks,
+            } => write!(
+                f,
+                "{arrival_rate_per_s:.3} arrivals/s at {service_secs:.3} s each need {queueing_tasks} tasks for the wait goal; backlog {backlog} needs {drain_tasks} to drain within it"
+            ),
+            Self::ServiceTimeUnknown { backlog } => write!(
+                f,
+                "service time not known yet (set service_secs, or use a source that reports its arrival rate or oldest-message age): holding with backlog {backlog}, one task more while the oldest message is late or no task runs"
             ),
             Self::MetricFailure { consecutive } => write!(
                 f,

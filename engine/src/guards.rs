@@ -27,7 +27,7 @@ pub struct Guards {
     pub scale_out_cooldown_secs: i64,
     /// Let every scale-out ignore the scale-out cooldown (`seed` always does, as v0.2 did).
     pub scale_out_cooldown_bypass: bool,
-    /// Seconds after a scale-in (or, for `seed` and `target`, a scale-out) during which
+    /// Seconds after a scale-in (or, for `seed`, `target` and `slo`, a scale-out) during which
     /// scale-in is refused.
     pub scale_in_cooldown_secs: i64,
     /// Largest change of the desired count in one decision (`SCALING_STEP_COUNT`); not applied

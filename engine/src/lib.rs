@@ -7,9 +7,11 @@ pub mod clock;
 pub mod config;
 pub mod controller;
 pub mod decision;
+pub mod estimator;
 pub mod guards;
 pub mod observation;
 pub mod policy;
+pub mod queueing;
 pub mod state;
 
 pub use clock::{Clock, ManualClock, Millis};

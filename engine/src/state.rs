@@ -1,12 +1,14 @@
-//! The scaler's memory between decisions: last actions, recent recommendations, failure count.
+//! The scaler's memory between decisions: last actions, recent recommendations, failure count,
+//! and the `slo` policy's arrival-rate estimator.
 
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
+use crate::estimator::ArrivalEstimate;
 
-/// One recommendation of the target policy, kept for its stabilization window.
+/// One recommendation of the target or slo policy, kept for its stabilization window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recommendation {
     /// When it was made.
@@ -37,10 +39,41 @@ pub struct ScalerState {
     pub last_scale_in_ms: Option<Millis>,
     /// Capacity before the scale-out that began the current scale-out cooldown (step policy).
     pub cooldown_base_tasks: Option<u32>,
-    /// Recent recommendations (target policy's stabilization window).
+    /// Recent recommendations (the target and slo policies' stabilization window).
     pub recommendations: VecDeque<Recommendation>,
     /// Recent changes of the desired count (rate limits).
     pub changes: VecDeque<Change>,
     /// Decisions in a row that saw at least one failed metric read.
     pub consecutive_failures: u32,
+    /// The slo policy's arrival-rate and service-time estimator; absent for other policies,
+    /// and in state documents written before it existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arrivals: Option<ArrivalEstimate>,
+}
+
+impl ScalerState {
+    /// Scale-in stabilization: drops recommendations older than `window_ms`, records `raw`
+    /// (when the window is not empty) and returns the highest recommendation in the window,
+    /// `raw` included. A scale-in may not go below it.
+    pub fn stabilization_floor(&mut self, now: Millis, window_ms: i64, raw: u32) -> u32 {
+        while self
+            .recommendations
+            .front()
+            .is_some_and(|r| now - r.at_ms >= window_ms)
+        {
+            self.recommendations.pop_front();
+        }
+        let highest = self
+            .recommendations
+            .iter()
+            .map(|r| r.tasks)
+            .fold(raw, u32::max);
+        if window_ms > 0 {
+            self.recommendations.push_back(Recommendation {
+                at_ms: now,
+                tasks: raw,
+            });
+        }
+        highest
+    }
 }

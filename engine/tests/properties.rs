@@ -1,7 +1,9 @@
 //! Properties of every policy: bounds, cooldowns, monotonicity, failed reads, state round trip.
 
 use proptest::prelude::*;
-use stepscale_engine::policy::{Combine, SeedParams, StepBand, StepParams, TargetParams};
+use stepscale_engine::policy::{
+    Combine, SeedParams, SloParams, StepBand, StepParams, TargetParams,
+};
 use stepscale_engine::{
     Action, Controller, Guards, PolicySpec, QueueSample, ReadFailure, ScalerState, ServiceState,
 };
@@ -56,6 +58,23 @@ fn policies() -> impl Strategy<Value = PolicySpec> {
                 ..TargetParams::default()
             })
         }),
+        (
+            1.0f64..600.0,
+            0.5f64..0.999,
+            proptest::option::of(0.01f64..10.0),
+            1u32..8,
+            0i64..600,
+        )
+            .prop_map(|(wait, quantile, service, concurrency, window)| {
+                PolicySpec::Slo(SloParams {
+                    wait_secs: wait,
+                    quantile,
+                    service_secs: service,
+                    concurrency,
+                    scale_in_stabilization_secs: window,
+                    ..SloParams::default()
+                })
+            }),
     ]
 }
 

@@ -20,7 +20,7 @@ pub const SCALE_DOWN_THRESHOLD: &str = "SCALE_DOWN_THRESHOLD";
 pub const SCALE_OUT_COOLDOWN: &str = "SCALE_OUT_COOLDOWN";
 /// Scale-in cooldown in seconds (default 120).
 pub const SCALE_IN_COOLDOWN: &str = "SCALE_IN_COOLDOWN";
-/// Largest change per decision for `step` and `target` (default 5; `seed` ignores it, as v0.2's formula did).
+/// Largest change per decision for `step`, `target` and `slo` (default 5; `seed` ignores it, as v0.2's formula did).
 pub const SCALING_STEP_COUNT: &str = "SCALING_STEP_COUNT";
 /// Tasks per message (default 0.01).
 pub const TASKS_PER_MESSAGE: &str = "TASKS_PER_MESSAGE";

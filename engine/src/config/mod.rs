@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::controller::Controller;
 use crate::guards::{FailureFallback, Guards};
-use crate::policy::{AdjustmentType, Combine, PolicySpec, StepBand};
+use crate::policy::{AdjustmentType, Combine, PolicySpec, SloParams, StepBand};
 pub use queue::{QueueConfig, Secret};
 pub use settings::{env_names, OverlayValue};
 
@@ -311,6 +311,63 @@ impl Config {
                     }
                 }
             }
+            PolicySpec::Slo(p) => self.check_slo(p)?,
+        }
+        Ok(())
+    }
+
+    fn check_slo(&self, p: &SloParams) -> Result<(), ConfigError> {
+        if !(p.wait_secs.is_finite() && p.wait_secs > 0.0) {
+            return Err(ConfigError::invalid(
+                "policy.wait_secs",
+                p.wait_secs,
+                "the wait goal must be a finite number of seconds > 0",
+            ));
+        }
+        if !(p.quantile > 0.0 && p.quantile < 1.0) {
+            return Err(ConfigError::invalid(
+                "policy.quantile",
+                p.quantile,
+                "the quantile must be in (0, 1), for example 0.99",
+            ));
+        }
+        if let Some(s) = p.service_secs {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(ConfigError::invalid(
+                    "policy.service_secs",
+                    s,
+                    "the service time must be a finite number of seconds > 0 (omit it to learn it online)",
+                ));
+            }
+        }
+        if p.concurrency == 0 {
+            return Err(ConfigError::invalid(
+                "policy.concurrency",
+                p.concurrency,
+                "a task works at least 1 message at a time",
+            ));
+        }
+        for (key, secs) in [
+            (
+                "policy.scale_in_stabilization_secs",
+                p.scale_in_stabilization_secs,
+            ),
+            ("policy.rate_smoothing_secs", p.rate_smoothing_secs),
+        ] {
+            if secs < 0 {
+                return Err(ConfigError::invalid(
+                    key,
+                    secs,
+                    "a window must be >= 0 seconds",
+                ));
+            }
+        }
+        if self.queues.len() > 1 && self.combine != Combine::Sum {
+            return Err(ConfigError::invalid(
+                self.key_for("combine"),
+                format!("{:?}", self.combine).to_lowercase(),
+                "the slo policy sizes one worker pool for every source's messages: set combine = \"sum\"",
+            ));
         }
         Ok(())
     }

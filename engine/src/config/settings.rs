@@ -500,8 +500,12 @@ impl Config {
                     PolicySpec::Seed(p) => p.scale_down_threshold = value,
                     PolicySpec::Step(p) if up => p.scale_out_threshold = value,
                     PolicySpec::Step(p) => p.scale_in_threshold = value,
-                    PolicySpec::Target(_) => {
-                        tracing::warn!(key, "Ignored: the target policy has no thresholds.");
+                    PolicySpec::Target(_) | PolicySpec::Slo(_) => {
+                        tracing::warn!(
+                            key,
+                            policy = self.policy.kind(),
+                            "Ignored: the policy has no thresholds."
+                        );
                         return Ok(());
                     }
                 }
@@ -537,6 +541,10 @@ impl Config {
                     PolicySpec::Seed(p) => p.use_combined_messages = value,
                     PolicySpec::Step(p) => p.include_in_flight = value,
                     PolicySpec::Target(p) => p.include_in_flight = value,
+                    PolicySpec::Slo(_) => tracing::warn!(
+                        key,
+                        "Ignored: the slo policy drains the visible backlog and reads in-flight messages on its own."
+                    ),
                 }
             }
             Setting::S3Bucket => self.state.s3_bucket = Some(raw.text(key)?),

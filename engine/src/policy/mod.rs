@@ -1,12 +1,14 @@
 //! The scaling policies, each a documented formula selectable by `kind` in the policy file.
 
 pub mod seed;
+pub mod slo;
 pub mod step;
 pub mod target;
 
 use serde::{Deserialize, Serialize};
 
 pub use seed::SeedParams;
+pub use slo::SloParams;
 pub use step::{AdjustmentType, StepBand, StepMetric, StepParams};
 pub use target::TargetParams;
 
@@ -20,6 +22,8 @@ pub enum PolicySpec {
     Step(StepParams),
     /// Backlog-per-task target tracking.
     Target(TargetParams),
+    /// The fewest tasks that meet a wait-time quantile (M/M/c), or drain the backlog in time.
+    Slo(SloParams),
 }
 
 impl Default for PolicySpec {
@@ -36,6 +40,7 @@ impl PolicySpec {
             Self::Seed(_) => "seed",
             Self::Step(_) => "step",
             Self::Target(_) => "target",
+            Self::Slo(_) => "slo",
         }
     }
 
@@ -46,11 +51,15 @@ impl PolicySpec {
             Self::Seed(p) => p.use_combined_messages,
             Self::Step(p) => p.include_in_flight,
             Self::Target(p) => p.include_in_flight,
+            // In-flight messages are being served, not waiting: the backlog to drain is the
+            // visible count (the estimator reads in-flight messages on its own).
+            Self::Slo(_) => false,
         }
     }
 }
 
-/// How several queue sources combine into the one metric a policy sees.
+/// How several queue sources combine into the one metric a policy sees. `slo` sizes one
+/// worker pool for every source's messages and requires `sum` when there are several.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Combine {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Millis;
 use crate::decision::{Limit, Reason};
 use crate::policy::seed::{ceil_u32, floor_u32};
-use crate::state::{Recommendation, ScalerState};
+use crate::state::ScalerState;
 
 /// Parameters of the `target` policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,24 +92,7 @@ impl TargetParams {
 
         // Stabilization: keep the window's recommendations, the highest wins for scale-in.
         let window_ms = self.scale_in_stabilization_secs.saturating_mul(1000);
-        while state
-            .recommendations
-            .front()
-            .is_some_and(|r| now - r.at_ms >= window_ms)
-        {
-            state.recommendations.pop_front();
-        }
-        let highest = state
-            .recommendations
-            .iter()
-            .map(|r| r.tasks)
-            .fold(raw, u32::max);
-        if window_ms > 0 {
-            state.recommendations.push_back(Recommendation {
-                at_ms: now,
-                tasks: raw,
-            });
-        }
+        let highest = state.stabilization_floor(now, window_ms, raw);
         let mut desired = raw;
         let mut limit = None;
         if raw < current {
