@@ -134,13 +134,12 @@ fn progress(total: usize) -> (impl Fn() + Sync, Option<indicatif::ProgressBar>) 
     let b = bar.clone();
     let tick = move || {
         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-        match &b {
-            Some(b) => b.inc(1),
-            None => {
-                let step = total.div_ceil(10).max(1);
-                if n % step == 0 || n == total {
-                    eprintln!("tune: {n}/{total} candidates evaluated");
-                }
+        if let Some(b) = &b {
+            b.inc(1);
+        } else {
+            let step = total.div_ceil(10).max(1);
+            if n.is_multiple_of(step) || n == total {
+                eprintln!("tune: {n}/{total} candidates evaluated");
             }
         }
     };

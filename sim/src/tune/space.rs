@@ -9,6 +9,7 @@
 //! written. A candidate is the file with each range replaced by one value: a complete policy
 //! file that `backtest --policy` and `run --policy` load unchanged.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use stepscale_engine::Config;
@@ -179,7 +180,7 @@ impl Domain {
         match self {
             // For lists, the centre of each value's share.
             Self::Values(_) => (0..n).map(|i| (i as f64 + 0.5) / n as f64).collect(),
-            _ => (0..n).map(|i| i as f64 / (n - 1) as f64).collect(),
+            Self::Range { .. } => (0..n).map(|i| i as f64 / (n - 1) as f64).collect(),
         }
     }
 }
@@ -313,7 +314,7 @@ fn describe(d: &Domain) -> String {
                 s.push_str(", log = true");
             }
             if let Some(st) = step {
-                s.push_str(&format!(", step = {st}"));
+                let _ = write!(s, ", step = {st}");
             }
             s.push_str(" }");
             s
@@ -340,7 +341,9 @@ fn key_name(path: &[Seg]) -> String {
                 }
                 s.push_str(k);
             }
-            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+            Seg::Index(i) => {
+                let _ = write!(s, "[{i}]");
+            }
         }
     }
     s

@@ -1,0 +1,46 @@
+//! Criterion: `tune`'s search loop. 1,000 random candidates, each a 7-day fluid run at 1 s
+//! steps (benches/tune-week.toml), evaluated in parallel on every core.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use stepscale_sim::tune::{self, Constraint, Goals, Plan, Search, Space, TuneSpec};
+use stepscale_sim::{Backtest, Overrides};
+
+fn bench_tune(c: &mut Criterion) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let backtest = Backtest::prepare(&root.join("benches/tune-week.toml"), &Overrides::default())
+        .expect("the bench scenario loads");
+    let space_path = root.join("benches/tune-space.toml");
+    let space = Space::load(&space_path).expect("the bench space loads");
+    let plan = Plan::new(&backtest, 1, None).expect("plan");
+    let budget = 1000;
+    let spec = TuneSpec {
+        scenario: "tune-week".into(),
+        space_path: space_path.display().to_string(),
+        space_text: String::new(),
+        goals: Goals::new(
+            "cost_usd",
+            vec![Constraint::parse("wait_p99_s<=30").expect("constraint")],
+        )
+        .expect("goals"),
+        budget,
+        seeds: 1,
+        search: Search::Random,
+        train_until: None,
+        seed: 7,
+    };
+    let stop = AtomicBool::new(false);
+    let mut group = c.benchmark_group("tune");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(budget as u64));
+    group.bench_function("random_1000_candidates_7_days", |b| {
+        b.iter(|| black_box(tune::run(&plan, &space, spec.clone(), None, &stop, &|| {})));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_tune);
+criterion_main!(benches);
