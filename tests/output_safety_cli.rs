@@ -27,8 +27,8 @@ fn scenario_copy(dir: &Path) -> PathBuf {
     )
     .unwrap();
     std::fs::copy(
-        root().join("scenarios/policies/target.toml"),
-        scen.join("policies/target.toml"),
+        root().join("scenarios/policies/diurnal-tuned.toml"),
+        scen.join("policies/diurnal-tuned.toml"),
     )
     .unwrap();
     scen.join("diurnal.toml")
