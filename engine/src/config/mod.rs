@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::controller::Controller;
+use crate::forecast::ForecastParams;
 use crate::guards::{FailureFallback, Guards};
 use crate::policy::{AdjustmentType, Combine, PolicySpec, SloParams, StepBand};
 pub use queue::{QueueConfig, Secret};
@@ -64,6 +65,9 @@ pub struct Config {
     pub guards: Guards,
     /// The policy.
     pub policy: PolicySpec,
+    /// The seasonal forecast (`[forecast]`), applied to any policy; none by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<ForecastParams>,
     /// Scaler state storage.
     pub state: StateConfig,
     /// Log level (`LOG_LEVEL`).
@@ -144,6 +148,7 @@ impl Config {
             self.combine,
             self.queues.iter().map(QueueConfig::weight).collect(),
         )
+        .with_forecast(self.forecast.clone())
     }
 
     /// Checks every rule once; the first broken rule is the error.
@@ -199,6 +204,16 @@ impl Config {
             ));
         }
         for (i, q) in self.queues.iter().enumerate() {
+            for (field, value) in q.address_fields() {
+                if queue::has_userinfo(value) {
+                    // The value is not echoed: it holds a secret.
+                    return Err(ConfigError::invalid(
+                        format!("queues[{i}].{field}"),
+                        "(not shown: it holds credentials)",
+                        "a URL or host must not carry user:password@; set `username` and `password` (or the provider's environment variables) instead",
+                    ));
+                }
+            }
             let w = q.weight();
             if !w.is_finite() || w < 0.0 {
                 return Err(ConfigError::invalid(
@@ -312,6 +327,9 @@ impl Config {
                 }
             }
             PolicySpec::Slo(p) => self.check_slo(p)?,
+        }
+        if let Some(forecast) = &self.forecast {
+            forecast.validate(&self.policy)?;
         }
         Ok(())
     }

@@ -40,6 +40,15 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// Whether a URL or host carries user-info (`user:password@host`): an `@` in the authority,
+/// between the scheme's `//` (if any) and the next `/`, `?` or `#`.
+#[must_use]
+pub fn has_userinfo(address: &str) -> bool {
+    let rest = address.split_once("//").map_or(address, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.contains('@')
+}
+
 /// One queue source, tagged by `type` (v0.2's `QUEUE_TYPE`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -91,6 +100,30 @@ impl QueueConfig {
             "sns" => Self::Sns(SnsTopic::default()),
             _ => return None,
         })
+    }
+
+    /// The source's URL and host fields, as (key, value): none may carry `user:password@`.
+    #[must_use]
+    pub fn address_fields(&self) -> Vec<(&'static str, &str)> {
+        let mut v: Vec<(&'static str, Option<&str>)> = Vec::new();
+        match self {
+            Self::Sqs(q) => v.push(("queue_url", q.queue_url.as_deref())),
+            Self::AmazonMq(q) => {
+                v.push(("jolokia_url", q.jolokia_url.as_deref()));
+                v.push(("management_url", q.management_url.as_deref()));
+                v.push(("rabbitmq_host", q.rabbitmq_host.as_deref()));
+            }
+            Self::Kafka(q) => v.push(("bootstrap_servers", q.bootstrap_servers.as_deref())),
+            Self::Rabbitmq(q) => {
+                v.push(("host", Some(q.host.as_str())));
+                v.push(("management_url", q.management_url.as_deref()));
+            }
+            Self::Redis(q) => v.push(("host", Some(q.host.as_str()))),
+            Self::Kinesis(_) | Self::Sns(_) => {}
+        }
+        v.into_iter()
+            .filter_map(|(k, value)| value.map(|x| (k, x)))
+            .collect()
     }
 
     /// The accepted `type` names, for error messages.
