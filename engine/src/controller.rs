@@ -3,20 +3,22 @@
 use crate::clock::{Clock, Millis};
 use crate::decision::{Action, Decision, Limit, Reason};
 use crate::estimator::Flow;
+use crate::forecast::ForecastParams;
 use crate::guards::{FailureFallback, Guards};
 use crate::observation::{Reading, ServiceState};
 use crate::policy::seed::ceil_u32;
 use crate::policy::{Combine, PolicySpec};
 use crate::state::{Change, ScalerState};
 
-/// A policy with its guards and the way its sources combine. Cheap to share; `tick` is pure
-/// apart from the state it is handed.
+/// A policy with its guards, the way its sources combine and an optional seasonal forecast.
+/// Cheap to share; `tick` is pure apart from the state it is handed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Controller {
     policy: PolicySpec,
     guards: Guards,
     combine: Combine,
     weights: Vec<f64>,
+    forecast: Option<ForecastParams>,
 }
 
 /// What the sources add up to this tick.
@@ -41,7 +43,22 @@ impl Controller {
             guards,
             combine,
             weights,
+            forecast: None,
         }
+    }
+
+    /// The same controller with the seasonal forecast `forecast` (none: reactive only),
+    /// applied after the policy and before the guards (see [`crate::forecast`]).
+    #[must_use]
+    pub fn with_forecast(mut self, forecast: Option<ForecastParams>) -> Self {
+        self.forecast = forecast;
+        self
+    }
+
+    /// The seasonal forecast, when there is one.
+    #[must_use]
+    pub fn forecast(&self) -> Option<&ForecastParams> {
+        self.forecast.as_ref()
     }
 
     /// The policy.
@@ -133,7 +150,7 @@ impl Controller {
         // Seed measures from the desired count, as v0.2 did; the others count pending tasks as
         // capacity already ordered, so a slow start does not wind up more scale-outs.
         let current = if is_seed { previous } else { service.ordered() };
-        let (recommended, reason, mut limit) = match &self.policy {
+        let (mut recommended, mut reason, mut limit) = match &self.policy {
             PolicySpec::Seed(p) => {
                 let (d, r) = p.recommend(metric, current, g.min_tasks);
                 (d, r, None)
@@ -144,6 +161,20 @@ impl Controller {
                 p.recommend(&combined.flow, !combined.any_failed, current, now, state)
             }
         };
+        if let Some(forecast) = &self.forecast {
+            let complete = !combined.any_failed;
+            let fleet = forecast.step(&self.policy, &combined.flow, complete, now, state);
+            if let Some(fleet) = fleet.filter(|f| f.tasks > recommended) {
+                // Only ever adds: max(reactive, forecast). `limit` stays the policy's.
+                reason = Reason::Forecast {
+                    arrival_rate_per_s: fleet.arrival_rate_per_s,
+                    lead_secs: forecast.lead_secs,
+                    tasks: fleet.tasks,
+                    reactive_tasks: recommended,
+                };
+                recommended = fleet.tasks;
+            }
+        }
         let mut desired = recommended;
 
         if let Some(cap) = combined.useful_cap {

@@ -118,6 +118,18 @@ pub enum Reason {
         /// Visible messages waiting.
         backlog: f64,
     },
+    /// The seasonal forecast needs more tasks than the policy recommends (see
+    /// [`crate::forecast`]).
+    Forecast {
+        /// The forecast arrival rate: the profile's peak within the lead, messages per second.
+        arrival_rate_per_s: f64,
+        /// How far ahead the forecast looks, seconds.
+        lead_secs: i64,
+        /// Tasks that serve the forecast rate.
+        tasks: u32,
+        /// What the policy alone recommended.
+        reactive_tasks: u32,
+    },
     /// Every metric read failed.
     MetricFailure {
         /// Failed decisions in a row, this one included.
@@ -174,6 +186,15 @@ impl fmt::Display for Reason {
                 f,
                 "service time not known yet (set service_secs, or use a source that reports its arrival rate or oldest-message age): holding with backlog {backlog}, one task more while the oldest message is late or no task runs"
             ),
+            Self::Forecast {
+                arrival_rate_per_s,
+                lead_secs,
+                tasks,
+                reactive_tasks,
+            } => write!(
+                f,
+                "seasonal forecast: up to {arrival_rate_per_s:.3} arrivals/s within the next {lead_secs} s need {tasks} tasks, more than the {reactive_tasks} the policy recommends now"
+            ),
             Self::MetricFailure { consecutive } => write!(
                 f,
                 "metric read failed ({consecutive} in a row): holding, never read as zero messages"
@@ -201,7 +222,8 @@ pub struct Decision {
     pub previous: u32,
     /// The new desired count.
     pub desired: u32,
-    /// What the policy recommended before guards and bounds.
+    /// What the policy recommended (raised to the forecast fleet when that is higher), before
+    /// guards and bounds.
     pub recommended: u32,
     /// Direction of the change.
     pub action: Action,

@@ -1,5 +1,5 @@
 //! The scaler's memory between decisions: last actions, recent recommendations, failure count,
-//! and the `slo` policy's arrival-rate estimator.
+//! the arrival-rate estimator (`slo`, or any policy with a forecast) and the seasonal profile.
 
 use std::collections::VecDeque;
 
@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
 use crate::estimator::ArrivalEstimate;
+use crate::forecast::SeasonalProfile;
 
 /// One recommendation of the target or slo policy, kept for its stabilization window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,10 +46,15 @@ pub struct ScalerState {
     pub changes: VecDeque<Change>,
     /// Decisions in a row that saw at least one failed metric read.
     pub consecutive_failures: u32,
-    /// The slo policy's arrival-rate and service-time estimator; absent for other policies,
-    /// and in state documents written before it existed.
+    /// The arrival-rate and service-time estimator of the slo policy and of the forecast;
+    /// absent for other policies without a forecast, and in state documents written before it
+    /// existed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arrivals: Option<ArrivalEstimate>,
+    /// The forecast's seasonal profile of the arrival rate; absent without a `[forecast]`
+    /// table, and in state documents written before it existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<SeasonalProfile>,
 }
 
 impl ScalerState {
