@@ -10,6 +10,7 @@ pub mod dist;
 pub mod fleet;
 pub mod fluid;
 pub mod histogram;
+pub mod limits;
 pub mod model;
 pub mod output;
 pub mod plot;

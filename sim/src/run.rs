@@ -57,7 +57,7 @@ pub enum BacktestError {
         /// Its value.
         value: String,
         /// The rule.
-        rule: &'static str,
+        rule: String,
     },
 }
 
@@ -72,6 +72,67 @@ pub struct Backtest {
     pub prepared: Prepared,
     /// The scenario file.
     pub path: PathBuf,
+}
+
+/// The limits that need the policy and the arrivals: tasks, fleet slots, discrete messages and
+/// output rows.
+fn check_run_limits(
+    scenario: &Scenario,
+    config: &Config,
+    arrivals: &crate::arrivals::Arrivals,
+    resolution_secs: f64,
+    path: &Path,
+) -> Result<(), BacktestError> {
+    use crate::limits as l;
+    let over = |key: &str, value: String, limit: String| {
+        BacktestError::Scenario(ScenarioError::Invalid {
+            path: path.to_path_buf(),
+            key: key.into(),
+            value,
+            rule: format!("must be at most {limit} (a documented limit)"),
+        })
+    };
+    let max_tasks = config.guards.max_tasks;
+    if max_tasks > l::MAX_TASKS {
+        return Err(over(
+            "guards.max_tasks",
+            max_tasks.to_string(),
+            l::MAX_TASKS.to_string(),
+        ));
+    }
+    let slots = u64::from(max_tasks.max(scenario.plant.initial_tasks.unwrap_or(0)))
+        * u64::from(scenario.plant.concurrency);
+    if slots > l::MAX_SLOTS {
+        return Err(over(
+            "guards.max_tasks × plant.concurrency",
+            slots.to_string(),
+            format!("{} message slots", l::MAX_SLOTS),
+        ));
+    }
+    if scenario.fidelity == Fidelity::Discrete && arrivals.total() > l::MAX_DISCRETE_MESSAGES {
+        return Err(over(
+            "fidelity = \"discrete\"",
+            format!("{:.0} messages", arrivals.total()),
+            format!(
+                "{:e} messages simulated one by one; use fidelity = \"fluid\" for this trace",
+                l::MAX_DISCRETE_MESSAGES
+            ),
+        ));
+    }
+    let span_s =
+        (arrivals.end_us() - arrivals.start_us) as f64 / 1e6 + scenario.drain_limit_secs as f64;
+    let rows = span_s / resolution_secs;
+    if rows > l::MAX_ROWS as f64 {
+        return Err(BacktestError::Flag {
+            flag: "--resolution",
+            value: resolution_secs.to_string(),
+            rule: format!(
+                "gives {rows:.0} time-series rows over {span_s:.0} s; at most {} rows: choose a coarser resolution",
+                l::MAX_ROWS
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Default start of synthetic arrivals: a Monday.
@@ -140,20 +201,24 @@ impl Backtest {
             )
         };
         let resolution_secs = o.resolution_secs.unwrap_or(scenario.controller.period_secs);
-        if !(resolution_secs.is_finite() && resolution_secs >= 0.001) {
+        if !(resolution_secs.is_finite()
+            && (0.001..=crate::limits::MAX_DELAY_SECS).contains(&resolution_secs))
+        {
             return Err(BacktestError::Flag {
                 flag: "--resolution",
-                value: resolution_secs.to_string(),
-                rule: "must be at least 0.001 seconds",
+                value: crate::limits::show(resolution_secs),
+                rule: "must be between 0.001 and 86400 seconds".into(),
             });
         }
         let start_us = arrivals.start_us;
         let arrivals_end_us = arrivals.end_us();
         let g = &config.guards;
+        check_run_limits(&scenario, &config, &arrivals, resolution_secs, path)?;
         let prepared = Prepared {
             start_us,
             arrivals_end_us,
-            hard_end_us: arrivals_end_us + scenario.drain_limit_secs as Micros * 1_000_000,
+            hard_end_us: arrivals_end_us
+                .saturating_add((scenario.drain_limit_secs as Micros).saturating_mul(1_000_000)),
             step_us: scenario.step_ms as Micros * 1000,
             resolution_us: (resolution_secs * 1e6).round() as Micros,
             plant: scenario.plant.clone(),

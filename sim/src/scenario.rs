@@ -413,6 +413,97 @@ impl Scenario {
             crate::timefmt::parse(start, crate::timefmt::TimeFormat::DateTime)
                 .map_err(|r| bad("start", format!("{start:?}"), &r))?;
         }
+        self.check_limits(path)
+    }
+
+    /// The documented bounds of `crate::limits`, each named with its key, value and limit.
+    fn check_limits(&self, path: &Path) -> Result<(), ScenarioError> {
+        use crate::limits as l;
+        let over = |key: &str, value: String, limit: String| ScenarioError::Invalid {
+            path: path.to_path_buf(),
+            key: key.into(),
+            value,
+            rule: format!("must be at most {limit} (a documented limit)"),
+        };
+        let p = &self.plant;
+        let c = &self.controller;
+        if self.arrivals.trace.is_none() {
+            if let Some(d) = self.duration_secs.filter(|d| *d > l::MAX_SYNTHETIC_SECS) {
+                return Err(over(
+                    "duration_secs",
+                    d.to_string(),
+                    format!(
+                        "{} (366 days) for synthetic arrivals",
+                        l::MAX_SYNTHETIC_SECS
+                    ),
+                ));
+            }
+        }
+        if self.drain_limit_secs > l::MAX_DRAIN_SECS {
+            return Err(over(
+                "drain_limit_secs",
+                self.drain_limit_secs.to_string(),
+                format!("{} (30 days)", l::MAX_DRAIN_SECS),
+            ));
+        }
+        let peak = crate::limits::peak_rate(&self.arrivals.synthetic);
+        if peak > l::MAX_RATE_PER_S {
+            return Err(over(
+                "arrivals.synthetic",
+                format!("a peak of {} messages/s", l::show(peak)),
+                format!("{:e} messages/s in all", l::MAX_RATE_PER_S),
+            ));
+        }
+        if let Some(n) = p.initial_tasks.filter(|n| *n > l::MAX_TASKS) {
+            return Err(over(
+                "plant.initial_tasks",
+                n.to_string(),
+                l::MAX_TASKS.to_string(),
+            ));
+        }
+        if p.concurrency > l::MAX_CONCURRENCY {
+            return Err(over(
+                "plant.concurrency",
+                p.concurrency.to_string(),
+                l::MAX_CONCURRENCY.to_string(),
+            ));
+        }
+        for (key, value, limit) in [
+            ("controller.period_secs", c.period_secs, l::MAX_DELAY_SECS),
+            (
+                "controller.metric_delay_secs",
+                c.metric_delay_secs,
+                l::MAX_DELAY_SECS,
+            ),
+            (
+                "plant.service_time (mean)",
+                p.service_time.mean_secs(),
+                l::MAX_DELAY_SECS,
+            ),
+            (
+                "plant.startup (mean)",
+                p.startup.mean_secs(),
+                l::MAX_DELAY_SECS,
+            ),
+            (
+                "plant.visibility_timeout_secs",
+                p.visibility_timeout_secs,
+                l::MAX_VISIBILITY_SECS,
+            ),
+        ] {
+            if value.is_nan() || value > limit {
+                return Err(over(key, l::show(value), format!("{limit} seconds")));
+            }
+        }
+        if let Some(t) = &self.arrivals.trace {
+            if t.scale.is_nan() || t.scale > l::MAX_SCALE {
+                return Err(over(
+                    "arrivals.trace.scale",
+                    l::show(t.scale),
+                    format!("{:e}", l::MAX_SCALE),
+                ));
+            }
+        }
         Ok(())
     }
 }

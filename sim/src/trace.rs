@@ -80,8 +80,16 @@ pub enum TraceError {
         /// The file.
         path: PathBuf,
     },
+    /// The trace is beyond the documented limits.
+    #[error("trace {path}: {detail}")]
+    Limit {
+        /// The file.
+        path: PathBuf,
+        /// What and which limit.
+        detail: String,
+    },
     /// The scale factor is unusable.
-    #[error("trace {path}: scale = {scale}: must be a finite number > 0")]
+    #[error("trace {path}: scale = {scale}: must be a number above 0 and at most 1e6")]
     Scale {
         /// The file.
         path: PathBuf,
@@ -111,12 +119,15 @@ fn column<'a>(
     col.str().map_err(|_| unknown())
 }
 
+/// Most bins a count trace may span (10 years of minutes is 5.3 million).
+const MAX_BINS: i64 = 20_000_000;
+
 /// Reads a trace. Counts traces are binned at the smallest gap between rows; missing
 /// intervals are zero. Rows must be in time order, without duplicate times (count traces),
 /// with non-negative numeric counts.
 pub fn read(spec: &TraceSpec) -> Result<Arrivals, TraceError> {
     let path = spec.path.as_path();
-    if !(spec.scale.is_finite() && spec.scale > 0.0) {
+    if !(spec.scale.is_finite() && spec.scale > 0.0 && spec.scale <= crate::limits::MAX_SCALE) {
         return Err(TraceError::Scale {
             path: path.to_path_buf(),
             scale: spec.scale,
@@ -203,6 +214,18 @@ pub fn read(spec: &TraceSpec) -> Result<Arrivals, TraceError> {
                 "a count must be a finite number >= 0".into(),
             ));
         }
+        if n * spec.scale > crate::limits::MAX_TRACE_COUNT {
+            return Err(row_err(
+                i,
+                value_name,
+                v,
+                format!(
+                    "a count times the scale ({}) must be at most {:e} messages",
+                    spec.scale,
+                    crate::limits::MAX_TRACE_COUNT
+                ),
+            ));
+        }
         counts.push(n * spec.scale);
     }
     let bin_us = stamps
@@ -213,7 +236,20 @@ pub fn read(spec: &TraceSpec) -> Result<Arrivals, TraceError> {
         .max(1);
     let start_us = stamps[0];
     let last = stamps[stamps.len() - 1];
-    let bins = ((last - start_us) / bin_us + 1) as usize;
+    let span_us = last.saturating_sub(start_us);
+    let bins = span_us / bin_us + 1;
+    if span_us / 1_000_000 > crate::limits::MAX_TRACE_SPAN_SECS || bins > MAX_BINS {
+        return Err(TraceError::Limit {
+            path: path.to_path_buf(),
+            detail: format!(
+                "it spans {} s in bins of {} s ({bins} bins); the limits are {} s (10 years) and {MAX_BINS} bins (the bin is the smallest gap between rows)",
+                span_us / 1_000_000,
+                bin_us as f64 / 1e6,
+                crate::limits::MAX_TRACE_SPAN_SECS,
+            ),
+        });
+    }
+    let bins = bins as usize;
     let mut binned = vec![0.0; bins];
     for (&t, &c) in stamps.iter().zip(&counts) {
         binned[((t - start_us) / bin_us) as usize] += c;
