@@ -159,6 +159,7 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
     let mut backlog_max = 0usize;
     let mut violation_us: i128 = 0;
     let mut last_start = p.start_us;
+    let emptied: bool;
     let mut arrivals_since_row = 0u64;
     let mut events = Vec::new();
     let mut now = p.start_us;
@@ -287,6 +288,14 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
             && returned.is_empty()
             && source.peek().is_none();
         if now >= p.hard_end_us || drained {
+            emptied = drained;
+            let snap = Snapshot {
+                arrivals: arrivals_since_row as f64,
+                backlog,
+                in_flight: slots.busy_at(now, drain) as f64,
+                oldest_age_s,
+            };
+            rec.record_final(now, &snap, &fleet, &mut control);
             break;
         }
     }
@@ -304,5 +313,6 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
         direction_flips: control.direction_flips,
         decisions: control.decisions,
         end_us: now,
+        drained: emptied,
     }
 }

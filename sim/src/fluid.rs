@@ -227,6 +227,7 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
     let mut events = Vec::new();
     let mut last_row_step = 0u64;
     let mut i = 0u64;
+    let emptied: bool;
     loop {
         let now = p.start_us + i as Micros * step;
         let in_flight = (q.served_last_step * mean_service_s / dt_s)
@@ -274,6 +275,14 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
         }
         let drained = i >= n_arr && q.backlog <= EPS && q.returns.is_empty();
         if i >= max_steps || drained {
+            emptied = drained;
+            let snap = Snapshot {
+                arrivals: arr.cumulative(i) - arr.cumulative(last_row_step),
+                backlog: q.backlog,
+                in_flight,
+                oldest_age_s,
+            };
+            rec.record_final(now, &snap, &fleet, &mut control);
             break;
         }
         let next_us = [
@@ -319,5 +328,6 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
         direction_flips: control.direction_flips,
         decisions: control.decisions,
         end_us,
+        drained: emptied,
     }
 }

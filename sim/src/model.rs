@@ -91,6 +91,9 @@ pub struct Outcome {
     pub decisions: u64,
     /// Last simulated instant.
     pub end_us: Micros,
+    /// Whether the queue emptied before the drain limit (false: the run was cut off with
+    /// messages left).
+    pub drained: bool,
 }
 
 /// The controller as it runs in the simulator: the live engine behind a schedule.
@@ -289,5 +292,35 @@ impl Recorder {
             demand: (rate / self.throughput_per_task - 1e-9).ceil().max(0.0) as u32,
         });
         self.next_us += self.resolution_us;
+    }
+
+    /// Records the last, partial period when the run ends between two rows, so every arrival
+    /// appears in the time series.
+    pub fn record_final(
+        &mut self,
+        now: Micros,
+        s: &Snapshot,
+        fleet: &SimFleet,
+        control: &mut Control<'_>,
+    ) {
+        let last_row = self.next_us - self.resolution_us;
+        if now <= last_row {
+            return;
+        }
+        let interval_s = (now - last_row) as f64 / 1e6;
+        let rate = s.arrivals / interval_s;
+        self.rows.push(Row {
+            t_us: now,
+            arrivals: s.arrivals,
+            backlog: s.backlog,
+            in_flight: s.in_flight,
+            desired: fleet.desired(),
+            running: fleet.running(),
+            pending: fleet.pending(),
+            action: control.last_action.take(),
+            oldest_age_s: s.oldest_age_s,
+            demand: (rate / self.throughput_per_task - 1e-9).ceil().max(0.0) as u32,
+        });
+        self.next_us = now + self.resolution_us;
     }
 }

@@ -75,6 +75,9 @@ pub struct Summary {
     pub little_mean_backlog: f64,
     /// Little's law, λW: arrival rate × mean wait.
     pub little_rate_times_wait: f64,
+    /// Whether the queue emptied before `drain_limit_secs` ran out; when false, the run was
+    /// cut off with messages still waiting and the waits above leave them out.
+    pub drained: bool,
 }
 
 /// Rounds to 6 decimals so that outputs read cleanly and compare as text.
@@ -135,6 +138,27 @@ fn elasticity(rows: &[Row]) -> [f64; 5] {
     ]
 }
 
+/// Task-hours of the ideal fleet: each time-series row's demand (ceil(arrival rate / per-task
+/// throughput)) clamped to the guards' [`min_tasks`, `max_tasks`], over the interval the row
+/// closes (the first row: as long as the second). A yardstick for cost, not a fleet a policy
+/// could run: it knows each interval's arrivals as they happen and starts tasks instantly.
+#[must_use]
+pub fn ideal_task_hours(rows: &[Row], min_tasks: u32, max_tasks: u32) -> f64 {
+    let first_span_us = match rows {
+        [a, b, ..] => b.t_us - a.t_us,
+        _ => 0,
+    };
+    let mut total_s = 0.0;
+    let mut previous_us = None;
+    for row in rows {
+        let span_us = previous_us.map_or(first_span_us, |t| row.t_us - t);
+        previous_us = Some(row.t_us);
+        let tasks = row.demand.clamp(min_tasks, max_tasks.max(min_tasks));
+        total_s += f64::from(tasks) * span_us as f64 / 1e6;
+    }
+    total_s / 3600.0
+}
+
 /// Builds the summary of a run.
 #[must_use]
 pub fn summarize(o: &Outcome, meta: &Meta<'_>) -> Summary {
@@ -180,10 +204,20 @@ pub fn summarize(o: &Outcome, meta: &Meta<'_>) -> Summary {
         instability: r6(inst),
         little_mean_backlog: r6(mean_backlog),
         little_rate_times_wait: r6(rate * o.waits.mean_secs()),
+        drained: o.drained,
     }
 }
 
 impl Summary {
+    /// The first figure that is not a finite number, if any (a run that overflowed).
+    #[must_use]
+    pub fn non_finite(&self) -> Option<String> {
+        let serde_json::Value::Object(map) = serde_json::to_value(self).ok()? else {
+            return None;
+        };
+        map.into_iter().find(|(_, v)| v.is_null()).map(|(k, _)| k)
+    }
+
     /// A few lines for a person.
     #[must_use]
     pub fn human(&self) -> String {
@@ -207,6 +241,10 @@ impl Summary {
             self.scale_out_actions,
             self.scale_in_actions,
             self.direction_flips
-        )
+        ) + if self.drained {
+            ""
+        } else {
+            "\n  WARNING: the backlog had not drained when drain_limit_secs ran out: the run was cut off with messages waiting (drained: false in summary.json)"
+        }
     }
 }

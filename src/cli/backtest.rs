@@ -114,6 +114,7 @@ pub fn run(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
         },
     )?;
     let (outcome, summary) = backtest.simulate();
+    check_finite(&summary)?;
     backtest.write(&s.out, s.force, &outcome, &summary)?;
     println!("{}", summary.human());
     println!(
@@ -151,6 +152,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     stepscale_sim::staged::check_target(&s.out, &rules)?;
     for (policy, backtest) in prepared {
         let (outcome, summary) = backtest.simulate();
+        check_finite(&summary)?;
         let name = policy.map_or_else(
             || "scenario".to_string(),
             |p| {
@@ -190,6 +192,16 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
         s.out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a summary with a figure that is not a number (written as `null` otherwise).
+fn check_finite(summary: &stepscale_sim::Summary) -> anyhow::Result<()> {
+    if let Some(key) = summary.non_finite() {
+        anyhow::bail!(
+            "the run overflowed: `{key}` in summary.json is not a finite number; lower the trace's counts (--scale) or the rates, and check the scenario's numbers"
+        );
+    }
+    Ok(())
 }
 
 /// Aligns a CSV table into columns for the terminal.
