@@ -25,10 +25,9 @@ fn summary(dir: &std::path::Path) -> serde_json::Value {
 fn the_last_partial_period_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("150s.csv");
-    let mut text = String::from("time,count\n");
-    for i in 0..150 {
-        text.push_str(&format!("{},10\n", 1_700_000_000 + i));
-    }
+    let text: String = std::iter::once("time,count\n".to_string())
+        .chain((0..150).map(|i| format!("{},10\n", 1_700_000_000 + i)))
+        .collect();
     std::fs::write(&trace, text).unwrap();
     for fidelity in ["discrete", "fluid"] {
         let out = dir.path().join(fidelity);
@@ -96,4 +95,22 @@ fn a_run_cut_off_at_the_drain_limit_says_so() {
         "{stdout}"
     );
     assert_eq!(summary(&out)["drained"], false);
+}
+
+#[test]
+fn an_environment_value_that_is_not_utf8_is_an_error_naming_it() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .arg("config")
+        .env("MIN_TASKS", std::ffi::OsStr::from_bytes(b"\xff"))
+        .current_dir(root())
+        .output()
+        .expect("the stepscale binary runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "accepted: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(err.contains("MIN_TASKS") && err.contains("UTF-8"), "{err}");
 }

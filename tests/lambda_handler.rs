@@ -41,7 +41,7 @@ async fn event_config_overrides_the_environment_and_bad_events_scale_nothing() {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let shared = Shared {
-        env,
+        env: Ok(env),
         ctx: ProbeContext {
             aws: Some(sdk.clone()),
         },

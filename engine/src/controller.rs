@@ -134,6 +134,14 @@ impl Controller {
         state: &mut ScalerState,
     ) -> Decision {
         let now = clock.now_ms();
+        let clamped = state.clamp_times(now);
+        if !clamped.is_empty() {
+            tracing::warn!(
+                fields = ?clamped,
+                now_ms = now,
+                "State times in the future or out of range were clamped to now."
+            );
+        }
         let combined = self.combine(readings);
         let previous = service.desired;
         let Some(metric) = combined.metric else {

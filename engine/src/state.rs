@@ -57,7 +57,43 @@ pub struct ScalerState {
     pub profile: Option<SeasonalProfile>,
 }
 
+/// `t` clamped to `now` when it lies in the future or so far back that `now - t` overflows.
+fn clamp(t: &mut Millis, now: Millis, name: &'static str, out: &mut Vec<&'static str>) {
+    if *t > now || now.checked_sub(*t).is_none() {
+        *t = now;
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+}
+
 impl ScalerState {
+    /// Clamps every stored time to `now` when it lies in the future (a clock that moved back,
+    /// a hand-edited file) or overflows `now - t`; returns the fields it changed. Without this,
+    /// a time near `i64::MIN` would hold scale-in forever.
+    pub fn clamp_times(&mut self, now: Millis) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if let Some(t) = &mut self.last_scale_out_ms {
+            clamp(t, now, "last_scale_out_ms", &mut out);
+        }
+        if let Some(t) = &mut self.last_scale_in_ms {
+            clamp(t, now, "last_scale_in_ms", &mut out);
+        }
+        for r in &mut self.recommendations {
+            clamp(&mut r.at_ms, now, "recommendations", &mut out);
+        }
+        for c in &mut self.changes {
+            clamp(&mut c.at_ms, now, "changes", &mut out);
+        }
+        if let Some(last) = self.arrivals.as_mut().and_then(|a| a.last.as_mut()) {
+            clamp(&mut last.at_ms, now, "arrivals.last", &mut out);
+        }
+        if let Some(p) = &mut self.profile {
+            clamp(&mut p.since_ms, now, "profile.since_ms", &mut out);
+        }
+        out
+    }
+
     /// Scale-in stabilization: drops recommendations older than `window_ms`, records `raw`
     /// (when the window is not empty) and returns the highest recommendation in the window,
     /// `raw` included. A scale-in may not go below it.

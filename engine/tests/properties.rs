@@ -187,3 +187,45 @@ proptest! {
         prop_assert_eq!(back, s);
     }
 }
+
+/// A state time near `i64::MIN` (or in the future) is clamped to now, so it neither overflows
+/// nor holds scale-in forever.
+#[test]
+fn state_times_out_of_range_are_clamped_to_now() {
+    use stepscale_engine::{Config, ManualClock, QueueSample, ScalerState, ServiceState};
+    let config: Config = serde_json::from_str(
+        r#"{"guards": {"min_tasks": 1, "max_tasks": 10, "scale_in_cooldown_secs": 60},
+            "policy": {"kind": "target", "target_backlog_per_task": 1.0}}"#,
+    )
+    .unwrap();
+    let controller = config.controller();
+    let now = 1_000_000_000;
+    for stale in [i64::MIN + 1, i64::MIN, now + 86_400_000] {
+        let mut state = ScalerState {
+            last_scale_in_ms: Some(stale),
+            last_scale_out_ms: Some(stale),
+            ..ScalerState::default()
+        };
+        let clock = ManualClock::new(now);
+        let d = controller.tick(
+            &clock,
+            &[Ok(QueueSample::visible(0))],
+            ServiceState::settled(5),
+            &mut state,
+        );
+        assert_eq!(
+            state.last_scale_in_ms.max(state.last_scale_out_ms),
+            Some(now)
+        );
+        // Clamped to now, the cooldown holds now; one cooldown later, scale-in goes ahead.
+        assert_eq!(d.desired, 5, "{stale}");
+        let later = ManualClock::new(now + 61_000);
+        let d = controller.tick(
+            &later,
+            &[Ok(QueueSample::visible(0))],
+            ServiceState::settled(5),
+            &mut state,
+        );
+        assert!(d.desired < 5, "{stale}: scale-in blocked: {d:?}");
+    }
+}

@@ -43,6 +43,16 @@ pub enum EcsError {
         /// The cause.
         detail: String,
     },
+    /// ECS answered with a count that cannot be a count (negative): nothing is decided on it.
+    #[error("ECS DescribeServices for {service}: {field} = {value} in the reply is not a task count; nothing was scaled")]
+    BadReply {
+        /// Service.
+        service: String,
+        /// desiredCount, runningCount or pendingCount.
+        field: &'static str,
+        /// What ECS sent.
+        value: i32,
+    },
     /// The configuration lacks the cluster or service name.
     #[error(
         "ECS {0} is not configured (ECS_CLUSTER / SERVICE_NAME, or [service] in the policy file)"
@@ -143,13 +153,21 @@ impl EcsService {
                 status: status.to_string(),
             });
         }
-        let count = |n: i32| u32::try_from(n).unwrap_or(0);
+        // A negative count is a broken reply, never 0 tasks. (The SDK reads an absent count
+        // as 0, ECS's documented default; it cannot be told apart here.)
+        let count = |field: &'static str, n: i32| {
+            u32::try_from(n).map_err(|_| EcsError::BadReply {
+                service: self.service.clone(),
+                field,
+                value: n,
+            })
+        };
         let deployment_in_progress = deployment_in_progress(svc.deployments());
         Ok(ServiceView {
             state: ServiceState {
-                desired: count(svc.desired_count()),
-                running: count(svc.running_count()),
-                pending: count(svc.pending_count()),
+                desired: count("desiredCount", svc.desired_count())?,
+                running: count("runningCount", svc.running_count())?,
+                pending: count("pendingCount", svc.pending_count())?,
             },
             deployment_in_progress,
         })

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use stepscale_engine::config::{env_names, OverlayValue};
+use stepscale_engine::config::OverlayValue;
 use stepscale_engine::Config;
 
 use crate::ecs::EcsError;
@@ -15,8 +15,9 @@ use crate::ProbeContext;
 
 /// Built once at cold start; every invocation borrows it.
 pub struct Shared {
-    /// The v0.2 environment variables that are set.
-    pub env: BTreeMap<String, String>,
+    /// The v0.2 environment variables that are set, or why they could not be read (a value
+    /// that is not UTF-8): every invocation then fails without scaling.
+    pub env: Result<BTreeMap<String, String>, String>,
     /// The probes' shared context (the AWS SDK configuration).
     pub ctx: ProbeContext,
 }
@@ -24,11 +25,9 @@ pub struct Shared {
 impl Shared {
     /// Reads the environment and builds the AWS configuration once.
     pub async fn cold_start() -> Self {
-        let env: BTreeMap<String, String> = env_names()
-            .into_iter()
-            .filter_map(|n| std::env::var(n).ok().map(|v| (n.to_string(), v)))
-            .collect();
-        let region = env.get("AWS_REGION").cloned();
+        let env = stepscale_engine::config::collect_env(|n| std::env::var_os(n))
+            .map_err(|e| e.to_string());
+        let region = env.as_ref().ok().and_then(|e| e.get("AWS_REGION").cloned());
         Self {
             ctx: ProbeContext {
                 aws: Some(crate::aws::load(region.as_deref()).await),
@@ -61,7 +60,11 @@ pub fn config_for(env: &BTreeMap<String, String>, payload: &Value) -> Result<Con
 /// Handles one invocation. `Ok` carries the outcome, including permanent failures (not
 /// retried); `Err` is a transient failure (throttling, timeouts, state writes) to retry.
 pub async fn handle(shared: &Shared, payload: &Value) -> Result<Value, RunnerError> {
-    let config = match config_for(&shared.env, payload) {
+    let env = match &shared.env {
+        Ok(env) => env,
+        Err(e) => return Ok(permanent("environment", e)),
+    };
+    let config = match config_for(env, payload) {
         Ok(c) => c,
         Err(e) => return Ok(permanent("configuration", &e)),
     };

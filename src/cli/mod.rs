@@ -12,7 +12,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use stepscale_engine::config::env_names;
 use stepscale_engine::Config;
 
 /// StepScale: queue-driven autoscaling for ECS, backtested before it runs.
@@ -96,18 +95,17 @@ fn init_logging(format: LogFormat) {
     };
 }
 
-/// The v0.2 environment variables that are set, and nothing else.
-pub fn stepscale_env() -> BTreeMap<String, String> {
-    env_names()
-        .into_iter()
-        .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_string(), v)))
-        .collect()
+/// The v0.2 environment variables that are set, and nothing else; a value that is not UTF-8
+/// is an error naming the variable.
+pub fn stepscale_env() -> anyhow::Result<BTreeMap<String, String>> {
+    stepscale_engine::config::collect_env(|n| std::env::var_os(n))
+        .context("reading the environment")
 }
 
 /// The configuration from a policy file (with the environment on top) or from the
 /// environment alone.
 pub fn load_config(policy: Option<&std::path::Path>) -> anyhow::Result<Config> {
-    let env = stepscale_env();
+    let env = stepscale_env()?;
     Ok(match policy {
         Some(path) => stepscale_sim::policy_file::load(path, &env)?,
         None => Config::from_env(&env).context("configuration from the environment")?,

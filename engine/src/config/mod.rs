@@ -19,7 +19,7 @@ use crate::forecast::ForecastParams;
 use crate::guards::{FailureFallback, Guards};
 use crate::policy::{AdjustmentType, Combine, PolicySpec, SloParams, StepBand};
 pub use queue::{QueueConfig, Secret};
-pub use settings::{env_names, OverlayValue};
+pub use settings::{collect_env, env_names, OverlayValue};
 
 /// The ECS service a policy scales (live only; the simulator ignores it).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

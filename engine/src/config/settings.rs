@@ -256,6 +256,30 @@ pub fn env_names() -> Vec<&'static str> {
     SETTINGS.iter().map(|s| s.1).collect()
 }
 
+/// The StepScale variables that are set, read through `lookup` (pass `std::env::var_os`). A
+/// value that is not UTF-8 is an error naming the variable, never taken for unset.
+pub fn collect_env(
+    lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Result<std::collections::BTreeMap<String, String>, super::ConfigError> {
+    let mut out = std::collections::BTreeMap::new();
+    for name in env_names() {
+        let Some(raw) = lookup(name) else { continue };
+        match raw.into_string() {
+            Ok(v) => {
+                out.insert(name.to_string(), v);
+            }
+            Err(raw) => {
+                return Err(super::ConfigError::invalid(
+                    name,
+                    format!("{} bytes that are not UTF-8", raw.len()),
+                    "an environment value must be UTF-8 text",
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A raw value from one of the front doors.
 #[derive(Clone, Copy)]
 enum Raw<'a> {
