@@ -74,7 +74,16 @@ where
             }
         }
         SdkError::TimeoutError(_) => "timed out".to_string(),
-        SdkError::DispatchFailure(e) => format!("cannot reach the endpoint: {e:?}"),
+        SdkError::DispatchFailure(e) => {
+            let cause = e.as_connector_error().map_or_else(
+                || "no connection".to_string(),
+                |c| crate::secrets::error_chain(c),
+            );
+            let endpoint = std::env::var("AWS_ENDPOINT_URL_ECS")
+                .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+                .unwrap_or_else(|_| "the region's endpoint".to_string());
+            format!("cannot reach {endpoint}: {cause} (check AWS_ENDPOINT_URL, AWS_REGION and the network)")
+        }
         other => other.to_string(),
     }
 }

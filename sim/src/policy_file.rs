@@ -10,12 +10,12 @@ use stepscale_engine::{Config, ConfigError};
 #[non_exhaustive]
 pub enum PolicyFileError {
     /// The file could not be read.
-    #[error("cannot read policy file {path}: {source}")]
+    #[error("cannot read policy file {path}: {cause}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (printed once, in this message).
+        cause: std::io::Error,
     },
     /// The file is not valid TOML for the policy schema (unknown keys included).
     #[error("policy file {path}: {message}")]
@@ -26,12 +26,12 @@ pub enum PolicyFileError {
         message: String,
     },
     /// A value broke a rule.
-    #[error("policy file {path}: {source}")]
+    #[error("policy file {path}: {cause}")]
     Invalid {
         /// The file.
         path: PathBuf,
         /// The rule broken.
-        source: ConfigError,
+        cause: ConfigError,
     },
 }
 
@@ -48,7 +48,26 @@ pub fn toml_message_in(e: &toml::de::Error, text: Option<&str>) -> String {
     let message = e.message().trim_end().replace('\n', " ");
     match (e.span(), text) {
         (Some(span), Some(text)) => {
-            let before = text.get(..span.start).unwrap_or(text);
+            // serde loses the span of a key inside an internally tagged table (`[policy]`):
+            // point at the unknown key's own line, searched from the table on.
+            let mut start = span.start;
+            if let Some(key) = message
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+            {
+                let mut offset = 0;
+                for line in text.get(span.start..).unwrap_or("").split_inclusive('\n') {
+                    let t = line.trim_start();
+                    if t.strip_prefix(key)
+                        .is_some_and(|r| r.trim_start().starts_with('='))
+                    {
+                        start = span.start + offset + (line.len() - t.len());
+                        break;
+                    }
+                    offset += line.len();
+                }
+            }
+            let before = text.get(..start).unwrap_or(text);
             let line = before.matches('\n').count() + 1;
             let column = before
                 .rfind('\n')
@@ -71,14 +90,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, PolicyFileError> {
 /// Reads a policy file, applies the environment on top (the documented precedence) and
 /// validates the result. Pass an empty map for no environment.
 pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Result<Config, PolicyFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PolicyFileError::Read {
+    let text = std::fs::read_to_string(path).map_err(|cause| PolicyFileError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let mut config = parse(&text, path)?;
-    let invalid = |source| PolicyFileError::Invalid {
+    let invalid = |cause| PolicyFileError::Invalid {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     if !env.is_empty() {
         config.apply_env(env).map_err(invalid)?;

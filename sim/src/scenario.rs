@@ -207,12 +207,12 @@ fn default_drain() -> u64 {
 #[non_exhaustive]
 pub enum ScenarioError {
     /// The file could not be read.
-    #[error("cannot read scenario {path}: {source}")]
+    #[error("cannot read scenario {path}: {cause}")]
     Read {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not valid TOML for the scenario schema.
     #[error("scenario {path}: {message}")]
@@ -242,9 +242,9 @@ pub enum ScenarioError {
 impl Scenario {
     /// Reads a scenario; relative paths inside it are resolved against its folder.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ScenarioError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         let mut scenario: Self = toml::from_str(&text).map_err(|e| ScenarioError::Parse {
             path: path.to_path_buf(),

@@ -28,6 +28,27 @@ enum At {
     Text(String),
 }
 
+/// What a line should look like, for error messages.
+const EXAMPLE: &str = r#"each line is one JSON object such as {"at": "2026-01-05T00:00:00Z", "visible": 120, "in_flight": 8, "desired": 4, "running": 4} (`at`: RFC 3339 text or epoch seconds; `visible` or `error` (a failed read); `desired` required)"#;
+
+/// serde_json's message in plain words where its own names the Rust type.
+fn plain(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    if text.contains("untagged enum At") {
+        format!(
+            "`at` must be epoch seconds (a number) or RFC 3339 text (column {})",
+            e.column()
+        )
+    } else if text.contains("expected struct Observation") {
+        format!(
+            "an observation is a JSON object with named keys, not an array or a bare value (column {})",
+            e.column()
+        )
+    } else {
+        text
+    }
+}
+
 /// One observation line.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,8 +129,9 @@ pub fn run(args: &DecideArgs) -> anyhow::Result<ExitCode> {
         if line.trim().is_empty() {
             continue;
         }
-        let obs: Observation = serde_json::from_str(&line)
-            .map_err(|e| anyhow::anyhow!("line {n}: malformed observation: {e}"))?;
+        let obs: Observation = serde_json::from_str(&line).map_err(|e| {
+            anyhow::anyhow!("line {n}: malformed observation: {}; {EXAMPLE}", plain(&e))
+        })?;
         let now = parse_at(&obs.at).map_err(|e| anyhow::anyhow!("line {n}: {e}"))?;
         if let Some(prev) = last_at {
             if now < prev {
