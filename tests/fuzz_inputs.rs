@@ -7,6 +7,7 @@
 //! all); `PROPTEST_CASES=20000 cargo test --release --test fuzz_inputs` is the longer run.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -155,7 +156,7 @@ proptest! {
         let mut text = header.clone();
         text.push('\n');
         for (t, v) in &rows {
-            text.push_str(&format!("{t},{v}\n"));
+            let _ = writeln!(text, "{t},{v}");
         }
         let path = write(dir.path(), "t.csv", &text);
         for value_column in [Some("count".to_string()), None] {

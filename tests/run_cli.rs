@@ -136,3 +136,27 @@ async fn a_missing_service_is_a_clear_error_and_nothing_scales() {
     assert!(!out.status.success(), "a failed --once run exits non-zero");
     assert!(log.contains("nobody") && log.contains("not found"), "{log}");
 }
+
+#[tokio::test]
+async fn once_exits_3_when_every_read_failed_and_the_engine_held() {
+    let (cluster, service, ecs) = ecs_service(4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = stepscale_run(
+        &["--once", "--state-dir", dir.path().to_str().unwrap()],
+        &[
+            ("QUEUE_TYPE", "redis"),
+            // Nothing listens here: every read fails.
+            ("REDIS_HOST", "127.0.0.1"),
+            ("REDIS_PORT", "1"),
+            ("REDIS_QUEUE_KEY", "jobs"),
+            ("ECS_CLUSTER", cluster.as_str()),
+            ("SERVICE_NAME", service.as_str()),
+            ("MIN_TASKS", "1"),
+            ("MAX_TASKS", "20"),
+        ],
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{log}");
+    assert!(log.contains("Every metric read failed"), "{log}");
+    assert_eq!(desired(&ecs, &cluster, &service).await, 4, "nothing scaled");
+}

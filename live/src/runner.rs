@@ -193,7 +193,7 @@ impl ServiceRunner {
 /// Runs `runners` every `period` until ctrl-c or SIGTERM (a tick in progress finishes
 /// first), or once with `once`. Returns how many services failed in the last round.
 #[cfg(feature = "aws")]
-pub async fn run_loop(runners: &mut [ServiceRunner], period: Duration, once: bool) -> usize {
+pub async fn run_loop(runners: &mut [ServiceRunner], period: Duration, once: bool) -> LoopOutcome {
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shutdown = shutdown_signal();
@@ -202,14 +202,23 @@ pub async fn run_loop(runners: &mut [ServiceRunner], period: Duration, once: boo
         tokio::select! {
             () = &mut shutdown => {
                 tracing::info!("Shutting down.");
-                return 0;
+                return LoopOutcome::default();
             }
             _ = interval.tick() => {}
         }
         let now_ms = wall_clock_ms();
-        let mut failed = 0;
+        let mut outcome = LoopOutcome::default();
         for runner in runners.iter_mut() {
             match runner.tick(now_ms).await {
+                Ok(r) if !r.readings.is_empty() && r.readings.iter().all(Result::is_err) => {
+                    outcome.blind += 1;
+                    tracing::warn!(
+                        service = %r.service,
+                        desired = r.decision.desired,
+                        reason = %r.decision.reason,
+                        "Every metric read failed: the engine held."
+                    );
+                }
                 Ok(r) => tracing::info!(
                     service = %r.service,
                     previous = r.decision.previous,
@@ -221,15 +230,24 @@ pub async fn run_loop(runners: &mut [ServiceRunner], period: Duration, once: boo
                     "Decided."
                 ),
                 Err(e) => {
-                    failed += 1;
+                    outcome.failed += 1;
                     tracing::error!(service = %runner.name(), error = %e, "Tick failed: nothing scaled.");
                 }
             }
         }
         if once {
-            return failed;
+            return outcome;
         }
     }
+}
+
+/// What the last round of ticks came to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoopOutcome {
+    /// Services whose tick failed (nothing scaled).
+    pub failed: usize,
+    /// Services whose every metric read failed, so the engine held.
+    pub blind: usize,
 }
 
 async fn shutdown_signal() {

@@ -69,6 +69,9 @@ fn store_for(
     )))
 }
 
+/// Exit code of `--once` when every metric read of a service failed and the engine held.
+const BLIND: u8 = 3;
+
 /// Runs the command.
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     if !(args.period_secs.is_finite() && args.period_secs >= 1.0) {
@@ -117,11 +120,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             let period = Duration::from_secs_f64(args.period_secs);
             Ok::<_, anyhow::Error>(run_loop(&mut runners, period, args.once).await)
         })
-        .map(|failed| {
-            if failed == 0 {
-                ExitCode::SUCCESS
-            } else {
+        .map(|outcome| {
+            if outcome.failed > 0 {
                 ExitCode::FAILURE
+            } else if outcome.blind > 0 {
+                ExitCode::from(BLIND)
+            } else {
+                ExitCode::SUCCESS
             }
         })
 }
