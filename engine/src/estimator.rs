@@ -22,6 +22,9 @@
 //! the step when the fleet changes within the interval at a moment the counts do not show;
 //! under a backlog the age rate (2) does not depend on B̄ at all.
 //!
+//! The latest λᵢ is kept beside λ̂ (none when the interval gave no sample): the `slo` policy
+//! sizes its scale-in floor for the higher of the two.
+//!
 //! **Smoothing.** An exponentially weighted moving average in time with time constant
 //! τ = `rate_smoothing_secs`: λ̂ ← λ̂ + α·(λᵢ − λ̂), α = 1 − exp(−dt/τ) (τ = 0: no smoothing).
 //! Uneven periods weigh correctly, and a gap of several τ forgets the past. The in-flight
@@ -34,11 +37,15 @@
 //! - else the backlog's age: in a FIFO queue every visible message arrived after the oldest
 //!   one, so V arrived in the last `oldest_age` seconds and λ ≈ (V_prev + V_now) /
 //!   (age_prev + age_now). Used only when at least [`MIN_AGED_BACKLOG`] messages wait at both
-//!   ends and there is a single source.
+//!   ends and there is a single source, and, when both ages are whole seconds (a source that
+//!   rounds, as SQS does), only when both are at least [`MIN_COARSE_AGE_MS`].
 //!
 //! An interval with messages waiting at both ends whose in-flight count moved by more than
-//! [`FLEET_STEP_TOLERANCE`] teaches nothing: every slot was busy, so the fleet changed at a
-//! moment the counts do not show and B̄ is unknown. Over the other intervals (B̄ > 0) the
+//! [`FLEET_STEP_TOLERANCE`] teaches nothing once S has an estimate: every slot was busy, so
+//! the fleet changed at a moment the counts do not show and B̄ is known only within half the
+//! step. Before the first estimate it is used all the same (B̄ the trapezoid): a fleet that
+//! grows at every decision while a backlog builds would otherwise never learn S, and later
+//! steady intervals outweigh it. Over the other intervals (B̄ > 0) the
 //! estimator keeps EWMAs of B̄ and X, both started at 0 and weighted alike with time constant
 //! [`SERVICE_SMOOTHING_SECS`], and S = EWMA(B̄) / EWMA(X): busy time over completions,
 //! Little's law again. Starting both at 0 biases neither the ratio, so the first interval alone
@@ -69,6 +76,13 @@ pub const FLEET_STEP_TOLERANCE: f64 = 0.1;
 /// Fewest visible messages, at both ends of an interval, for the backlog-age arrival rate.
 /// Below it V/age is too noisy (one message with a young age reads as a burst).
 pub const MIN_AGED_BACKLOG: u64 = 10;
+
+/// Youngest oldest-message age, milliseconds, at both ends of an interval, for the
+/// backlog-age arrival rate when both ages are whole seconds. Such a source (SQS's
+/// `ApproximateAgeOfOldestMessage`) rounds by up to a second, and below 5 s that error skews
+/// S by more than a fifth. The error would go unseen: the reactive fleet depends on λ̂·S,
+/// which the busy slots pin down whatever S is, but the forecast stores λ̂ alone.
+pub const MIN_COARSE_AGE_MS: u64 = 5_000;
 
 /// What the sources add up to at one decision, as the estimator sees it.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -108,6 +122,10 @@ pub struct ArrivalEstimate {
     /// Smoothed arrival rate λ̂, messages per second; none until there is a sample.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_per_s: Option<f64>,
+    /// The latest interval's own sample λᵢ, before smoothing; none when the last observation
+    /// gave no sample.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_per_s: Option<f64>,
     /// Busy slots over the intervals whose throughput was measured, EWMA from 0 (only its
     /// ratio to `throughput_per_s` means anything).
     pub busy_slots: f64,
@@ -175,7 +193,11 @@ impl ArrivalEstimate {
             && here.visible > 0
             && prev.in_flight.abs_diff(here.in_flight) as f64
                 > FLEET_STEP_TOLERANCE * prev.in_flight.max(here.in_flight) as f64;
-        if configured_service_secs.is_none() && busy > 0.0 && !fleet_stepped {
+        // Until a first estimate exists, a stepped interval still teaches: B̄ then errs by at
+        // most half the step, far less than not knowing S at all, and later steady intervals
+        // outweigh it.
+        let learned = self.throughput_per_s > 0.0;
+        if configured_service_secs.is_none() && busy > 0.0 && (!fleet_stepped || !learned) {
             if let Some(arrivals) = measured {
                 let throughput = (arrivals - growth).max(0.0);
                 let weight = smoothing_weight(dt, SERVICE_SMOOTHING_SECS);
@@ -190,6 +212,7 @@ impl ArrivalEstimate {
                     .map(|s| (growth + busy / s).max(0.0))
             })
             .or_else(|| (busy == 0.0).then_some(growth.max(0.0)));
+        self.sample_per_s = sample;
         if let Some(sample) = sample {
             self.rate_per_s = Some(match self.rate_per_s {
                 Some(rate) => rate + alpha * (sample - rate),
@@ -213,8 +236,13 @@ fn aged_arrival_rate(prev: &FlowSnapshot, now: &FlowSnapshot) -> Option<f64> {
     if prev.visible < MIN_AGED_BACKLOG || now.visible < MIN_AGED_BACKLOG {
         return None;
     }
-    let ages_ms = prev.oldest_age_ms?.saturating_add(now.oldest_age_ms?);
-    (ages_ms > 0).then(|| (prev.visible as f64 + now.visible as f64) * 1000.0 / ages_ms as f64)
+    let (age_prev, age_now) = (prev.oldest_age_ms?, now.oldest_age_ms?);
+    let whole_seconds = age_prev % 1000 == 0 && age_now % 1000 == 0;
+    if whole_seconds && age_prev.min(age_now) < MIN_COARSE_AGE_MS {
+        return None;
+    }
+    let ages_ms = age_prev.saturating_add(age_now);
+    Some((prev.visible as f64 + now.visible as f64) * 1000.0 / ages_ms as f64)
 }
 
 #[cfg(test)]
@@ -271,6 +299,61 @@ mod tests {
         assert!((s - 1.0).abs() < 1e-9, "{s}");
         let rate = e.rate_per_s.unwrap_or_default();
         assert!((rate - 20.0).abs() < 1e-9, "{rate}");
+    }
+
+    #[test]
+    fn a_growing_fleet_still_teaches_the_first_estimate() {
+        // FIFO at 20/s; the fleet grows from 10 to 15 slots of 1 s midway through the
+        // interval, so 450 more messages are in the queue (visible or in flight) after 60 s.
+        let at = |visible: u64, in_flight: u64| Flow {
+            visible,
+            in_flight,
+            oldest_age_ms: Some(visible * 1000 / 20),
+            ..Flow::default()
+        };
+        let mut e = ArrivalEstimate::default();
+        e.observe(0, &at(600, 10), None, 60.0);
+        e.observe(60_000, &at(1045, 15), None, 60.0);
+        // B̄ = 12.5 by the trapezoid; throughput 20 − 7.5 = 12.5/s: S = 1 s.
+        let s = e.learned_service_secs().unwrap_or_default();
+        assert!((s - 1.0).abs() < 1e-9, "{s}");
+        // Once S is known, a stepped interval no longer moves it.
+        let before = (e.busy_slots, e.throughput_per_s);
+        e.observe(120_000, &at(1200, 25), None, 60.0);
+        assert_eq!((e.busy_slots, e.throughput_per_s), before);
+    }
+
+    #[test]
+    fn short_whole_second_ages_do_not_teach() {
+        // 2 s and 3 s reported in whole seconds could be 3 and 4: a third off.
+        let at = |visible: u64, age_ms: u64| Flow {
+            visible,
+            in_flight: 10,
+            oldest_age_ms: Some(age_ms),
+            ..Flow::default()
+        };
+        let mut e = ArrivalEstimate::default();
+        e.observe(0, &at(40, 2_000), None, 60.0);
+        e.observe(60_000, &at(60, 3_000), None, 60.0);
+        assert_eq!(e.learned_service_secs(), None);
+        // The same backlog with ages to the millisecond teaches.
+        let mut e = ArrivalEstimate::default();
+        e.observe(0, &at(40, 2_001), None, 60.0);
+        e.observe(60_000, &at(60, 3_001), None, 60.0);
+        assert!(e.learned_service_secs().is_some());
+    }
+
+    #[test]
+    fn the_latest_sample_is_kept_beside_the_average() {
+        let mut e = ArrivalEstimate::default();
+        e.observe(0, &flow(0, 10), Some(1.0), 60.0);
+        e.observe(60_000, &flow(600, 10), Some(1.0), 60.0);
+        // λᵢ = 600/60 + 10/1 = 20/s; λ̂ moves only part of the way from 10.
+        assert_eq!(e.sample_per_s, Some(20.0));
+        assert!(e.rate_per_s.unwrap_or_default() < 20.0);
+        // An interval with no sample clears it rather than keep a stale one.
+        e.observe(120_000, &flow(5, 3), None, 60.0);
+        assert_eq!(e.sample_per_s, None);
     }
 
     #[test]
