@@ -13,7 +13,7 @@ use stepscale_engine::{Controller, QueueSample};
 use crate::arrivals::{ArrivalKind, Arrivals, Micros};
 use crate::fleet::{FleetEvent, SimFleet};
 use crate::histogram::WaitHistogram;
-use crate::model::{Control, Outcome, Prepared, Recorder, Snapshot};
+use crate::model::{Control, Outcome, Prepared, Recorder, RowSink, Snapshot};
 use crate::rng::SimRng;
 use crate::scenario::StopMode;
 
@@ -120,7 +120,7 @@ impl Slots {
 
 /// Runs a prepared scenario in discrete mode.
 #[must_use]
-pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
+pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
     let root = SimRng::new(p.seed);
     let mut service_rng = root.fork(3);
     let mut source = MessageSource::new(&p.arrivals, root.fork(4));
@@ -132,7 +132,7 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
         root.fork(1),
     );
     let mut control = Control::new(controller, p, root.fork(2));
-    let mut rec = Recorder::new(p);
+    let mut rec = Recorder::new(p, sink);
     let conc = p.plant.concurrency as usize;
     let mut slots = Slots {
         heap: BinaryHeap::new(),
@@ -299,8 +299,12 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
             break;
         }
     }
+    let series = rec.finish();
     Outcome {
-        rows: rec.rows,
+        rows: series.rows,
+        envelope: series.envelope,
+        stats: series.stats,
+        write_error: series.write_error,
         waits,
         messages: messages as f64,
         processed: started as f64,

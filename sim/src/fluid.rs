@@ -15,75 +15,98 @@ use stepscale_engine::{Controller, QueueSample};
 use crate::arrivals::{ArrivalKind, Micros};
 use crate::fleet::{FleetEvent, SimFleet};
 use crate::histogram::WaitHistogram;
-use crate::model::{Control, Outcome, Prepared, Recorder, Snapshot};
+use crate::model::{Control, Outcome, Prepared, Recorder, RowSink, Snapshot};
 use crate::rng::SimRng;
 use crate::scenario::StopMode;
 
 const EPS: f64 = 1e-9;
 
-/// Arrivals per step as runs of equal values: a minute bin at 1 s steps is one run of 60.
-struct Segments {
-    /// (first step, per-step amount, cumulative amount before the first step).
-    runs: Vec<(u64, f64, f64)>,
+/// Where the per-step arrival amounts come from.
+enum Source<'a> {
+    /// Bins a whole number `k` of steps wide (a minute bin at 1 s steps: k = 60), read in
+    /// place: nothing is copied, whatever the trace's length.
+    Bins { counts: &'a [f64], k: u64 },
+    /// Any other shape (events, bins that straddle steps): the amount of every step.
+    Steps(Vec<f64>),
+}
+
+/// Arrivals per step, read forward: the amount at a step and where its run of equal amounts
+/// (its bin) ends, and the cumulative amount up to a step.
+struct Segments<'a> {
+    source: Source<'a>,
     /// One past the last step with arrivals.
     end: u64,
     total: f64,
-    cursor: usize,
+    /// The cumulative amount before step `cum_step` (which is a bin boundary for `Bins`).
+    cum_step: u64,
+    cum: f64,
 }
 
-impl Segments {
-    fn new(p: &Prepared, step: Micros, steps: u64) -> Self {
-        let mut runs: Vec<(u64, f64, f64)> = Vec::new();
-        let mut cum = 0.0;
-        let mut push = |start: u64, value: f64, len: u64, runs: &mut Vec<(u64, f64, f64)>| {
-            if runs.last().is_none_or(|r| r.1.to_bits() != value.to_bits()) {
-                runs.push((start, value, cum));
-            }
-            cum += value * len as f64;
+impl<'a> Segments<'a> {
+    fn new(p: &'a Prepared, step: Micros, steps: u64) -> Self {
+        let source = match &p.arrivals.kind {
+            ArrivalKind::Binned { bin_us, counts } if bin_us % step == 0 => Source::Bins {
+                counts,
+                k: (bin_us / step) as u64,
+            },
+            _ => Source::Steps(p.arrivals.per_step(step, steps as usize)),
         };
-        match &p.arrivals.kind {
-            ArrivalKind::Binned { bin_us, counts } if bin_us % step == 0 => {
-                let k = (bin_us / step) as u64;
-                for (b, &c) in counts.iter().enumerate() {
-                    push(b as u64 * k, c / k as f64, k, &mut runs);
-                }
+        let total = match &source {
+            Source::Bins { counts, k } => {
+                let kf = *k as f64;
+                counts.iter().map(|c| c / kf * kf).sum()
             }
-            _ => {
-                for (j, &a) in p.arrivals.per_step(step, steps as usize).iter().enumerate() {
-                    push(j as u64, a, 1, &mut runs);
-                }
-            }
-        }
+            Source::Steps(v) => v.iter().sum(),
+        };
         Self {
-            runs,
+            source,
             end: steps,
-            total: cum,
-            cursor: 0,
+            total,
+            cum_step: 0,
+            cum: 0.0,
         }
     }
 
-    /// The per-step amount at step `j` and the end of its run; moves forward only.
+    /// The per-step amount at step `j` and the end of its run.
     #[inline]
-    fn at(&mut self, j: u64) -> (f64, u64) {
+    fn at(&self, j: u64) -> (f64, u64) {
         if j >= self.end {
             return (0.0, u64::MAX);
         }
-        while self.cursor + 1 < self.runs.len() && self.runs[self.cursor + 1].0 <= j {
-            self.cursor += 1;
+        match &self.source {
+            Source::Bins { counts, k } => {
+                let b = j / k;
+                let v = counts.get(b as usize).map_or(0.0, |c| c / *k as f64);
+                (v, ((b + 1) * k).min(self.end))
+            }
+            Source::Steps(v) => (v.get(j as usize).copied().unwrap_or(0.0), j + 1),
         }
-        let next = self.runs.get(self.cursor + 1).map_or(self.end, |r| r.0);
-        (self.runs[self.cursor].1, next)
     }
 
-    /// Arrivals in steps `0..j`.
-    fn cumulative(&self, j: u64) -> f64 {
+    /// Arrivals in steps `0..j`; `j` never goes back.
+    fn cumulative(&mut self, j: u64) -> f64 {
         let j = j.min(self.end);
-        let idx = self.runs.partition_point(|r| r.0 <= j);
-        if idx == 0 {
-            return 0.0;
+        match &self.source {
+            Source::Bins { counts, k } => {
+                let kf = *k as f64;
+                // Whole bins up to the one holding `j`, then the part of that bin.
+                let bin = j / k;
+                while self.cum_step / k < bin {
+                    let b = (self.cum_step / k) as usize;
+                    self.cum += counts.get(b).map_or(0.0, |c| c / kf * kf);
+                    self.cum_step = (b as u64 + 1) * k;
+                }
+                let v = counts.get(bin as usize).map_or(0.0, |c| c / kf);
+                self.cum + v * (j - bin * k) as f64
+            }
+            Source::Steps(v) => {
+                while self.cum_step < j {
+                    self.cum += v.get(self.cum_step as usize).copied().unwrap_or(0.0);
+                    self.cum_step += 1;
+                }
+                self.cum
+            }
         }
-        let (start, value, before) = self.runs[idx - 1];
-        before + value * (j - start) as f64
     }
 }
 
@@ -111,7 +134,7 @@ impl Queue {
     #[inline]
     fn run(
         &mut self,
-        arr: &mut Segments,
+        arr: &Segments,
         from: u64,
         to: u64,
         cap: f64,
@@ -189,7 +212,7 @@ impl Queue {
 
 /// Runs a prepared scenario in fluid mode.
 #[must_use]
-pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
+pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
     let step = p.step_us;
     let dt_s = step as f64 / 1e6;
     let n_arr = ((p.arrivals_end_us - p.start_us + step - 1) / step).max(0) as u64;
@@ -209,7 +232,7 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
         root.fork(1),
     );
     let mut control = Control::new(controller, p, root.fork(2));
-    let mut rec = Recorder::new(p);
+    let mut rec = Recorder::new(p, sink);
     let crash_rate = p.plant.crash_rate_per_task_hour;
     let mut next_crash = fleet.next_crash_us(p.start_us, crash_rate);
     let mut q = Queue {
@@ -225,7 +248,7 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
         redo: 0.0,
     };
     let mut events = Vec::new();
-    let mut last_row_step = 0u64;
+    let mut cum_last_row = 0.0;
     let mut i = 0u64;
     let emptied: bool;
     loop {
@@ -245,13 +268,14 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
         }
         let oldest_age_s = q.chunks.front().map_or(0.0, |c| (i - c.0) as f64 * dt_s);
         if now >= rec.next_us {
+            let cum = arr.cumulative(i);
             let snap = Snapshot {
-                arrivals: arr.cumulative(i) - arr.cumulative(last_row_step),
+                arrivals: cum - cum_last_row,
                 backlog: q.backlog,
                 in_flight,
                 oldest_age_s,
             };
-            last_row_step = i;
+            cum_last_row = cum;
             rec.record(now, &snap, &fleet, &mut control);
         }
         if control.snapshot_due(now) {
@@ -277,7 +301,7 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
         if i >= max_steps || drained {
             emptied = drained;
             let snap = Snapshot {
-                arrivals: arr.cumulative(i) - arr.cumulative(last_row_step),
+                arrivals: arr.cumulative(i) - cum_last_row,
                 backlog: q.backlog,
                 in_flight,
                 oldest_age_s,
@@ -308,14 +332,18 @@ pub fn run(p: &Prepared, controller: &Controller) -> Outcome {
         }
         let next_i = next_i.clamp(i + 1, max_steps.max(i + 1));
         let cap = f64::from(fleet.running()) * per_task_per_step;
-        q.run(&mut arr, i, next_i, cap, step, slo_steps);
+        q.run(&arr, i, next_i, cap, step, slo_steps);
         i = next_i;
     }
     let end_us = p.start_us + i as Micros * step;
     let zero = q.zero_wait;
     q.waits.record(0, zero);
+    let series = rec.finish();
     Outcome {
-        rows: rec.rows,
+        rows: series.rows,
+        envelope: series.envelope,
+        stats: series.stats,
+        write_error: series.write_error,
         messages: arr.total,
         processed: (q.waits.count() - q.redo - q.returns.iter().map(|r| r.1).sum::<f64>()).max(0.0),
         redeliveries: q.redelivered,

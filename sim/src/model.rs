@@ -65,8 +65,15 @@ pub struct Row {
 /// What a run produced, before the summary.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    /// The time series.
+    /// The time series, when the run kept it ([`RowSink::Keep`]); empty otherwise.
     pub rows: Vec<Row>,
+    /// At most [`ENVELOPE_ROWS`] rows, each the field-wise maximum of a run of rows: what the
+    /// plots draw, in every sink mode.
+    pub envelope: Vec<Row>,
+    /// The summary's statistics over every row, gathered as the rows were made.
+    pub stats: RowStats,
+    /// Why the CSV sink stopped writing, if it did.
+    pub write_error: Option<String>,
     /// Waits (first receive − arrival).
     pub waits: crate::histogram::WaitHistogram,
     /// Messages that arrived.
@@ -241,8 +248,160 @@ pub struct Recorder {
     pub next_us: Micros,
     resolution_us: Micros,
     throughput_per_task: f64,
-    /// The rows so far.
+    sink: RowSink,
+    rows: Vec<Row>,
+    stats: RowStats,
+    envelope: Envelope,
+    write_error: Option<String>,
+}
+
+/// Where the time-series rows go as they are made. Nothing keeps a row per step of the
+/// horizon unless asked to: memory stays bounded however long the run.
+pub enum RowSink {
+    /// Kept in memory (`compare`'s overlay, tests).
+    Keep,
+    /// Dropped; the statistics and the plot envelope remain (`tune`).
+    Discard,
+    /// Written as `timeseries.csv` lines as they come.
+    Csv(Box<dyn std::io::Write>),
+}
+
+/// Rows in the plot envelope, at most.
+pub const ENVELOPE_ROWS: usize = 4096;
+
+/// The rows reduced to at most [`ENVELOPE_ROWS`] buckets of equal row counts; a full envelope
+/// merges neighbours and doubles its bucket.
+#[derive(Debug, Clone, Default)]
+struct Envelope {
+    buckets: Vec<Row>,
+    per_bucket: usize,
+    in_last: usize,
+}
+
+fn merge_max(a: &mut Row, b: &Row) {
+    a.arrivals = a.arrivals.max(b.arrivals);
+    a.backlog = a.backlog.max(b.backlog);
+    a.in_flight = a.in_flight.max(b.in_flight);
+    a.desired = a.desired.max(b.desired);
+    a.running = a.running.max(b.running);
+    a.pending = a.pending.max(b.pending);
+    a.oldest_age_s = a.oldest_age_s.max(b.oldest_age_s);
+    a.demand = a.demand.max(b.demand);
+    if b.action.is_some() {
+        a.action = b.action;
+    }
+}
+
+impl Envelope {
+    fn push(&mut self, row: &Row) {
+        if self.per_bucket == 0 {
+            self.per_bucket = 1;
+        }
+        match self.buckets.last_mut() {
+            Some(last) if self.in_last < self.per_bucket => {
+                merge_max(last, row);
+                self.in_last += 1;
+            }
+            _ => {
+                if self.buckets.len() == ENVELOPE_ROWS {
+                    let merged: Vec<Row> = self
+                        .buckets
+                        .chunks(2)
+                        .map(|c| {
+                            let mut r = c[0];
+                            if let Some(b) = c.get(1) {
+                                merge_max(&mut r, b);
+                            }
+                            r
+                        })
+                        .collect();
+                    self.buckets = merged;
+                    self.per_bucket *= 2;
+                    // The last bucket is full after a merge (ENVELOPE_ROWS is even).
+                }
+                self.buckets.push(*row);
+                self.in_last = 1;
+            }
+        }
+    }
+}
+
+/// The summary's sums over the rows, in row order (so the figures do not depend on whether the
+/// rows were kept): the SPEC RG elasticity terms and the mean backlog.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RowStats {
+    /// Rows seen.
+    pub n: u64,
+    /// Σ (d − s)⁺ / max(d, 1).
+    pub under: f64,
+    /// Σ (s − d)⁺ / max(d, 1).
+    pub over: f64,
+    /// Rows with s < d.
+    pub time_under: f64,
+    /// Rows with s > d.
+    pub time_over: f64,
+    /// Row-to-row steps where supply and demand moved apart.
+    pub unstable: f64,
+    /// Σ backlog.
+    pub backlog_sum: f64,
+    /// The previous row's (running, demand).
+    prev: Option<(u32, u32)>,
+}
+
+impl RowStats {
+    /// Adds one row.
+    pub fn push(&mut self, r: &Row) {
+        let d = f64::from(r.demand);
+        let s = f64::from(r.running);
+        self.under += (d - s).max(0.0) / d.max(1.0);
+        self.over += (s - d).max(0.0) / d.max(1.0);
+        self.time_under += f64::from(u8::from(s < d));
+        self.time_over += f64::from(u8::from(s > d));
+        if let Some((running, demand)) = self.prev {
+            let ds = (i64::from(r.running) - i64::from(running)).signum();
+            let dd = (i64::from(r.demand) - i64::from(demand)).signum();
+            self.unstable += ((ds - dd).abs().min(1)) as f64;
+        }
+        self.prev = Some((r.running, r.demand));
+        self.backlog_sum += r.backlog;
+        self.n += 1;
+    }
+}
+
+/// One `timeseries.csv` line (without the newline).
+pub fn csv_line(out: &mut String, r: &Row) {
+    use std::fmt::Write as _;
+    let action = r.action.map_or("", stepscale_engine::Action::as_str);
+    let _ = write!(
+        out,
+        "{},{:.3},{:.3},{:.3},{},{},{},{},{:.3},{}",
+        crate::timefmt::rfc3339(r.t_us),
+        r.arrivals,
+        r.backlog,
+        r.in_flight,
+        r.desired,
+        r.running,
+        r.pending,
+        action,
+        r.oldest_age_s,
+        r.demand
+    );
+}
+
+/// The header of `timeseries.csv`.
+pub const CSV_HEADER: &str =
+    "t,arrivals,backlog,in_flight,desired,running,pending,action,oldest_age_s,demand\n";
+
+/// What the recorder hands to the outcome.
+pub struct Series {
+    /// Kept rows.
     pub rows: Vec<Row>,
+    /// The plot envelope.
+    pub envelope: Vec<Row>,
+    /// The statistics.
+    pub stats: RowStats,
+    /// A CSV write failure.
+    pub write_error: Option<String>,
 }
 
 /// The model's state at a row boundary.
@@ -258,14 +417,59 @@ pub struct Snapshot {
 }
 
 impl Recorder {
-    /// A recorder whose first row is one resolution after `start_us`.
+    /// A recorder whose first row is one resolution after `start_us`, sending rows to `sink`.
     #[must_use]
-    pub fn new(p: &Prepared) -> Self {
+    pub fn new(p: &Prepared, mut sink: RowSink) -> Self {
+        let mut write_error = None;
+        if let RowSink::Csv(w) = &mut sink {
+            if let Err(e) = w.write_all(CSV_HEADER.as_bytes()) {
+                write_error = Some(e.to_string());
+            }
+        }
         Self {
             next_us: p.start_us + p.resolution_us,
             resolution_us: p.resolution_us,
             throughput_per_task: p.plant.task_throughput_per_s(),
+            sink,
             rows: Vec::new(),
+            stats: RowStats::default(),
+            envelope: Envelope::default(),
+            write_error,
+        }
+    }
+
+    fn push_row(&mut self, row: Row) {
+        self.stats.push(&row);
+        self.envelope.push(&row);
+        match &mut self.sink {
+            RowSink::Keep => self.rows.push(row),
+            RowSink::Discard => {}
+            RowSink::Csv(w) => {
+                if self.write_error.is_none() {
+                    let mut line = String::with_capacity(96);
+                    csv_line(&mut line, &row);
+                    line.push('\n');
+                    if let Err(e) = w.write_all(line.as_bytes()) {
+                        self.write_error = Some(e.to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Flushes the sink and hands over what the run keeps.
+    #[must_use]
+    pub fn finish(mut self) -> Series {
+        if let RowSink::Csv(w) = &mut self.sink {
+            if let Err(e) = w.flush() {
+                self.write_error.get_or_insert(e.to_string());
+            }
+        }
+        Series {
+            rows: self.rows,
+            envelope: self.envelope.buckets,
+            stats: self.stats,
+            write_error: self.write_error,
         }
     }
 
@@ -279,7 +483,7 @@ impl Recorder {
     ) {
         let interval_s = self.resolution_us as f64 / 1e6;
         let rate = s.arrivals / interval_s;
-        self.rows.push(Row {
+        self.push_row(Row {
             t_us: now,
             arrivals: s.arrivals,
             backlog: s.backlog,
@@ -309,7 +513,7 @@ impl Recorder {
         }
         let interval_s = (now - last_row) as f64 / 1e6;
         let rate = s.arrivals / interval_s;
-        self.rows.push(Row {
+        self.push_row(Row {
             t_us: now,
             arrivals: s.arrivals,
             backlog: s.backlog,

@@ -1,10 +1,8 @@
 //! Writing results: `timeseries.csv` and the errors of writing; the folder rules live in `staged`.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::model::Row;
-use crate::timefmt::rfc3339;
 
 /// Why results could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -38,29 +36,15 @@ pub enum OutputError {
     },
 }
 
-/// Renders the time series as CSV.
+/// Renders the time series as CSV (the whole text in memory; `Backtest::run_and_write`
+/// streams instead).
 #[must_use]
 pub fn timeseries_csv(rows: &[Row]) -> String {
     let mut out = String::with_capacity(rows.len() * 80 + 100);
-    out.push_str(
-        "t,arrivals,backlog,in_flight,desired,running,pending,action,oldest_age_s,demand\n",
-    );
+    out.push_str(crate::model::CSV_HEADER);
     for r in rows {
-        let action = r.action.map_or("", stepscale_engine::Action::as_str);
-        let _ = writeln!(
-            out,
-            "{},{:.3},{:.3},{:.3},{},{},{},{},{:.3},{}",
-            rfc3339(r.t_us),
-            r.arrivals,
-            r.backlog,
-            r.in_flight,
-            r.desired,
-            r.running,
-            r.pending,
-            action,
-            r.oldest_age_s,
-            r.demand
-        );
+        crate::model::csv_line(&mut out, r);
+        out.push('\n');
     }
     out
 }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use stepscale_engine::Config;
 
 use crate::arrivals::Micros;
-use crate::model::{Outcome, Prepared};
-use crate::output::{timeseries_csv, OutputError, OutputRules, StagedDir};
+use crate::model::{Outcome, Prepared, RowSink};
+use crate::output::{OutputError, OutputRules, StagedDir};
 use crate::rng::SimRng;
 use crate::scenario::{Fidelity, Scenario, ScenarioError};
 use crate::summary::{summarize, Meta, Summary};
@@ -49,6 +49,12 @@ pub enum BacktestError {
     /// Results could not be written.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// A summary figure came out as no number (an overflow).
+    #[error("the run overflowed: `{key}` in summary.json is not a finite number; lower the trace's counts (--scale) or the rates, and check the scenario's numbers")]
+    NotFinite {
+        /// The summary key.
+        key: String,
+    },
     /// A command-line value is unusable.
     #[error("{flag} = {value}: {rule}")]
     Flag {
@@ -242,13 +248,25 @@ impl Backtest {
         self.simulate_with(&self.prepared, &self.config)
     }
 
-    /// Runs `prepared` (this scenario's plant, another span or seed) under `config`.
+    /// Runs `prepared` (this scenario's plant, another span or seed) under `config`, keeping
+    /// the rows in memory.
     #[must_use]
     pub fn simulate_with(&self, prepared: &Prepared, config: &Config) -> (Outcome, Summary) {
+        self.simulate_into(prepared, config, RowSink::Keep)
+    }
+
+    /// Runs `prepared` under `config`, sending the rows to `sink`.
+    #[must_use]
+    pub fn simulate_into(
+        &self,
+        prepared: &Prepared,
+        config: &Config,
+        sink: RowSink,
+    ) -> (Outcome, Summary) {
         let controller = config.controller();
         let outcome = match self.scenario.fidelity {
-            Fidelity::Fluid => crate::fluid::run(prepared, &controller),
-            Fidelity::Discrete => crate::discrete::run(prepared, &controller),
+            Fidelity::Fluid => crate::fluid::run(prepared, &controller, sink),
+            Fidelity::Discrete => crate::discrete::run(prepared, &controller, sink),
         };
         let summary = summarize(
             &outcome,
@@ -281,24 +299,37 @@ impl Backtest {
         v
     }
 
-    /// Writes `summary.json`, `timeseries.csv`, `plot.png` and `plot.svg` into `dir`, all or
-    /// nothing, under the output rules (`force`; the inputs are added here).
-    pub fn write(
-        &self,
-        dir: &Path,
-        force: bool,
-        outcome: &Outcome,
-        summary: &Summary,
-    ) -> Result<(), OutputError> {
+    /// Simulates and writes `summary.json`, `timeseries.csv` (streamed to disk as the rows are
+    /// made), `plot.png` and `plot.svg` into `dir`, all or nothing, under the output rules
+    /// (`force`; the inputs are added here). Memory does not grow with the number of rows.
+    pub fn run_and_write(&self, dir: &Path, force: bool) -> Result<Summary, BacktestError> {
         let rules = OutputRules {
             force,
             inputs: self.inputs(),
         };
         let mut staged = StagedDir::new(dir, "backtest", &rules)?;
-        let mut json = serde_json::to_string_pretty(summary).unwrap_or_default();
+        let csv_path = staged.path("timeseries.csv");
+        let file = std::fs::File::create(&csv_path).map_err(|cause| OutputError::Io {
+            action: "creating",
+            path: csv_path.clone(),
+            cause,
+        })?;
+        let sink = RowSink::Csv(Box::new(std::io::BufWriter::with_capacity(1 << 16, file)));
+        let (outcome, summary) = self.simulate_into(&self.prepared, &self.config, sink);
+        if let Some(detail) = &outcome.write_error {
+            return Err(OutputError::Io {
+                action: "writing",
+                path: csv_path,
+                cause: std::io::Error::other(detail.clone()),
+            }
+            .into());
+        }
+        if let Some(key) = summary.non_finite() {
+            return Err(BacktestError::NotFinite { key });
+        }
+        let mut json = serde_json::to_string_pretty(&summary).unwrap_or_default();
         json.push('\n');
         staged.write("summary.json", json.as_bytes())?;
-        staged.write("timeseries.csv", timeseries_csv(&outcome.rows).as_bytes())?;
         let title = format!(
             "{} — {} policy, {} mode: p99 wait {:.1} s, {:.1} task-hours",
             summary.scenario,
@@ -313,11 +344,12 @@ impl Backtest {
             &png,
             &svg,
             &title,
-            &outcome.rows,
+            &outcome.envelope,
             self.prepared.start_us,
             self.prepared.resolution_us as f64 / 1e6,
             self.scenario.slo.wait_secs,
         )?;
-        staged.commit()
+        staged.commit()?;
+        Ok(summary)
     }
 }

@@ -108,33 +108,18 @@ pub struct Meta<'a> {
     pub task_hour_usd: f64,
 }
 
-fn elasticity(rows: &[Row]) -> [f64; 5] {
-    if rows.is_empty() {
+fn elasticity(st: &crate::model::RowStats) -> [f64; 5] {
+    if st.n == 0 {
         return [0.0; 5];
     }
-    let n = rows.len() as f64;
-    let (mut au, mut ao, mut tu, mut to) = (0.0, 0.0, 0.0, 0.0);
-    for r in rows {
-        let d = f64::from(r.demand);
-        let s = f64::from(r.running);
-        au += (d - s).max(0.0) / d.max(1.0);
-        ao += (s - d).max(0.0) / d.max(1.0);
-        tu += f64::from(u8::from(s < d));
-        to += f64::from(u8::from(s > d));
-    }
-    let mut unstable = 0.0;
-    for w in rows.windows(2) {
-        let ds = (i64::from(w[1].running) - i64::from(w[0].running)).signum();
-        let dd = (i64::from(w[1].demand) - i64::from(w[0].demand)).signum();
-        unstable += ((ds - dd).abs().min(1)) as f64;
-    }
-    let steps = (rows.len() - 1).max(1) as f64;
+    let n = st.n as f64;
+    let steps = (st.n - 1).max(1) as f64;
     [
-        100.0 * au / n,
-        100.0 * ao / n,
-        100.0 * tu / n,
-        100.0 * to / n,
-        100.0 * unstable / steps,
+        100.0 * st.under / n,
+        100.0 * st.over / n,
+        100.0 * st.time_under / n,
+        100.0 * st.time_over / n,
+        100.0 * st.unstable / steps,
     ]
 }
 
@@ -163,11 +148,11 @@ pub fn ideal_task_hours(rows: &[Row], min_tasks: u32, max_tasks: u32) -> f64 {
 #[must_use]
 pub fn summarize(o: &Outcome, meta: &Meta<'_>) -> Summary {
     let duration_s = (o.end_us - meta.start_us) as f64 / 1e6;
-    let [au, ao, tu, to, inst] = elasticity(&o.rows);
-    let mean_backlog = if o.rows.is_empty() {
+    let [au, ao, tu, to, inst] = elasticity(&o.stats);
+    let mean_backlog = if o.stats.n == 0 {
         0.0
     } else {
-        o.rows.iter().map(|r| r.backlog).sum::<f64>() / o.rows.len() as f64
+        o.stats.backlog_sum / o.stats.n as f64
     };
     let rate = if duration_s > 0.0 {
         o.waits.count() / duration_s

@@ -113,9 +113,7 @@ pub fn run(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
             inputs: backtest.inputs(),
         },
     )?;
-    let (outcome, summary) = backtest.simulate();
-    check_finite(&summary)?;
-    backtest.write(&s.out, s.force, &outcome, &summary)?;
+    let summary = backtest.run_and_write(&s.out, s.force)?;
     println!("{}", summary.human());
     println!(
         "  wrote {}/{{summary.json,timeseries.csv,plot.png,plot.svg}}",
@@ -151,7 +149,11 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     // Refused before any simulation runs.
     stepscale_sim::staged::check_target(&s.out, &rules)?;
     for (policy, backtest) in prepared {
-        let (outcome, summary) = backtest.simulate();
+        let (outcome, summary) = backtest.simulate_into(
+            &backtest.prepared,
+            &backtest.config,
+            stepscale_sim::model::RowSink::Discard,
+        );
         check_finite(&summary)?;
         let name = policy.map_or_else(
             || "scenario".to_string(),
@@ -178,7 +180,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
         );
         start_us = backtest.prepared.start_us;
         title = format!("{}: policies compared", summary.scenario);
-        runs.push((name, outcome.rows));
+        runs.push((name, outcome.envelope));
     }
     let mut staged = StagedDir::new(&s.out, "compare", &rules)?;
     staged.write("compare.csv", table.as_bytes())?;

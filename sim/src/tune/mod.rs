@@ -227,7 +227,11 @@ impl<'a> Plan<'a> {
     pub fn run(&self, config: &Config) -> (Vec<Summary>, Vec<Summary>) {
         let go = |ps: &[Prepared]| {
             ps.iter()
-                .map(|p| self.backtest.simulate_with(p, config).1)
+                .map(|p| {
+                    self.backtest
+                        .simulate_into(p, config, crate::model::RowSink::Discard)
+                        .1
+                })
                 .collect()
         };
         (go(&self.train), go(&self.holdout))
