@@ -45,7 +45,7 @@ fn the_inputs_that_crashed_are_refused_with_key_value_and_limit() {
                 "duration_secs = 21600",
                 "duration_secs = 18446744073709551615",
             ),
-            vec!["duration_secs", "18446744073709551615", "at most 31622400"],
+            vec!["duration_secs", "18446744073709551615", "at most 632448000"],
         ),
         (
             "huge-duration",

@@ -28,6 +28,59 @@ pub enum ArrivalKind {
         /// Arrival times.
         times_us: Vec<Micros>,
     },
+    /// Synthetic arrivals per second, generated as they are read (never held whole): the same
+    /// counts, in the same order, as `synth::generate` would make.
+    Synthetic(SynthSpec),
+}
+
+/// The recipe of synthetic arrivals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynthSpec {
+    /// The generators, summed.
+    pub generators: Vec<crate::synth::Generator>,
+    /// Poisson counts (else the exact rate).
+    pub poisson: bool,
+    /// The generator's random stream at the first second.
+    pub rng: crate::rng::SimRng,
+    /// Seconds generated.
+    pub seconds: u64,
+}
+
+impl SynthSpec {
+    /// The per-second counts from the first second on.
+    #[must_use]
+    pub fn stream(&self) -> SynthStream<'_> {
+        SynthStream {
+            spec: self,
+            rng: self.rng.clone(),
+            next: 0,
+        }
+    }
+}
+
+/// Per-second synthetic counts, in order.
+pub struct SynthStream<'a> {
+    spec: &'a SynthSpec,
+    rng: crate::rng::SimRng,
+    next: u64,
+}
+
+impl Iterator for SynthStream<'_> {
+    type Item = f64;
+
+    fn next(&mut self) -> Option<f64> {
+        if self.next >= self.spec.seconds {
+            return None;
+        }
+        let t = self.next as f64 + 0.5;
+        self.next += 1;
+        let rate: f64 = self.spec.generators.iter().map(|g| g.rate_at(t)).sum();
+        Some(if self.spec.poisson {
+            self.rng.poisson(rate) as f64
+        } else {
+            rate
+        })
+    }
 }
 
 impl Arrivals {
@@ -39,6 +92,24 @@ impl Arrivals {
             ArrivalKind::Events { times_us } => times_us
                 .last()
                 .map_or(self.start_us, |t| (t / 1_000_000 + 1) * 1_000_000),
+            ArrivalKind::Synthetic(s) => self
+                .start_us
+                .saturating_add((s.seconds as Micros).saturating_mul(1_000_000)),
+        }
+    }
+
+    /// The same arrivals held as bins (synthetic ones generated whole; the others as they are).
+    #[must_use]
+    pub fn materialized(&self) -> Self {
+        match &self.kind {
+            ArrivalKind::Synthetic(s) => Self {
+                start_us: self.start_us,
+                kind: ArrivalKind::Binned {
+                    bin_us: 1_000_000,
+                    counts: s.stream().collect(),
+                },
+            },
+            _ => self.clone(),
         }
     }
 
@@ -48,6 +119,7 @@ impl Arrivals {
         match &self.kind {
             ArrivalKind::Binned { counts, .. } => counts.iter().sum(),
             ArrivalKind::Events { times_us } => times_us.len() as f64,
+            ArrivalKind::Synthetic(s) => s.stream().sum(),
         }
     }
 
@@ -56,7 +128,17 @@ impl Arrivals {
     #[must_use]
     pub fn per_step(&self, step_us: Micros, steps: usize) -> Vec<f64> {
         let mut out = vec![0.0; steps];
-        match &self.kind {
+        let synthetic_bins;
+        let kind = match &self.kind {
+            ArrivalKind::Synthetic(_) => {
+                synthetic_bins = self.materialized().kind;
+                &synthetic_bins
+            }
+            k => k,
+        };
+        match kind {
+            // Materialized above.
+            ArrivalKind::Synthetic(_) => {}
             ArrivalKind::Events { times_us } => {
                 for &t in times_us {
                     let i = ((t - self.start_us) / step_us) as usize;

@@ -10,7 +10,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use stepscale_engine::{Controller, QueueSample};
 
-use crate::arrivals::{ArrivalKind, Arrivals, Micros};
+use crate::arrivals::{ArrivalKind, Arrivals, Micros, SynthStream};
 use crate::fleet::{FleetEvent, SimFleet};
 use crate::histogram::WaitHistogram;
 use crate::model::{Control, Outcome, Prepared, Recorder, RowSink, Snapshot};
@@ -21,6 +21,8 @@ use crate::scenario::StopMode;
 /// rounded at random when fractional) or read from events.
 struct MessageSource<'a> {
     arrivals: &'a Arrivals,
+    /// Synthetic seconds, generated as they are reached.
+    synth: Option<SynthStream<'a>>,
     bin: usize,
     buffer: Vec<Micros>,
     pos: usize,
@@ -31,6 +33,10 @@ impl<'a> MessageSource<'a> {
     fn new(arrivals: &'a Arrivals, rng: SimRng) -> Self {
         Self {
             arrivals,
+            synth: match &arrivals.kind {
+                ArrivalKind::Synthetic(spec) => Some(spec.stream()),
+                _ => None,
+            },
             bin: 0,
             buffer: Vec::new(),
             pos: 0,
@@ -40,25 +46,22 @@ impl<'a> MessageSource<'a> {
 
     fn peek(&mut self) -> Option<Micros> {
         loop {
-            match &self.arrivals.kind {
+            let (c, bin_us) = match &self.arrivals.kind {
                 ArrivalKind::Events { times_us } => return times_us.get(self.pos).copied(),
-                ArrivalKind::Binned { bin_us, counts } => {
-                    if let Some(&t) = self.buffer.get(self.pos) {
-                        return Some(t);
-                    }
-                    let &c = counts.get(self.bin)?;
-                    let n = self.rng.stochastic_round(c);
-                    let from = self.arrivals.start_us + self.bin as Micros * bin_us;
-                    self.buffer.clear();
-                    self.pos = 0;
-                    for _ in 0..n {
-                        self.buffer
-                            .push(from + (self.rng.uniform() * *bin_us as f64) as Micros);
-                    }
-                    self.buffer.sort_unstable();
-                    self.bin += 1;
-                }
+                _ if self.pos < self.buffer.len() => return Some(self.buffer[self.pos]),
+                ArrivalKind::Binned { bin_us, counts } => (*counts.get(self.bin)?, *bin_us),
+                ArrivalKind::Synthetic(_) => (self.synth.as_mut()?.next()?, 1_000_000),
+            };
+            let n = self.rng.stochastic_round(c);
+            let from = self.arrivals.start_us + self.bin as Micros * bin_us;
+            self.buffer.clear();
+            self.pos = 0;
+            for _ in 0..n {
+                self.buffer
+                    .push(from + (self.rng.uniform() * bin_us as f64) as Micros);
             }
+            self.buffer.sort_unstable();
+            self.bin += 1;
         }
     }
 

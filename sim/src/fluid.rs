@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use stepscale_engine::{Controller, QueueSample};
 
-use crate::arrivals::{ArrivalKind, Micros};
+use crate::arrivals::{ArrivalKind, Micros, SynthStream};
 use crate::fleet::{FleetEvent, SimFleet};
 use crate::histogram::WaitHistogram;
 use crate::model::{Control, Outcome, Prepared, Recorder, RowSink, Snapshot};
@@ -26,6 +26,14 @@ enum Source<'a> {
     /// Bins a whole number `k` of steps wide (a minute bin at 1 s steps: k = 60), read in
     /// place: nothing is copied, whatever the trace's length.
     Bins { counts: &'a [f64], k: u64 },
+    /// Synthetic seconds `k` steps wide, generated as the run reaches them; `window` holds the
+    /// seconds from `base` on that have been generated and not yet passed.
+    Lazy {
+        stream: SynthStream<'a>,
+        k: u64,
+        base: u64,
+        window: VecDeque<f64>,
+    },
     /// Any other shape (events, bins that straddle steps): the amount of every step.
     Steps(Vec<f64>),
 }
@@ -36,10 +44,52 @@ struct Segments<'a> {
     source: Source<'a>,
     /// One past the last step with arrivals.
     end: u64,
-    total: f64,
-    /// The cumulative amount before step `cum_step` (which is a bin boundary for `Bins`).
+    /// The cumulative amount before step `cum_step` (a bin boundary for bins).
     cum_step: u64,
     cum: f64,
+}
+
+impl Source<'_> {
+    /// The count of bin `b` (0 past the end); `Lazy` generates up to it.
+    #[inline]
+    fn bin(&mut self, b: u64) -> f64 {
+        match self {
+            Source::Bins { counts, .. } => counts.get(b as usize).copied().unwrap_or(0.0),
+            Source::Lazy {
+                stream,
+                base,
+                window,
+                ..
+            } => {
+                if b < *base {
+                    return 0.0;
+                }
+                while *base + (window.len() as u64) <= b {
+                    window.push_back(stream.next().unwrap_or(0.0));
+                }
+                window[(b - *base) as usize]
+            }
+            Source::Steps(v) => v.get(b as usize).copied().unwrap_or(0.0),
+        }
+    }
+
+    /// Steps per bin.
+    fn k(&self) -> u64 {
+        match self {
+            Source::Bins { k, .. } | Source::Lazy { k, .. } => *k,
+            Source::Steps(_) => 1,
+        }
+    }
+
+    /// Forgets bins before `b` (`Lazy` only: the others are read in place).
+    fn release_before(&mut self, b: u64) {
+        if let Source::Lazy { base, window, .. } = self {
+            while *base < b && window.pop_front().is_some() {
+                *base += 1;
+            }
+            *base = (*base).max(b);
+        }
+    }
 }
 
 impl<'a> Segments<'a> {
@@ -49,64 +99,51 @@ impl<'a> Segments<'a> {
                 counts,
                 k: (bin_us / step) as u64,
             },
+            ArrivalKind::Synthetic(spec) if 1_000_000 % step == 0 => Source::Lazy {
+                stream: spec.stream(),
+                k: (1_000_000 / step) as u64,
+                base: 0,
+                window: VecDeque::new(),
+            },
             _ => Source::Steps(p.arrivals.per_step(step, steps as usize)),
-        };
-        let total = match &source {
-            Source::Bins { counts, k } => {
-                let kf = *k as f64;
-                counts.iter().map(|c| c / kf * kf).sum()
-            }
-            Source::Steps(v) => v.iter().sum(),
         };
         Self {
             source,
             end: steps,
-            total,
             cum_step: 0,
             cum: 0.0,
         }
     }
 
-    /// The per-step amount at step `j` and the end of its run.
+    /// The per-step amount at step `j` and the end of its run; `j` never goes back past the
+    /// last `cumulative` call.
     #[inline]
-    fn at(&self, j: u64) -> (f64, u64) {
+    fn at(&mut self, j: u64) -> (f64, u64) {
         if j >= self.end {
             return (0.0, u64::MAX);
         }
-        match &self.source {
-            Source::Bins { counts, k } => {
-                let b = j / k;
-                let v = counts.get(b as usize).map_or(0.0, |c| c / *k as f64);
-                (v, ((b + 1) * k).min(self.end))
-            }
-            Source::Steps(v) => (v.get(j as usize).copied().unwrap_or(0.0), j + 1),
-        }
+        let k = self.source.k();
+        let b = j / k;
+        let v = self.source.bin(b) / k as f64;
+        (v, ((b + 1) * k).min(self.end))
     }
 
     /// Arrivals in steps `0..j`; `j` never goes back.
     fn cumulative(&mut self, j: u64) -> f64 {
         let j = j.min(self.end);
-        match &self.source {
-            Source::Bins { counts, k } => {
-                let kf = *k as f64;
-                // Whole bins up to the one holding `j`, then the part of that bin.
-                let bin = j / k;
-                while self.cum_step / k < bin {
-                    let b = (self.cum_step / k) as usize;
-                    self.cum += counts.get(b).map_or(0.0, |c| c / kf * kf);
-                    self.cum_step = (b as u64 + 1) * k;
-                }
-                let v = counts.get(bin as usize).map_or(0.0, |c| c / kf);
-                self.cum + v * (j - bin * k) as f64
-            }
-            Source::Steps(v) => {
-                while self.cum_step < j {
-                    self.cum += v.get(self.cum_step as usize).copied().unwrap_or(0.0);
-                    self.cum_step += 1;
-                }
-                self.cum
-            }
+        let k = self.source.k();
+        let kf = k as f64;
+        // Whole bins up to the one holding `j`, then the part of that bin.
+        let bin = j / k;
+        while self.cum_step / k < bin {
+            let b = self.cum_step / k;
+            let c = self.source.bin(b);
+            self.cum += if k == 1 { c } else { c / kf * kf };
+            self.cum_step = (b + 1) * k;
         }
+        self.source.release_before(bin);
+        let v = self.source.bin(bin) / kf;
+        self.cum + v * (j - bin * k) as f64
     }
 }
 
@@ -134,7 +171,7 @@ impl Queue {
     #[inline]
     fn run(
         &mut self,
-        arr: &Segments,
+        arr: &mut Segments,
         from: u64,
         to: u64,
         cap: f64,
@@ -332,7 +369,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         }
         let next_i = next_i.clamp(i + 1, max_steps.max(i + 1));
         let cap = f64::from(fleet.running()) * per_task_per_step;
-        q.run(&arr, i, next_i, cap, step, slo_steps);
+        q.run(&mut arr, i, next_i, cap, step, slo_steps);
         i = next_i;
     }
     let end_us = p.start_us + i as Micros * step;
@@ -344,7 +381,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         envelope: series.envelope,
         stats: series.stats,
         write_error: series.write_error,
-        messages: arr.total,
+        messages: arr.cumulative(n_arr),
         processed: (q.waits.count() - q.redo - q.returns.iter().map(|r| r.1).sum::<f64>()).max(0.0),
         redeliveries: q.redelivered,
         waits: q.waits,

@@ -6,8 +6,9 @@
 
 use crate::synth::Generator;
 
-/// Longest synthetic run: 366 days (arrivals are generated per second).
-pub const MAX_SYNTHETIC_SECS: u64 = 366 * 86_400;
+/// Longest synthetic run: 20 years (arrivals are generated per second as the run reaches
+/// them, so the bound is on time, not memory).
+pub const MAX_SYNTHETIC_SECS: u64 = 20 * 366 * 86_400;
 /// Longest span of arrivals from a trace: 10 years.
 pub const MAX_TRACE_SPAN_SECS: i64 = 10 * 366 * 86_400;
 /// Longest drain after the arrivals: 30 days.
@@ -26,8 +27,8 @@ pub const MAX_SLOTS: u64 = 10_000_000;
 pub const MAX_DELAY_SECS: f64 = 86_400.0;
 /// Longest visibility timeout: 12 hours (SQS's own limit).
 pub const MAX_VISIBILITY_SECS: f64 = 43_200.0;
-/// Most rows in `timeseries.csv`.
-pub const MAX_ROWS: u64 = 5_000_000;
+/// Most rows in `timeseries.csv` (streamed to disk: this bounds the file, about 80 bytes a row).
+pub const MAX_ROWS: u64 = 20_000_000;
 /// Largest `--scale` / `scale` multiplier of trace counts.
 pub const MAX_SCALE: f64 = 1e6;
 /// Largest count in one trace row after scaling.

@@ -4,7 +4,7 @@
 //! machine and every future build: the simulator's outputs are byte-identical by contract.
 
 /// xoshiro256++ seeded through splitmix64.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimRng {
     s: [u64; 4],
 }

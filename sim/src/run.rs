@@ -115,10 +115,23 @@ fn check_run_limits(
             format!("{} message slots", l::MAX_SLOTS),
         ));
     }
-    if scenario.fidelity == Fidelity::Discrete && arrivals.total() > l::MAX_DISCRETE_MESSAGES {
+    let expected = match &arrivals.kind {
+        crate::arrivals::ArrivalKind::Synthetic(s) if scenario.fidelity == Fidelity::Discrete => (0
+            ..s.seconds)
+            .map(|t| {
+                s.generators
+                    .iter()
+                    .map(|g| g.rate_at(t as f64 + 0.5))
+                    .sum::<f64>()
+            })
+            .sum(),
+        _ if scenario.fidelity == Fidelity::Discrete => arrivals.total(),
+        _ => 0.0,
+    };
+    if expected > l::MAX_DISCRETE_MESSAGES {
         return Err(over(
             "fidelity = \"discrete\"",
-            format!("{:.0} messages", arrivals.total()),
+            format!("{expected:.0} messages"),
             format!(
                 "{:e} messages simulated one by one; use fidelity = \"fluid\" for this trace",
                 l::MAX_DISCRETE_MESSAGES
@@ -197,14 +210,16 @@ impl Backtest {
                     rule,
                 }
             })?;
-            let mut rng = SimRng::new(scenario.seed).fork(5);
-            crate::synth::generate(
-                &scenario.arrivals.synthetic,
+            // Generated as the run reaches each second: memory does not grow with the duration.
+            crate::arrivals::Arrivals {
                 start_us,
-                scenario.duration_secs.unwrap_or(0),
-                scenario.arrivals.poisson,
-                &mut rng,
-            )
+                kind: crate::arrivals::ArrivalKind::Synthetic(crate::arrivals::SynthSpec {
+                    generators: scenario.arrivals.synthetic.clone(),
+                    poisson: scenario.arrivals.poisson,
+                    rng: SimRng::new(scenario.seed).fork(5),
+                    seconds: scenario.duration_secs.unwrap_or(0),
+                }),
+            }
         };
         let resolution_secs = o.resolution_secs.unwrap_or(scenario.controller.period_secs);
         if !(resolution_secs.is_finite()

@@ -127,15 +127,17 @@ pub struct Plan<'a> {
 
 /// Splits a prepared run at `t_us`: arrivals before it, and arrivals from it on.
 fn split(p: &Prepared, t_us: Micros, drain_us: Micros) -> Option<(Prepared, Prepared)> {
-    let (a, b) = match &p.arrivals.kind {
+    let whole = p.arrivals.materialized();
+    let (a, b) = match &whole.kind {
+        ArrivalKind::Synthetic(_) => return None,
         ArrivalKind::Binned { bin_us, counts } => {
-            let k = usize::try_from((t_us - p.arrivals.start_us).div_euclid(*bin_us).max(0))
+            let k = usize::try_from((t_us - whole.start_us).div_euclid(*bin_us).max(0))
                 .ok()?
                 .min(counts.len());
-            let second_start = p.arrivals.start_us + *bin_us * k as i64;
+            let second_start = whole.start_us + *bin_us * k as i64;
             (
                 Arrivals {
-                    start_us: p.arrivals.start_us,
+                    start_us: whole.start_us,
                     kind: ArrivalKind::Binned {
                         bin_us: *bin_us,
                         counts: counts[..k].to_vec(),
@@ -154,7 +156,7 @@ fn split(p: &Prepared, t_us: Micros, drain_us: Micros) -> Option<(Prepared, Prep
             let k = times_us.partition_point(|&t| t < t_us);
             (
                 Arrivals {
-                    start_us: p.arrivals.start_us,
+                    start_us: whole.start_us,
                     kind: ArrivalKind::Events {
                         times_us: times_us[..k].to_vec(),
                     },
