@@ -200,6 +200,8 @@ pub async fn run_loop(runners: &mut [ServiceRunner], period: Duration, once: boo
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
+            // A signal that came during the tick just run wins over a tick already due.
+            biased;
             () = &mut shutdown => {
                 tracing::info!("Shutting down.");
                 return LoopOutcome::default();
@@ -250,20 +252,27 @@ pub struct LoopOutcome {
     pub blind: usize,
 }
 
-async fn shutdown_signal() {
+/// Resolves on ctrl-c or SIGTERM. The handlers are installed at the call, not at the first
+/// poll: until then a signal meets its default action, which kills the process mid-tick.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        signal(SignalKind::terminate())
+            .ok()
+            .zip(signal(SignalKind::interrupt()).ok())
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some((mut term, mut interrupt)) = signals {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = interrupt.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// The live wall clock, in milliseconds since the epoch: the one place live reads time.

@@ -28,8 +28,8 @@ pub enum ArrivalKind {
         /// Arrival times.
         times_us: Vec<Micros>,
     },
-    /// Synthetic arrivals per second, generated as they are read (never held whole): the same
-    /// counts, in the same order, as `synth::generate` would make.
+    /// Synthetic arrivals per second, generated as they are read (never held whole): at second
+    /// s, the generators' summed rate at s + 0.5, drawn as a Poisson count when `poisson`.
     Synthetic(SynthSpec),
 }
 

@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::arrivals::{ArrivalKind, Arrivals, Micros};
-use crate::rng::SimRng;
 
 /// One generator; a scenario sums any number of them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -164,35 +162,5 @@ impl Generator {
                 }
             }
         }
-    }
-}
-
-/// Sums the generators over one-second bins from `start_us` for `duration_secs`; with
-/// `poisson`, each bin's count is a Poisson draw around its rate.
-#[must_use]
-pub fn generate(
-    generators: &[Generator],
-    start_us: Micros,
-    duration_secs: u64,
-    poisson: bool,
-    rng: &mut SimRng,
-) -> Arrivals {
-    let counts = (0..duration_secs)
-        .map(|s| {
-            let t = s as f64 + 0.5;
-            let rate: f64 = generators.iter().map(|g| g.rate_at(t)).sum();
-            if poisson {
-                rng.poisson(rate) as f64
-            } else {
-                rate
-            }
-        })
-        .collect();
-    Arrivals {
-        start_us,
-        kind: ArrivalKind::Binned {
-            bin_us: 1_000_000,
-            counts,
-        },
     }
 }

@@ -1,11 +1,12 @@
 //! moto for the AWS tests: the SDK pointed at it, at another endpoint, or through a relay
-//! that refuses CloudWatch as a role without `cloudwatch:GetMetricData` would be refused.
+//! that refuses CloudWatch as a role without `cloudwatch:GetMetricData` would be refused;
+//! ECS services and state buckets to act on.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::Once;
 
 use aws_config::SdkConfig;
+
+use super::relay::Verdict;
 
 static ENV: Once = Once::new();
 
@@ -56,72 +57,32 @@ pub async fn sdk_at(
 /// `monitoring`, whatever the protocol) with 403, as a role without
 /// `cloudwatch:GetMetricData` would get; everything else goes through. Its base URL.
 pub fn cloudwatch_denying_proxy() -> String {
-    let upstream = std::env::var("AWS_ENDPOINT_URL").unwrap();
-    let upstream = upstream
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let upstream = upstream.clone();
-            std::thread::spawn(move || relay(client, &upstream));
+    super::relay::start(|request| {
+        if request.head.contains("/monitoring/aws4_request") {
+            Verdict::Respond {
+                status: 403,
+                body: "",
+            }
+        } else {
+            Verdict::Forward
         }
-    });
-    url
+    })
 }
 
-/// One request: read it whole, then refuse it or forward it with `Connection: close` and
-/// copy the reply back.
-pub fn relay(mut client: TcpStream, upstream: &str) -> std::io::Result<()> {
-    let mut request = Vec::new();
-    let mut chunk = [0_u8; 8192];
-    let head_end = loop {
-        let n = client.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
-        }
-        request.extend_from_slice(&chunk[..n]);
-        if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&request[..head_end]).to_string();
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    while request.len() < head_end + length {
-        let n = client.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        request.extend_from_slice(&chunk[..n]);
-    }
-    if head.contains("/monitoring/aws4_request") {
-        return client.write_all(
-            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        );
-    }
-    let mut headers = String::new();
-    for line in head.split("\r\n") {
-        if !line.is_empty() && !line.to_ascii_lowercase().starts_with("connection:") {
-            headers.push_str(line);
-            headers.push_str("\r\n");
-        }
-    }
-    let mut server = TcpStream::connect(upstream)?;
-    server.write_all(headers.as_bytes())?;
-    server.write_all(b"Connection: close\r\n\r\n")?;
-    server.write_all(&request[head_end..])?;
-    let mut reply = Vec::new();
-    server.read_to_end(&mut reply)?;
-    client.write_all(&reply)
+/// A new S3 bucket in moto, for state documents.
+pub async fn bucket(sdk: &SdkConfig) -> String {
+    let name = super::unique("stepscale-state");
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    )
+    .create_bucket()
+    .bucket(&name)
+    .send()
+    .await
+    .expect("moto answers CreateBucket");
+    name
 }
 
 /// A cluster with one ACTIVE service at `desired` tasks.
@@ -156,6 +117,18 @@ pub async fn ecs_service(sdk: &SdkConfig, desired: i32) -> (String, String) {
         .await
         .unwrap();
     (cluster, service)
+}
+
+/// The service's desired count, as ECS (moto) has it now.
+pub async fn desired_count(sdk: &SdkConfig, cluster: &str, service: &str) -> i32 {
+    let out = aws_sdk_ecs::Client::new(sdk)
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .expect("moto answers DescribeServices");
+    out.services()[0].desired_count()
 }
 
 /// One CloudWatch datapoint, `secs_ago` seconds ago, with the given dimensions: moto has no

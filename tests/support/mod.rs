@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod live_run;
+pub mod redis_server;
+pub mod relay;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -86,25 +89,41 @@ impl Write for Sink {
     }
 }
 
+/// The shared Redis: `REDIS_URL`, default `redis://127.0.0.1:6379`.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// The shared Redis as host and port, for a policy file.
+pub fn redis_address() -> (String, u16) {
+    let url = redis_url();
+    match &redis::Client::open(url.as_str())
+        .expect("REDIS_URL is a Redis URL")
+        .get_connection_info()
+        .addr
+    {
+        redis::ConnectionAddr::Tcp(host, port) => (host.clone(), *port),
+        other => panic!("REDIS_URL {url}: a plain TCP address is needed, not {other:?}"),
+    }
+}
+
 /// Replaces the Redis list `key` (at `REDIS_URL`) with `n` items.
 pub async fn redis_list(key: &str, n: usize) {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    redis_list_at(&redis_url(), key, n).await;
+}
+
+/// Replaces the list `key` at `url` with `n` items in one transaction: no reader sees it
+/// missing or half filled.
+pub async fn redis_list_at(url: &str, key: &str, n: usize) {
     let mut conn = redis::Client::open(url)
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .expect("Redis answers");
-    let _: () = redis::cmd("DEL")
-        .arg(key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    for i in 0..n {
-        let _: () = redis::cmd("RPUSH")
-            .arg(key)
-            .arg(i)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+    let mut replace = redis::pipe();
+    replace.atomic().del(key).ignore();
+    if n > 0 {
+        replace.rpush(key, (0..n).collect::<Vec<_>>()).ignore();
     }
+    let _: () = replace.query_async(&mut conn).await.unwrap();
 }
