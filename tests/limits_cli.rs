@@ -138,3 +138,73 @@ fn the_inputs_that_crashed_are_refused_with_key_value_and_limit() {
         &["sparse.csv", "10 years", "bins"],
     );
 }
+
+/// Inputs that were accepted without a word (issue 8) are refused, naming key, value and rule.
+#[test]
+fn inputs_that_were_accepted_silently_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = |name: &str, text: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let negative = policy(
+        "negative.toml",
+        "[policy]\nkind = \"step\"\nscale_out_threshold = 10.0\nscale_in_threshold = -5.0\n[[policy.scale_out_steps]]\nlower = 0.0\nadjustment = 1\n[[policy.scale_in_steps]]\nupper = 0.0\nadjustment = -1\n",
+    );
+    let gap = policy(
+        "gap.toml",
+        "[policy]\nkind = \"step\"\nscale_out_threshold = 10.0\nscale_in_threshold = 5.0\n[[policy.scale_out_steps]]\nlower = 0.0\nupper = 100.0\nadjustment = 1\n[[policy.scale_out_steps]]\nlower = 200.0\nadjustment = 3\n[[policy.scale_in_steps]]\nupper = 0.0\nadjustment = -1\n",
+    );
+    refused(
+        &["--scenario", "scenarios/steady.toml", "--policy", &negative],
+        &["scale_in_threshold", "-5", ">= 0"],
+    );
+    refused(
+        &["--scenario", "scenarios/steady.toml", "--policy", &gap],
+        &["scale_out_steps[1].lower", "200", "without a gap"],
+    );
+    refused(
+        &["--scenario", "scenarios/steady.toml", "--scale", "2"],
+        &["--scale", "synthetic"],
+    );
+    let year0 = tmp.path().join("year0.csv");
+    std::fs::write(
+        &year0,
+        "time,count\n0000-01-01T00:00:00Z,1\n0000-01-01T00:01:00Z,1\n",
+    )
+    .unwrap();
+    refused(
+        &[
+            "--scenario",
+            "scenarios/worldcup98.toml",
+            "--trace",
+            year0.to_str().unwrap(),
+            "--time-column",
+            "time",
+            "--value-column",
+            "count",
+        ],
+        &["year0.csv", "0000-01-01", "before 1970"],
+    );
+    // decide: a negative age.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .args(["decide", "--policy", "scenarios/policies/target.toml"])
+        .current_dir(root())
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        b"{\"at\": 1700000000, \"visible\": 5, \"oldest_age_s\": -4, \"desired\": 2}\n",
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("`oldest_age_s` = -4"),
+        "{err}"
+    );
+}

@@ -160,3 +160,36 @@ async fn once_exits_3_when_every_read_failed_and_the_engine_held() {
     assert!(log.contains("Every metric read failed"), "{log}");
     assert_eq!(desired(&ecs, &cluster, &service).await, 4, "nothing scaled");
 }
+
+/// An ECS reply with a negative count is an error, never 0 tasks: nothing is decided on it.
+#[tokio::test]
+async fn a_negative_count_in_the_ecs_reply_is_an_error() {
+    use support::relay::{self, Verdict};
+    let (cluster, service, ecs) = ecs_service(4).await;
+    let key = support::unique("jobs");
+    support::redis_list(&key, 10).await;
+    let ecs_relay = relay::start(|request| match request.target_operation() {
+        Some("DescribeServices") => Verdict::Respond {
+            status: 200,
+            body: r#"{"services":[{"serviceName":"s","status":"ACTIVE","desiredCount":4,"runningCount":-3,"pendingCount":0,"deployments":[]}],"failures":[]}"#,
+        },
+        _ => Verdict::Forward,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = stepscale_run(
+        &["--once", "--state-dir", dir.path().to_str().unwrap()],
+        &[
+            ("AWS_ENDPOINT_URL_ECS", ecs_relay.as_str()),
+            ("QUEUE_TYPE", "redis"),
+            ("REDIS_QUEUE_KEY", key.as_str()),
+            ("ECS_CLUSTER", cluster.as_str()),
+            ("SERVICE_NAME", service.as_str()),
+            ("MIN_TASKS", "1"),
+            ("MAX_TASKS", "20"),
+        ],
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("runningCount = -3"), "{log}");
+    assert_eq!(desired(&ecs, &cluster, &service).await, 4, "nothing scaled");
+}

@@ -186,6 +186,13 @@ impl Backtest {
                 spec.scale = s;
             }
         }
+        if o.scale.is_some() && scenario.arrivals.trace.is_none() {
+            return Err(BacktestError::Flag {
+                flag: "--scale",
+                value: o.scale.map(crate::limits::show).unwrap_or_default(),
+                rule: "multiplies a trace's counts, and this scenario's arrivals are synthetic: change the generators' rates, or give --trace".into(),
+            });
+        }
         if let Some(f) = o.fidelity {
             scenario.fidelity = f;
         }

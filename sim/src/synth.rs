@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-
 /// One generator; a scenario sums any number of them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]

@@ -20,6 +20,16 @@ pub enum TimeFormat {
 /// Parses one timestamp in the given format (`Auto` tries epoch seconds, then date-time).
 pub fn parse(text: &str, format: TimeFormat) -> Result<Micros, String> {
     let t = text.trim();
+    let us = parse_any(t, format)?;
+    if us < 0 {
+        return Err(format!(
+            "{t:?} is before 1970-01-01T00:00:00Z; times are counted from the Unix epoch"
+        ));
+    }
+    Ok(us)
+}
+
+fn parse_any(t: &str, format: TimeFormat) -> Result<Micros, String> {
     match format {
         TimeFormat::EpochSeconds => parse_epoch(t),
         TimeFormat::DateTime => parse_datetime(t),

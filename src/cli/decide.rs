@@ -90,7 +90,14 @@ fn parse_at(at: &At) -> Result<Millis, String> {
         At::Seconds(s) => Err(format!("`at` {s} is not a valid epoch time in seconds")),
         At::Text(t) => chrono::DateTime::parse_from_rfc3339(t.trim())
             .map(|d| d.timestamp_millis())
-            .map_err(|e| format!("`at` {t:?} is not RFC 3339 or epoch seconds: {e}")),
+            .map_err(|e| format!("`at` {t:?} is not RFC 3339 or epoch seconds: {e}"))
+            .and_then(|ms| {
+                if ms < 0 {
+                    Err(format!("`at` {t:?} is before 1970-01-01T00:00:00Z"))
+                } else {
+                    Ok(ms)
+                }
+            }),
     }
 }
 
@@ -133,6 +140,11 @@ pub fn run(args: &DecideArgs) -> anyhow::Result<ExitCode> {
             anyhow::anyhow!("line {n}: malformed observation: {}; {EXAMPLE}", plain(&e))
         })?;
         let now = parse_at(&obs.at).map_err(|e| anyhow::anyhow!("line {n}: {e}"))?;
+        if let Some(age) = obs.oldest_age_s.filter(|a| !(a.is_finite() && *a >= 0.0)) {
+            bail!(
+                "line {n}: `oldest_age_s` = {age}: an age must be a finite number of seconds >= 0"
+            );
+        }
         if let Some(prev) = last_at {
             if now < prev {
                 bail!("line {n}: `at` goes backwards ({now} ms after {prev} ms); times may repeat but never decrease");

@@ -113,6 +113,7 @@ pub fn serve(
     }
     if let Verdict::Respond { status, body } = hook(&parsed) {
         let reason = match status {
+            200 => "OK",
             403 => "Forbidden",
             500 => "Internal Server Error",
             503 => "Service Unavailable",
@@ -120,6 +121,8 @@ pub fn serve(
         };
         let kind = if body.is_empty() {
             ""
+        } else if body.starts_with('{') {
+            "Content-Type: application/x-amz-json-1.1\r\n"
         } else {
             "Content-Type: application/xml\r\n"
         };

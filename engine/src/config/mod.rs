@@ -229,6 +229,7 @@ impl Config {
                 let down = self.key_for("policy.scale_down_threshold");
                 check_finite(&up, p.scale_up_threshold)?;
                 check_finite(&down, p.scale_down_threshold)?;
+                check_nonnegative(&down, p.scale_down_threshold)?;
                 if p.scale_down_threshold > p.scale_up_threshold {
                     return Err(ConfigError::invalid(
                         down,
@@ -258,6 +259,7 @@ impl Config {
                 let down = self.key_for("policy.scale_in_threshold");
                 check_finite(&up, p.scale_out_threshold)?;
                 check_finite(&down, p.scale_in_threshold)?;
+                check_nonnegative(&down, p.scale_in_threshold)?;
                 if p.scale_in_threshold > p.scale_out_threshold {
                     return Err(ConfigError::invalid(
                         down,
@@ -407,6 +409,18 @@ fn check_fraction(key: &str, value: f64) -> Result<(), ConfigError> {
     }
 }
 
+/// A threshold on a message count below 0 can never be crossed from above: refused.
+fn check_nonnegative(key: &str, x: f64) -> Result<(), ConfigError> {
+    if x < 0.0 {
+        return Err(ConfigError::invalid(
+            key,
+            x,
+            "a threshold on a message count must be >= 0 (a backlog is never negative)",
+        ));
+    }
+    Ok(())
+}
+
 fn check_bands(
     key: &str,
     bands: &[StepBand],
@@ -445,6 +459,13 @@ fn check_bands(
                     format!("{here}.lower"),
                     lower,
                     format!("bands must be in ascending order without overlap (previous upper bound {prev})"),
+                ));
+            }
+            if lower > prev {
+                return Err(ConfigError::invalid(
+                    format!("{here}.lower"),
+                    lower,
+                    format!("bands must meet without a gap: a metric between {prev} and {lower} would match no band (make this lower bound {prev})"),
                 ));
             }
         }
