@@ -135,6 +135,20 @@ impl<'a> Segments<'a> {
         let kf = k as f64;
         // Whole bins up to the one holding `j`, then the part of that bin.
         let bin = j / k;
+        if let Source::Bins { counts, .. } = &self.source {
+            // In place, left to right (the same sums as bin by bin), without a branch per bin.
+            let from = ((self.cum_step / k) as usize).min(counts.len());
+            let to = (bin as usize).min(counts.len());
+            if from < to {
+                let part = &counts[from..to];
+                self.cum = if k == 1 {
+                    part.iter().fold(self.cum, |acc, c| acc + c)
+                } else {
+                    part.iter().fold(self.cum, |acc, c| acc + c / kf * kf)
+                };
+            }
+            self.cum_step = self.cum_step.max(bin * k);
+        }
         while self.cum_step / k < bin {
             let b = self.cum_step / k;
             let c = self.source.bin(b);

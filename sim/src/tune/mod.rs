@@ -191,7 +191,15 @@ impl<'a> Plan<'a> {
         seeds: u32,
         train_until_us: Option<Micros>,
     ) -> Result<Self, TuneError> {
-        let base = &backtest.prepared;
+        // Synthetic arrivals are drawn once here, not again for every candidate (up to 10
+        // million seconds, 80 MB; a longer span stays lazy).
+        let mut shared = backtest.prepared.clone();
+        if let ArrivalKind::Synthetic(spec) = &shared.arrivals.kind {
+            if spec.seconds <= 10_000_000 {
+                shared.arrivals = shared.arrivals.materialized();
+            }
+        }
+        let base = &shared;
         let drain_us = base.hard_end_us - base.arrivals_end_us;
         let (train, holdout) = match train_until_us {
             None => (base.clone(), None),
