@@ -329,3 +329,50 @@ fn no_feasible_candidate_writes_the_results_and_exits_2() {
     let best = std::fs::read_to_string(out.join("best.toml")).unwrap();
     assert!(best.contains("NONE HELD"), "{best}");
 }
+
+#[test]
+fn a_signal_stops_the_search_and_writes_what_was_evaluated() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("stopped");
+    let child = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .args([
+            "tune",
+            "--scenario",
+            "scenarios/worldcup98.toml",
+            "--space",
+            SPACE,
+            "--budget",
+            "100000",
+            "--search",
+            "random",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Long enough for some candidates, far too short for 100,000.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let run = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("search stopped early"), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("best.json")).unwrap()).unwrap();
+    assert_eq!(json["complete"], false);
+    let evaluated = json["evaluated"].as_u64().unwrap();
+    assert!(evaluated > 0 && evaluated < 100_000, "{evaluated}");
+    let rows = std::fs::read_to_string(out.join("results.csv"))
+        .unwrap()
+        .lines()
+        .count() as u64;
+    assert_eq!(rows, evaluated + 1);
+    assert!(std::fs::read_to_string(out.join("best.toml"))
+        .unwrap()
+        .contains("INCOMPLETE"));
+}

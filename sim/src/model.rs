@@ -481,20 +481,7 @@ impl Recorder {
         fleet: &SimFleet,
         control: &mut Control<'_>,
     ) {
-        let interval_s = self.resolution_us as f64 / 1e6;
-        let rate = s.arrivals / interval_s;
-        self.push_row(Row {
-            t_us: now,
-            arrivals: s.arrivals,
-            backlog: s.backlog,
-            in_flight: s.in_flight,
-            desired: fleet.desired(),
-            running: fleet.running(),
-            pending: fleet.pending(),
-            action: control.last_action.take(),
-            oldest_age_s: s.oldest_age_s,
-            demand: (rate / self.throughput_per_task - 1e-9).ceil().max(0.0) as u32,
-        });
+        self.push_snapshot(now, self.resolution_us, s, fleet, control);
         self.next_us += self.resolution_us;
     }
 
@@ -511,8 +498,20 @@ impl Recorder {
         if now <= last_row {
             return;
         }
-        let interval_s = (now - last_row) as f64 / 1e6;
-        let rate = s.arrivals / interval_s;
+        self.push_snapshot(now, now - last_row, s, fleet, control);
+        self.next_us = now + self.resolution_us;
+    }
+
+    /// The row closing an interval of `interval_us` at `now`.
+    fn push_snapshot(
+        &mut self,
+        now: Micros,
+        interval_us: Micros,
+        s: &Snapshot,
+        fleet: &SimFleet,
+        control: &mut Control<'_>,
+    ) {
+        let rate = s.arrivals / (interval_us as f64 / 1e6);
         self.push_row(Row {
             t_us: now,
             arrivals: s.arrivals,
@@ -525,6 +524,5 @@ impl Recorder {
             oldest_age_s: s.oldest_age_s,
             demand: (rate / self.throughput_per_task - 1e-9).ceil().max(0.0) as u32,
         });
-        self.next_us = now + self.resolution_us;
     }
 }
