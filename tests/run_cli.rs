@@ -193,3 +193,61 @@ async fn a_negative_count_in_the_ecs_reply_is_an_error() {
     assert!(log.contains("runningCount = -3"), "{log}");
     assert_eq!(desired(&ecs, &cluster, &service).await, 4, "nothing scaled");
 }
+
+/// With the slo policy, each decision's log line carries the arrival-rate estimate.
+#[tokio::test]
+async fn slo_decisions_log_the_arrival_rate_estimate() {
+    let (cluster, service, _ecs) = ecs_service(2).await;
+    let key = support::unique("jobs");
+    support::redis_list(&key, 100).await;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("slo.toml");
+    let redis = support::redis_address();
+    std::fs::write(
+        &policy,
+        format!(
+            "[service]\ncluster = \"{cluster}\"\nname = \"{service}\"\n[[queues]]\ntype = \"redis\"\nhost = \"{}\"\nport = {}\nqueue_key = \"{key}\"\n[guards]\nmin_tasks = 1\nmax_tasks = 20\n[policy]\nkind = \"slo\"\nwait_secs = 30.0\nconcurrency = 2\nservice_secs = 0.5\n",
+            redis.0, redis.1
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let args = [
+        "--policy",
+        policy.to_str().unwrap(),
+        "--once",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
+    let run = |args: &[&str]| {
+        // `--log-format` is global: it goes before `run`.
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stepscale"));
+        cmd.args(["--log-format", "json", "run"]).args(args);
+        cmd.env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("LOG_LEVEL", "info");
+        cmd.output().expect("the binary runs")
+    };
+    let first = run(&args);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    support::redis_list(&key, 160).await;
+    let second = run(&args);
+    let log = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{log}");
+    let decided: serde_json::Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "Decided.")
+        .unwrap_or_else(|| panic!("no Decided. line: {log}"));
+    let rate = decided["fields"]["arrival_rate_per_s"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no estimate in {decided}"));
+    assert!(rate > 0.0, "{decided}");
+}

@@ -52,12 +52,48 @@ pub struct TickReport {
     pub applied: Applied,
     /// The readings the decision saw.
     pub readings: Vec<Reading>,
+    /// The arrival-rate estimate and the forecast behind the decision.
+    pub estimate: Estimate,
+}
+
+/// The estimator's and the forecast's view at a decision (`slo`, or any policy with a
+/// `[forecast]`); all none for policies that keep no estimate.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Estimate {
+    /// The smoothed arrival rate λ̂, messages per second.
+    pub arrival_rate_per_s: Option<f64>,
+    /// The service time learned from the queue, seconds.
+    pub learned_service_secs: Option<f64>,
+    /// The forecast's peak rate within its lead; none before one full season of history.
+    pub forecast_per_s: Option<f64>,
+}
+
+impl Estimate {
+    /// Reads the estimate off the state after a decision at `now_ms`.
+    #[must_use]
+    pub fn of(
+        state: &stepscale_engine::ScalerState,
+        forecast: Option<&stepscale_engine::ForecastParams>,
+        now_ms: Millis,
+    ) -> Self {
+        Self {
+            arrival_rate_per_s: state.arrivals.as_ref().and_then(|a| a.rate_per_s),
+            learned_service_secs: state
+                .arrivals
+                .as_ref()
+                .and_then(stepscale_engine::estimator::ArrivalEstimate::learned_service_secs),
+            forecast_per_s: forecast
+                .zip(state.profile.as_ref())
+                .and_then(|(f, p)| p.peak_ahead(now_ms, f.lead_secs.saturating_mul(1000))),
+        }
+    }
 }
 
 /// One service under one policy: probes, actuator, state.
 pub struct ServiceRunner {
     name: String,
     controller: Controller,
+    forecast: Option<stepscale_engine::ForecastParams>,
     probes: Vec<AnyProbe>,
     #[cfg(feature = "aws")]
     ecs: EcsService,
@@ -104,6 +140,7 @@ impl ServiceRunner {
             ecs: EcsService::new(sdk, cluster, service.clone()),
             name: service,
             controller: config.controller(),
+            forecast: config.forecast.clone(),
             probes,
             store,
             dry_run,
@@ -142,11 +179,13 @@ impl ServiceRunner {
             let decision = self
                 .controller
                 .tick(&now_ms, &readings, view.state, &mut state);
+            let estimate = Estimate::of(&state, self.forecast.as_ref(), now_ms);
             let report = |applied| TickReport {
                 service: self.name.clone(),
                 decision,
                 applied,
                 readings: readings.clone(),
+                estimate,
             };
             // A dry run, or a scale-in suppressed by a deployment, acts on nothing, so it
             // claims (and records) nothing in the state either.
@@ -223,6 +262,9 @@ pub async fn run_loop(runners: &mut [ServiceRunner], period: Duration, once: boo
                 }
                 Ok(r) => tracing::info!(
                     service = %r.service,
+                    arrival_rate_per_s = r.estimate.arrival_rate_per_s,
+                    learned_service_secs = r.estimate.learned_service_secs,
+                    forecast_per_s = r.estimate.forecast_per_s,
                     previous = r.decision.previous,
                     desired = r.decision.desired,
                     action = %r.decision.action,
