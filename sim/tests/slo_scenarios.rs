@@ -14,18 +14,20 @@ use stepscale_sim::summary::ideal_task_hours;
 use stepscale_sim::{Backtest, Overrides, Summary};
 
 /// The scenarios of issue 10 and each one's `slo` policy file (facts only).
-const SCENARIOS: [(&str, &str); 5] = [
+const SCENARIOS: [(&str, &str); 6] = [
     ("worldcup98", "slo-worldcup98.toml"),
     ("diurnal", "slo.toml"),
     ("spike", "slo-spike.toml"),
     ("bursts", "slo.toml"),
     ("azure-llm", "slo-azure-llm.toml"),
+    ("daily-rush", "slo.toml"),
 ];
 
 /// The forecast variants: the scenario's slo file plus a `[forecast]` table.
-const FORECASTS: [(&str, &str); 2] = [
+const FORECASTS: [(&str, &str); 3] = [
     ("diurnal", "slo-forecast.toml"),
     ("azure-llm", "slo-forecast-azure-llm.toml"),
+    ("daily-rush", "slo-forecast.toml"),
 ];
 
 /// The shipped policies to compare against, on every scenario.
@@ -129,7 +131,10 @@ fn print_the_comparison_table() {
         }
     }
     println!("{table}");
-    assert_eq!(runs().len(), 5 * 4 + FORECASTS.len());
+    assert_eq!(
+        runs().len(),
+        SCENARIOS.len() * (1 + BASELINES.len()) + FORECASTS.len()
+    );
 }
 
 /// The scenarios whose plant lets a policy that follows the load meet the goal. Not spike
@@ -226,4 +231,17 @@ fn the_forecast_costs_at_most_5_percent_and_never_adds_violation() {
             slo.wait_p99_s
         );
     }
+}
+
+#[test]
+fn the_forecast_cuts_violation_on_a_daily_rush_for_under_5_percent() {
+    let slo = &get("daily-rush", "slo").summary;
+    let forecast = &get("daily-rush", "slo+forecast").summary;
+    assert!(
+        forecast.slo_violation_s <= 0.67 * slo.slo_violation_s,
+        "violation: {} s with the forecast, {} s without",
+        forecast.slo_violation_s,
+        slo.slo_violation_s
+    );
+    assert!(forecast.task_hours <= 1.05 * slo.task_hours);
 }
