@@ -251,3 +251,37 @@ async fn slo_decisions_log_the_arrival_rate_estimate() {
         .unwrap_or_else(|| panic!("no estimate in {decided}"));
     assert!(rate > 0.0, "{decided}");
 }
+
+/// An ECS reply that lacks a count is an error too: the SDK alone would read it as 0.
+#[tokio::test]
+async fn a_missing_count_in_the_ecs_reply_is_an_error() {
+    use support::relay::{self, Verdict};
+    let (cluster, service, ecs) = ecs_service(4).await;
+    let key = support::unique("jobs");
+    support::redis_list(&key, 10).await;
+    let ecs_relay = relay::start(|request| match request.target_operation() {
+        Some("DescribeServices") => Verdict::Respond {
+            status: 200,
+            body: r#"{"services":[{"serviceName":"s","status":"ACTIVE","desiredCount":4,"pendingCount":0,"deployments":[]}],"failures":[]}"#,
+        },
+        _ => Verdict::Forward,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = stepscale_run(
+        &["--once", "--state-dir", dir.path().to_str().unwrap()],
+        &[
+            ("AWS_ENDPOINT_URL_ECS", ecs_relay.as_str()),
+            ("AWS_MAX_ATTEMPTS", "1"),
+            ("QUEUE_TYPE", "redis"),
+            ("REDIS_QUEUE_KEY", key.as_str()),
+            ("ECS_CLUSTER", cluster.as_str()),
+            ("SERVICE_NAME", service.as_str()),
+            ("MIN_TASKS", "1"),
+            ("MAX_TASKS", "20"),
+        ],
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("no runningCount"), "{log}");
+    assert_eq!(desired(&ecs, &cluster, &service).await, 4, "nothing scaled");
+}

@@ -84,6 +84,6 @@ where
                 .unwrap_or_else(|_| "the region's endpoint".to_string());
             format!("cannot reach {endpoint}: {cause} (check AWS_ENDPOINT_URL, AWS_REGION and the network)")
         }
-        other => other.to_string(),
+        other => crate::secrets::error_chain(other),
     }
 }

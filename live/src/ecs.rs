@@ -125,6 +125,8 @@ impl EcsService {
             .describe_services()
             .cluster(&self.cluster)
             .services(&self.service)
+            .customize()
+            .interceptor(RequireCounts)
             .send()
             .await
             .map_err(|e| EcsError::Api {
@@ -228,5 +230,61 @@ mod tests {
         let old = Deployment::builder().status("ACTIVE").build();
         assert!(!deployment_in_progress(std::slice::from_ref(&primary)));
         assert!(deployment_in_progress(&[primary, old]));
+    }
+}
+
+/// Refuses a DescribeServices reply in which a service lacks one of its counts: the SDK would
+/// read an absent count as 0, and 0 running tasks is a decision, not a missing value.
+#[derive(Debug)]
+struct RequireCounts;
+
+impl aws_sdk_ecs::config::Intercept for RequireCounts {
+    fn name(&self) -> &'static str {
+        "RequireCounts"
+    }
+
+    // After deserialization the body has been read into memory (before it, it may still be a
+    // stream), so it can be looked at here.
+    fn read_after_deserialization(
+        &self,
+        context: &aws_sdk_ecs::config::interceptors::AfterDeserializationInterceptorContextRef<'_>,
+        _components: &aws_sdk_ecs::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_ecs::config::ConfigBag,
+    ) -> Result<(), aws_sdk_ecs::error::BoxError> {
+        let response = context.response();
+        if !response.status().is_success() {
+            return Ok(());
+        }
+        match response.body().bytes().and_then(missing_count) {
+            Some(field) => Err(format!(
+                "the reply gives no {field} for the service; nothing is decided on a missing count"
+            )
+            .into()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The first count missing (or not an integer) in a DescribeServices reply body.
+fn missing_count(body: &[u8]) -> Option<&'static str> {
+    let reply: serde_json::Value = serde_json::from_slice(body).ok()?;
+    reply.get("services")?.as_array()?.iter().find_map(|svc| {
+        ["desiredCount", "runningCount", "pendingCount"]
+            .into_iter()
+            .find(|key| svc.get(*key).and_then(serde_json::Value::as_i64).is_none())
+    })
+}
+
+#[cfg(test)]
+mod count_tests {
+    use super::missing_count;
+
+    #[test]
+    fn a_reply_without_a_count_is_caught() {
+        let full = br#"{"services":[{"desiredCount":1,"runningCount":1,"pendingCount":0}]}"#;
+        assert_eq!(missing_count(full), None);
+        let partial = br#"{"services":[{"desiredCount":1,"pendingCount":0}]}"#;
+        assert_eq!(missing_count(partial), Some("runningCount"));
+        assert_eq!(missing_count(br#"{"services":[],"failures":[]}"#), None);
     }
 }
