@@ -277,4 +277,111 @@ fn compare_overlays_several_policies_in_one_table_and_plot() {
         printed.contains("step") && printed.contains("target"),
         "{printed}"
     );
+    // The printed table: aligned columns, figures rounded to two decimals; the CSV keeps
+    // full precision.
+    let lines: Vec<&str> = printed.lines().take(4).collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.chars().count() == lines[0].chars().count()),
+        "{printed}"
+    );
+    for cell in lines[1..].iter().flat_map(|l| l.split_whitespace()) {
+        let decimals = cell.split_once('.').map_or(0, |(_, f)| f.len());
+        assert!(decimals <= 2, "{cell} in {printed}");
+    }
+    assert!(
+        rows[1..]
+            .iter()
+            .flat_map(|r| r.split(','))
+            .any(|c| c.split_once('.').is_some_and(|(_, f)| f.len() > 2)),
+        "compare.csv keeps full precision: {table}"
+    );
+}
+
+#[test]
+fn a_trace_given_with_trace_is_named_in_the_summary_and_the_plot_title() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = tmp.path().join("my-trace.csv");
+    // 2026-01-05T00:00:00Z, epoch seconds, one arrival a row.
+    let csv: String = std::iter::once("time".to_string())
+        .chain((0..3_000_u64).map(|i| (1_767_571_200 + i / 5).to_string()))
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(&trace, csv).unwrap();
+    let out_path = tmp.path().join("out");
+    let out = backtest(
+        &[
+            "--scenario",
+            "scenarios/diurnal.toml",
+            "--trace",
+            trace.to_str().unwrap(),
+            "--time-format",
+            "epoch_seconds",
+            "--out",
+            out_path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.starts_with("diurnal with trace my-trace.csv ("),
+        "{printed}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_path.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["scenario"], "diurnal");
+    assert_eq!(summary["trace"], "my-trace.csv");
+    assert_eq!(summary["messages"], 3000.0);
+    let svg = std::fs::read_to_string(out_path.join("plot.svg")).unwrap();
+    assert!(
+        svg.contains("diurnal with trace my-trace.csv"),
+        "the plot title"
+    );
+}
+
+#[test]
+fn time_format_accepts_underscores_and_dashes() {
+    for spelling in ["epoch-seconds", "epoch_seconds", "date_time"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = backtest(
+            &[
+                "--scenario",
+                "scenarios/worldcup98.toml",
+                "--time-format",
+                spelling,
+                "--resolution",
+                "86400",
+                "--out",
+                tmp.path().join("o").to_str().unwrap(),
+            ],
+            &[],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("expected auto, date-time or epoch-seconds"),
+            "{spelling}: {stderr}"
+        );
+    }
+    let out = backtest(
+        &[
+            "--scenario",
+            "scenarios/spike.toml",
+            "--time-format",
+            "epochs",
+            "--out",
+            "/nonexistent/o",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("expected auto, date-time or epoch-seconds")
+    );
 }

@@ -67,9 +67,9 @@ pub struct Row {
 pub struct Outcome {
     /// The time series, when the run kept it ([`RowSink::Keep`]); empty otherwise.
     pub rows: Vec<Row>,
-    /// At most [`ENVELOPE_ROWS`] rows, each the field-wise maximum of a run of rows: what the
-    /// plots draw, in every sink mode.
-    pub envelope: Vec<Row>,
+    /// At most [`ENVELOPE_ROWS`] buckets of rows, each kept as the field-wise maximum and
+    /// minimum of its rows: what the plots draw, in every sink mode.
+    pub envelope: Envelope,
     /// The summary's statistics over every row, gathered as the rows were made.
     pub stats: RowStats,
     /// Why the CSV sink stopped writing, if it did.
@@ -251,7 +251,7 @@ pub struct Recorder {
     sink: RowSink,
     rows: Vec<Row>,
     stats: RowStats,
-    envelope: Envelope,
+    envelope: EnvelopeBuilder,
     write_error: Option<String>,
 }
 
@@ -269,11 +269,23 @@ pub enum RowSink {
 /// Rows in the plot envelope, at most.
 pub const ENVELOPE_ROWS: usize = 4096;
 
-/// The rows reduced to at most [`ENVELOPE_ROWS`] buckets of equal row counts; a full envelope
-/// merges neighbours and doubles its bucket.
+/// The rows reduced to at most [`ENVELOPE_ROWS`] buckets of equal row counts (the last may be
+/// partial). Bucket `i` is `max[i]` and `min[i]`: the field-wise maximum and minimum of its
+/// rows, both at the time of the bucket's first row, so a plot keeps the spikes and the quiet
+/// periods' minima alike.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Envelope {
+    /// Field-wise maximum per bucket (the last action of the bucket).
+    pub max: Vec<Row>,
+    /// Field-wise minimum per bucket (the last action of the bucket).
+    pub min: Vec<Row>,
+}
+
+/// Builds an [`Envelope`] as rows come; a full envelope merges neighbours and doubles its
+/// bucket.
 #[derive(Debug, Clone, Default)]
-struct Envelope {
-    buckets: Vec<Row>,
+struct EnvelopeBuilder {
+    env: Envelope,
     per_bucket: usize,
     in_last: usize,
 }
@@ -292,34 +304,55 @@ fn merge_max(a: &mut Row, b: &Row) {
     }
 }
 
-impl Envelope {
+fn merge_min(a: &mut Row, b: &Row) {
+    a.arrivals = a.arrivals.min(b.arrivals);
+    a.backlog = a.backlog.min(b.backlog);
+    a.in_flight = a.in_flight.min(b.in_flight);
+    a.desired = a.desired.min(b.desired);
+    a.running = a.running.min(b.running);
+    a.pending = a.pending.min(b.pending);
+    a.oldest_age_s = a.oldest_age_s.min(b.oldest_age_s);
+    a.demand = a.demand.min(b.demand);
+    if b.action.is_some() {
+        a.action = b.action;
+    }
+}
+
+/// Merges neighbouring buckets pairwise with `merge`.
+fn halve(buckets: &[Row], merge: fn(&mut Row, &Row)) -> Vec<Row> {
+    buckets
+        .chunks(2)
+        .map(|c| {
+            let mut r = c[0];
+            if let Some(b) = c.get(1) {
+                merge(&mut r, b);
+            }
+            r
+        })
+        .collect()
+}
+
+impl EnvelopeBuilder {
     fn push(&mut self, row: &Row) {
         if self.per_bucket == 0 {
             self.per_bucket = 1;
         }
-        match self.buckets.last_mut() {
-            Some(last) if self.in_last < self.per_bucket => {
-                merge_max(last, row);
+        let in_last = self.in_last < self.per_bucket;
+        match (self.env.max.last_mut(), self.env.min.last_mut()) {
+            (Some(hi), Some(lo)) if in_last => {
+                merge_max(hi, row);
+                merge_min(lo, row);
                 self.in_last += 1;
             }
             _ => {
-                if self.buckets.len() == ENVELOPE_ROWS {
-                    let merged: Vec<Row> = self
-                        .buckets
-                        .chunks(2)
-                        .map(|c| {
-                            let mut r = c[0];
-                            if let Some(b) = c.get(1) {
-                                merge_max(&mut r, b);
-                            }
-                            r
-                        })
-                        .collect();
-                    self.buckets = merged;
+                if self.env.max.len() == ENVELOPE_ROWS {
+                    self.env.max = halve(&self.env.max, merge_max);
+                    self.env.min = halve(&self.env.min, merge_min);
                     self.per_bucket *= 2;
                     // The last bucket is full after a merge (ENVELOPE_ROWS is even).
                 }
-                self.buckets.push(*row);
+                self.env.max.push(*row);
+                self.env.min.push(*row);
                 self.in_last = 1;
             }
         }
@@ -397,7 +430,7 @@ pub struct Series {
     /// Kept rows.
     pub rows: Vec<Row>,
     /// The plot envelope.
-    pub envelope: Vec<Row>,
+    pub envelope: Envelope,
     /// The statistics.
     pub stats: RowStats,
     /// A CSV write failure.
@@ -433,7 +466,7 @@ impl Recorder {
             sink,
             rows: Vec::new(),
             stats: RowStats::default(),
-            envelope: Envelope::default(),
+            envelope: EnvelopeBuilder::default(),
             write_error,
         }
     }
@@ -467,7 +500,7 @@ impl Recorder {
         }
         Series {
             rows: self.rows,
-            envelope: self.envelope.buckets,
+            envelope: self.envelope.env,
             stats: self.stats,
             write_error: self.write_error,
         }
@@ -524,5 +557,55 @@ impl Recorder {
             oldest_age_s: s.oldest_age_s,
             demand: (rate / self.throughput_per_task - 1e-9).ceil().max(0.0) as u32,
         });
+    }
+}
+
+#[cfg(test)]
+mod envelope_tests {
+    use super::{EnvelopeBuilder, Row, ENVELOPE_ROWS};
+
+    fn row(t_us: i64, v: u32) -> Row {
+        Row {
+            t_us,
+            arrivals: f64::from(v),
+            backlog: f64::from(v),
+            in_flight: 0.0,
+            desired: v,
+            running: v,
+            pending: 0,
+            action: None,
+            oldest_age_s: f64::from(v),
+            demand: v,
+        }
+    }
+
+    #[test]
+    fn buckets_keep_the_highest_and_the_lowest_of_their_rows() {
+        let mut b = EnvelopeBuilder::default();
+        let n = ENVELOPE_ROWS * 5 + 3;
+        for i in 0..n {
+            // Quiet at 10, with one spike and one dip.
+            let v = match i {
+                7_000 => 500,
+                9_001 => 1,
+                _ => 10,
+            };
+            b.push(&row(i as i64, v));
+        }
+        let env = b.env;
+        assert!(env.max.len() <= ENVELOPE_ROWS && env.max.len() > ENVELOPE_ROWS / 2);
+        assert_eq!(env.max.len(), env.min.len());
+        assert!(env.max.iter().zip(&env.min).all(|(h, l)| h.t_us == l.t_us));
+        assert_eq!(env.max.iter().map(|r| r.running).max(), Some(500));
+        assert_eq!(env.min.iter().map(|r| r.running).min(), Some(1));
+        // Away from the spike and the dip, both sides read the quiet level.
+        assert_eq!(
+            env.min.iter().filter(|r| r.running == 10).count(),
+            env.min.len() - 1
+        );
+        assert_eq!(
+            env.max.iter().filter(|r| r.running == 10).count(),
+            env.max.len() - 1
+        );
     }
 }

@@ -78,6 +78,8 @@ pub struct Backtest {
     pub prepared: Prepared,
     /// The scenario file.
     pub path: PathBuf,
+    /// The trace file's name when `--trace` replaced the scenario's arrivals.
+    pub trace_name: Option<String>,
 }
 
 /// The limits that need the policy and the arrivals: tasks, fleet slots, discrete messages and
@@ -261,6 +263,12 @@ impl Backtest {
             config,
             prepared,
             path: path.to_path_buf(),
+            trace_name: o.trace.as_ref().map(|t| {
+                t.file_name().map_or_else(
+                    || t.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            }),
         })
     }
 
@@ -294,6 +302,7 @@ impl Backtest {
             &outcome,
             &Meta {
                 scenario: &self.scenario.name,
+                trace: self.trace_name.as_deref(),
                 policy: config.policy.kind(),
                 fidelity: match self.scenario.fidelity {
                     Fidelity::Fluid => "fluid",
@@ -354,7 +363,7 @@ impl Backtest {
         staged.write("summary.json", json.as_bytes())?;
         let title = format!(
             "{} — {} policy, {} mode: p99 wait {:.1} s, {:.1} task-hours",
-            summary.scenario,
+            summary.name(),
             summary.policy,
             summary.fidelity,
             summary.wait_p99_s,

@@ -19,6 +19,9 @@ use crate::model::{Outcome, Row};
 pub struct Summary {
     /// Scenario name.
     pub scenario: String,
+    /// The trace file's name when `--trace` replaced the scenario's arrivals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
     /// Policy kind.
     pub policy: String,
     /// fluid or discrete.
@@ -94,6 +97,8 @@ fn r6(x: f64) -> f64 {
 pub struct Meta<'a> {
     /// Scenario name.
     pub scenario: &'a str,
+    /// The trace file's name when `--trace` replaced the scenario's arrivals.
+    pub trace: Option<&'a str>,
     /// Policy kind.
     pub policy: &'a str,
     /// Fidelity name.
@@ -161,6 +166,7 @@ pub fn summarize(o: &Outcome, meta: &Meta<'_>) -> Summary {
     };
     Summary {
         scenario: meta.scenario.to_string(),
+        trace: meta.trace.map(str::to_string),
         policy: meta.policy.to_string(),
         fidelity: meta.fidelity.to_string(),
         seed: meta.seed,
@@ -203,12 +209,21 @@ impl Summary {
         map.into_iter().find(|(_, v)| v.is_null()).map(|(k, _)| k)
     }
 
+    /// The scenario's name, with the trace's when `--trace` replaced its arrivals.
+    #[must_use]
+    pub fn name(&self) -> String {
+        match &self.trace {
+            Some(trace) => format!("{} with trace {trace}", self.scenario),
+            None => self.scenario.clone(),
+        }
+    }
+
     /// A few lines for a person.
     #[must_use]
     pub fn human(&self) -> String {
         format!(
             "{} ({} policy, {} mode, seed {})\n  messages {:.0}, processed {:.0}, backlog max {:.0}\n  wait p50 {:.1} s, p90 {:.1} s, p99 {:.1} s, max {:.1} s; SLO {} s violated for {:.0} s\n  {:.1} task-hours, ${:.2}; {} scale-outs, {} scale-ins, {} direction flips",
-            self.scenario,
+            self.name(),
             self.policy,
             self.fidelity,
             self.seed,

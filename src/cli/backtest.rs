@@ -24,7 +24,8 @@ pub struct ScenarioArgs {
     /// Name of the trace's count column (omitted: each row is one arrival).
     #[arg(long)]
     pub(crate) value_column: Option<String>,
-    /// Force the time format: date-time or epoch-seconds (default: auto-detected).
+    /// Force the time format: date-time or epoch-seconds (`_` works for `-`; default:
+    /// auto-detected).
     #[arg(long, value_parser = parse_time_format)]
     pub(crate) time_format: Option<TimeFormat>,
     /// Multiply counts (requests to messages).
@@ -70,7 +71,7 @@ pub struct CompareArgs {
 }
 
 fn parse_time_format(s: &str) -> Result<TimeFormat, String> {
-    match s {
+    match s.replace('_', "-").as_str() {
         "auto" => Ok(TimeFormat::Auto),
         "date-time" | "datetime" | "rfc3339" => Ok(TimeFormat::DateTime),
         "epoch-seconds" | "epoch" => Ok(TimeFormat::EpochSeconds),
@@ -130,6 +131,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
         "policy,kind,wait_p50_s,wait_p99_s,wait_max_s,slo_violation_s,task_hours,cost_usd,scale_out_actions,scale_in_actions,direction_flips\n",
     );
     let mut start_us = 0;
+    let mut slo_s = 0.0;
     let mut title = String::new();
     let mut rules = OutputRules {
         force: s.force,
@@ -179,14 +181,15 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
             summary.direction_flips
         );
         start_us = backtest.prepared.start_us;
-        title = format!("{}: policies compared", summary.scenario);
+        slo_s = backtest.scenario.slo.wait_secs;
+        title = format!("{}: policies compared", summary.name());
         runs.push((name, outcome.envelope));
     }
     let mut staged = StagedDir::new(&s.out, "compare", &rules)?;
     staged.write("compare.csv", table.as_bytes())?;
     let png = staged.path("compare.png");
     let svg = staged.path("compare.svg");
-    stepscale_sim::plot::write_compare(&png, &svg, &title, &runs, start_us)?;
+    stepscale_sim::plot::write_compare(&png, &svg, &title, &runs, start_us, slo_s)?;
     staged.commit().context("writing the comparison")?;
     print!("{}", render_table(&table));
     println!(
@@ -206,24 +209,93 @@ fn check_finite(summary: &stepscale_sim::Summary) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Aligns a CSV table into columns for the terminal.
+/// Aligns a CSV table into columns for the terminal: text to the left, numbers to the right,
+/// a column with any fraction shown with two decimals throughout (the CSV keeps full
+/// precision).
 fn render_table(csv: &str) -> String {
-    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
-    let cols = rows.first().map_or(0, Vec::len);
+    let cells: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    let cols = cells.first().map_or(0, Vec::len);
+    let body = cells.get(1..).unwrap_or_default();
+    let numeric: Vec<bool> = (0..cols)
+        .map(|c| {
+            body.iter()
+                .all(|r| r.get(c).is_some_and(|s| s.parse::<f64>().is_ok()))
+        })
+        .collect();
+    let fractional: Vec<bool> = (0..cols)
+        .map(|c| {
+            numeric[c]
+                && body
+                    .iter()
+                    .any(|r| r.get(c).is_some_and(|s| s.contains('.')))
+        })
+        .collect();
+    let rows: Vec<Vec<String>> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.iter()
+                .enumerate()
+                .map(|(c, cell)| match cell.parse::<f64>() {
+                    Ok(v) if i > 0 && fractional.get(c) == Some(&true) => format!("{v:.2}"),
+                    _ => (*cell).to_string(),
+                })
+                .collect()
+        })
+        .collect();
     let widths: Vec<usize> = (0..cols)
         .map(|c| {
             rows.iter()
-                .map(|r| r.get(c).map_or(0, |s| s.len()))
+                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
                 .max()
                 .unwrap_or(0)
         })
         .collect();
     let mut out = String::new();
     for r in &rows {
+        let mut line = String::new();
         for (c, cell) in r.iter().enumerate() {
-            let _ = write!(out, "{cell:>w$}  ", w = widths[c]);
+            let w = widths.get(c).copied().unwrap_or(0);
+            if c > 0 {
+                line.push_str("  ");
+            }
+            if numeric.get(c) == Some(&true) {
+                let _ = write!(line, "{cell:>w$}");
+            } else {
+                let _ = write!(line, "{cell:<w$}");
+            }
         }
+        out.push_str(line.trim_end());
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_time_format, render_table};
+    use stepscale_sim::timefmt::TimeFormat;
+
+    #[test]
+    fn time_formats_accept_dashes_and_underscores() {
+        for (s, f) in [
+            ("epoch-seconds", TimeFormat::EpochSeconds),
+            ("epoch_seconds", TimeFormat::EpochSeconds),
+            ("date-time", TimeFormat::DateTime),
+            ("date_time", TimeFormat::DateTime),
+            ("auto", TimeFormat::Auto),
+        ] {
+            assert_eq!(parse_time_format(s), Ok(f), "{s}");
+        }
+        assert!(parse_time_format("epochs").is_err());
+    }
+
+    #[test]
+    fn table_is_aligned_and_rounded() {
+        let t = render_table("policy,kind,p99,flips\ntarget,target,0,282\nslo,slo,1.000191,7\n");
+        assert_eq!(
+            t,
+            "policy  kind     p99  flips\ntarget  target  0.00    282\nslo     slo     1.00      7\n"
+        );
+    }
 }
