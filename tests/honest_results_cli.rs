@@ -114,3 +114,25 @@ fn an_environment_value_that_is_not_utf8_is_an_error_naming_it() {
     );
     assert!(err.contains("MIN_TASKS") && err.contains("UTF-8"), "{err}");
 }
+
+#[test]
+fn a_run_that_fails_on_its_configuration_leaves_no_state_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.toml");
+    std::fs::write(&policy, "[service]\ncluster = \"c\"\nname = \"s\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .args(["run", "--once", "--dry-run", "--policy"])
+        .arg(&policy)
+        .current_dir(dir.path())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .output()
+        .expect("the stepscale binary runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("queue_url"), "{err}");
+    assert!(
+        !dir.path().join("stepscale-state").exists(),
+        "an empty state folder was left"
+    );
+}

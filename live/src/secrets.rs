@@ -3,6 +3,18 @@
 /// `text` with every occurrence of `secret` masked. Server and library messages may echo what
 /// they were given (a URL, a password), and none of them may reach a log or an error. An
 /// absent or empty secret leaves the text as it is.
+#[cfg_attr(
+    not(any(
+        feature = "rabbitmq",
+        feature = "redis",
+        feature = "kafka",
+        feature = "amazon-mq"
+    )),
+    allow(
+        dead_code,
+        reason = "only the broker probes echo secrets; an SQS-only build has none"
+    )
+)]
 pub(crate) fn redact<'a>(text: &str, secret: impl Into<Option<&'a str>>) -> String {
     match secret.into() {
         Some(secret) if !secret.is_empty() => text.replace(secret, "********"),
@@ -12,6 +24,10 @@ pub(crate) fn redact<'a>(text: &str, secret: impl Into<Option<&'a str>>) -> Stri
 
 /// An error and its sources, joined, so the cause is not hidden behind a generic message.
 /// Mask the result with [`redact`] before it leaves the probe.
+#[cfg_attr(
+    not(any(feature = "aws", feature = "rabbitmq", feature = "amazon-mq")),
+    allow(dead_code, reason = "used by the AWS and broker probes only")
+)]
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();

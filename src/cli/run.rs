@@ -62,8 +62,6 @@ fn store_for(
             bail!("state bucket {bucket} configured, but this build has no `s3-state` feature");
         }
     }
-    std::fs::create_dir_all(state_dir)
-        .with_context(|| format!("creating {}", state_dir.display()))?;
     Ok(AnyStateStore::File(FileStateStore::new(
         state_dir.join(format!("{cluster}__{service}.json")),
     )))

@@ -83,6 +83,11 @@ impl FileStateStore {
             location: self.path.display().to_string(),
             detail: e.to_string(),
         })?;
+        // The folder is made on the first save, so a run that fails before it (a bad
+        // configuration, a dry run) leaves no empty folder behind.
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| self.io(&e))?;
+        }
         let tmp = self
             .path
             .with_extension(format!("tmp-{}", std::process::id()));
