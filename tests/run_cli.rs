@@ -161,17 +161,17 @@ async fn once_exits_3_when_every_read_failed_and_the_engine_held() {
     assert_eq!(desired(&ecs, &cluster, &service).await, 4, "nothing scaled");
 }
 
-/// An ECS reply with a negative count is an error, never 0 tasks: nothing is decided on it.
-#[tokio::test]
-async fn a_negative_count_in_the_ecs_reply_is_an_error() {
+/// Runs `--once` with ECS's DescribeServices answered by `reply`; the run must fail naming
+/// `needle`, and the service's desired count must stay as it was.
+async fn ecs_reply_is_refused(reply: &'static str, needle: &str) {
     use support::relay::{self, Verdict};
     let (cluster, service, ecs) = ecs_service(4).await;
     let key = support::unique("jobs");
     support::redis_list(&key, 10).await;
-    let ecs_relay = relay::start(|request| match request.target_operation() {
+    let ecs_relay = relay::start(move |request| match request.target_operation() {
         Some("DescribeServices") => Verdict::Respond {
             status: 200,
-            body: r#"{"services":[{"serviceName":"s","status":"ACTIVE","desiredCount":4,"runningCount":-3,"pendingCount":0,"deployments":[]}],"failures":[]}"#,
+            body: reply,
         },
         _ => Verdict::Forward,
     });
@@ -180,6 +180,7 @@ async fn a_negative_count_in_the_ecs_reply_is_an_error() {
         &["--once", "--state-dir", dir.path().to_str().unwrap()],
         &[
             ("AWS_ENDPOINT_URL_ECS", ecs_relay.as_str()),
+            ("AWS_MAX_ATTEMPTS", "1"),
             ("QUEUE_TYPE", "redis"),
             ("REDIS_QUEUE_KEY", key.as_str()),
             ("ECS_CLUSTER", cluster.as_str()),
@@ -190,8 +191,28 @@ async fn a_negative_count_in_the_ecs_reply_is_an_error() {
     );
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{log}");
-    assert!(log.contains("runningCount = -3"), "{log}");
+    assert!(log.contains(needle), "{log}");
     assert_eq!(desired(&ecs, &cluster, &service).await, 4, "nothing scaled");
+}
+
+/// An ECS reply with a negative count is an error, never 0 tasks: nothing is decided on it.
+#[tokio::test]
+async fn a_negative_count_in_the_ecs_reply_is_an_error() {
+    ecs_reply_is_refused(
+        r#"{"services":[{"serviceName":"s","status":"ACTIVE","desiredCount":4,"runningCount":-3,"pendingCount":0,"deployments":[]}],"failures":[]}"#,
+        "runningCount = -3",
+    )
+    .await;
+}
+
+/// An ECS reply that lacks a count is an error too: the SDK alone would read it as 0.
+#[tokio::test]
+async fn a_missing_count_in_the_ecs_reply_is_an_error() {
+    ecs_reply_is_refused(
+        r#"{"services":[{"serviceName":"s","status":"ACTIVE","desiredCount":4,"pendingCount":0,"deployments":[]}],"failures":[]}"#,
+        "no runningCount",
+    )
+    .await;
 }
 
 /// With the slo policy, each decision's log line carries the arrival-rate estimate.
@@ -250,38 +271,4 @@ async fn slo_decisions_log_the_arrival_rate_estimate() {
         .as_f64()
         .unwrap_or_else(|| panic!("no estimate in {decided}"));
     assert!(rate > 0.0, "{decided}");
-}
-
-/// An ECS reply that lacks a count is an error too: the SDK alone would read it as 0.
-#[tokio::test]
-async fn a_missing_count_in_the_ecs_reply_is_an_error() {
-    use support::relay::{self, Verdict};
-    let (cluster, service, ecs) = ecs_service(4).await;
-    let key = support::unique("jobs");
-    support::redis_list(&key, 10).await;
-    let ecs_relay = relay::start(|request| match request.target_operation() {
-        Some("DescribeServices") => Verdict::Respond {
-            status: 200,
-            body: r#"{"services":[{"serviceName":"s","status":"ACTIVE","desiredCount":4,"pendingCount":0,"deployments":[]}],"failures":[]}"#,
-        },
-        _ => Verdict::Forward,
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let out = stepscale_run(
-        &["--once", "--state-dir", dir.path().to_str().unwrap()],
-        &[
-            ("AWS_ENDPOINT_URL_ECS", ecs_relay.as_str()),
-            ("AWS_MAX_ATTEMPTS", "1"),
-            ("QUEUE_TYPE", "redis"),
-            ("REDIS_QUEUE_KEY", key.as_str()),
-            ("ECS_CLUSTER", cluster.as_str()),
-            ("SERVICE_NAME", service.as_str()),
-            ("MIN_TASKS", "1"),
-            ("MAX_TASKS", "20"),
-        ],
-    );
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{log}");
-    assert!(log.contains("no runningCount"), "{log}");
-    assert_eq!(desired(&ecs, &cluster, &service).await, 4, "nothing scaled");
 }
