@@ -61,3 +61,52 @@ fn every_queue_type_has_a_live_policy_that_config_accepts() {
     .collect();
     assert_eq!(types, expected, "one live policy per queue type");
 }
+
+#[test]
+fn iam_prints_a_least_privilege_policy_for_every_live_example() {
+    let dir = root().join("scenarios/policies/live");
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for (_, action) in stepscale_live::iam::ACTIONS {
+        assert!(readme.contains(action), "README lacks {action}");
+    }
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let file = entry.unwrap().path();
+        let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+            .args([
+                "iam",
+                "--account",
+                "123456789012",
+                "--region",
+                "eu-west-1",
+                "--policy",
+            ])
+            .arg(&file)
+            .output()
+            .expect("the stepscale binary runs");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let statements = doc["Statement"].as_array().unwrap();
+        assert!(
+            statements
+                .iter()
+                .any(|s| s["Resource"][0]
+                    == "arn:aws:ecs:eu-west-1:123456789012:service/prod/worker"),
+            "{}: {doc}",
+            file.display()
+        );
+        for s in statements {
+            for a in s["Action"].as_array().unwrap() {
+                assert!(
+                    !a.as_str().unwrap().contains('*'),
+                    "{}: {a}",
+                    file.display()
+                );
+            }
+        }
+    }
+}

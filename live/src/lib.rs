@@ -7,6 +7,7 @@ pub mod aws;
 pub mod cloudwatch;
 #[cfg(feature = "aws")]
 pub mod ecs;
+pub mod iam;
 #[cfg(feature = "aws")]
 pub mod lambda;
 pub mod probe;

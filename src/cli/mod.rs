@@ -43,6 +43,18 @@ enum Command {
     Tune(tune::TuneArgs),
     /// The live loop: read queues, decide, keep state, set the ECS desired count.
     Run(run::RunArgs),
+    /// Print the least-privilege IAM policy (JSON) for a configuration's service, state and queues.
+    Iam {
+        /// Policy file (TOML); without it, the environment alone (as the Lambda reads it).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// AWS region in the ARNs (default: the configuration's, AWS_REGION, else `*`).
+        #[arg(long)]
+        region: Option<String>,
+        /// AWS account id in the ARNs (default `*`).
+        #[arg(long, default_value = "*")]
+        account: String,
+    },
     /// Print the resolved configuration (defaults < policy file < environment); secrets redacted.
     Config {
         /// Policy file (TOML); without it, the environment alone (as the Lambda reads it).
@@ -67,6 +79,23 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Tune(args) => tune::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Iam {
+            policy,
+            region,
+            account,
+        } => {
+            let config = load_config(policy.as_deref())?;
+            let region = region
+                .or_else(|| config.region.clone())
+                .or_else(|| std::env::var("AWS_REGION").ok())
+                .unwrap_or_else(|| "*".into());
+            let doc = stepscale_live::iam::policy_for(&config, &region, &account)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).context("rendering the policy")?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config { policy } => {
             let config = load_config(policy.as_deref())?;
             print!(

@@ -1,0 +1,211 @@
+//! The AWS actions StepScale calls, in one list, and the least-privilege IAM policy for one
+//! configuration: ECS on the one service, S3 on the state prefix, each probe on its own
+//! resource. `stepscale iam` prints it; the README's table is checked against [`ACTIONS`].
+
+use serde_json::{json, Value};
+use stepscale_engine::config::QueueConfig;
+use stepscale_engine::Config;
+
+/// Every AWS action StepScale calls, with the part that calls it.
+pub const ACTIONS: &[(&str, &str)] = &[
+    ("ecs", "ecs:DescribeServices"),
+    ("ecs", "ecs:UpdateService"),
+    ("s3-state", "s3:GetObject"),
+    ("s3-state", "s3:PutObject"),
+    ("s3-state", "s3:ListBucket"),
+    ("sqs", "sqs:GetQueueAttributes"),
+    ("sqs", "sqs:GetQueueUrl"),
+    ("sns", "sns:GetTopicAttributes"),
+    ("kinesis", "kinesis:ListShards"),
+    ("kinesis", "kinesis:GetShardIterator"),
+    ("kinesis", "kinesis:GetRecords"),
+    ("kafka", "kafka:GetBootstrapBrokers"),
+    ("amazon-mq", "mq:DescribeBroker"),
+    ("cloudwatch", "cloudwatch:GetMetricData"),
+];
+
+/// Why a policy cannot be written for a configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IamError {
+    /// A key the policy's resources are built from is missing.
+    #[error("{0} is not set: the IAM policy names the resource it grants")]
+    Missing(&'static str),
+}
+
+fn actions(part: &str) -> Vec<&'static str> {
+    ACTIONS
+        .iter()
+        .filter(|(p, _)| *p == part)
+        .map(|(_, a)| *a)
+        .collect()
+}
+
+fn statement(sid: &str, actions: &[&str], resources: &[String]) -> Value {
+    json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources })
+}
+
+/// The queue name at the end of an SQS queue URL.
+fn sqs_name(url: &str) -> Option<&str> {
+    url.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+}
+
+/// The least-privilege policy document for `config`, in `region` and `account` (`*` when the
+/// account is not known: the resources still name the service, queue, stream or bucket).
+pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value, IamError> {
+    let cluster = config
+        .service
+        .cluster
+        .as_deref()
+        .ok_or(IamError::Missing("service.cluster (ECS_CLUSTER)"))?;
+    let service = config
+        .service
+        .name
+        .as_deref()
+        .ok_or(IamError::Missing("service.name (SERVICE_NAME)"))?;
+    let cluster_name = cluster.rsplit('/').next().unwrap_or(cluster);
+    let mut statements = vec![statement(
+        "EcsOneService",
+        &actions("ecs"),
+        &[format!(
+            "arn:aws:ecs:{region}:{account}:service/{cluster_name}/{service}"
+        )],
+    )];
+    if let Some(bucket) = &config.state.s3_bucket {
+        let prefix = &config.state.key_prefix;
+        statements.push(statement(
+            "StateObjects",
+            &["s3:GetObject", "s3:PutObject"],
+            &[format!("arn:aws:s3:::{bucket}/{prefix}/*")],
+        ));
+        // Without ListBucket a missing state object reads as AccessDenied, not NotFound.
+        let mut list = statement(
+            "StateListing",
+            &["s3:ListBucket"],
+            &[format!("arn:aws:s3:::{bucket}")],
+        );
+        list["Condition"] = json!({ "StringLike": { "s3:prefix": [format!("{prefix}/*")] } });
+        statements.push(list);
+    }
+    let mut metrics = false;
+    for (i, q) in config.queues.iter().enumerate() {
+        let sid = |name: &str| format!("Queue{i}{name}");
+        match q {
+            QueueConfig::Sqs(s) => {
+                let name = s
+                    .queue_url
+                    .as_deref()
+                    .and_then(sqs_name)
+                    .or(s.queue_name.as_deref())
+                    .ok_or(IamError::Missing("queue_url or queue_name (SQS_QUEUE_URL)"))?;
+                let mut acts = vec!["sqs:GetQueueAttributes"];
+                if s.queue_url.is_none() {
+                    acts.push("sqs:GetQueueUrl");
+                }
+                statements.push(statement(
+                    &sid("Sqs"),
+                    &acts,
+                    &[format!("arn:aws:sqs:{region}:{account}:{name}")],
+                ));
+                metrics |= s.cloudwatch_metrics;
+            }
+            QueueConfig::Sns(t) => {
+                let arn = t
+                    .topic_arn
+                    .clone()
+                    .ok_or(IamError::Missing("topic_arn (SNS_TOPIC_ARN)"))?;
+                statements.push(statement(&sid("Sns"), &actions("sns"), &[arn]));
+                metrics = true;
+            }
+            QueueConfig::Kinesis(k) => {
+                let stream = k
+                    .stream_name
+                    .as_deref()
+                    .ok_or(IamError::Missing("stream_name (KINESIS_STREAM_NAME)"))?;
+                statements.push(statement(
+                    &sid("Kinesis"),
+                    &actions("kinesis"),
+                    &[format!(
+                        "arn:aws:kinesis:{region}:{account}:stream/{stream}"
+                    )],
+                ));
+                metrics = true;
+            }
+            QueueConfig::Kafka(k) => {
+                if let Some(arn) = &k.cluster_arn {
+                    statements.push(statement(
+                        &sid("Msk"),
+                        &actions("kafka"),
+                        std::slice::from_ref(arn),
+                    ));
+                }
+            }
+            QueueConfig::AmazonMq(m) => {
+                let broker = m
+                    .broker_id
+                    .as_deref()
+                    .ok_or(IamError::Missing("broker_id (AMQ_BROKER_ID)"))?;
+                statements.push(statement(
+                    &sid("AmazonMq"),
+                    &actions("amazon-mq"),
+                    &[format!("arn:aws:mq:{region}:{account}:broker:*:{broker}")],
+                ));
+                metrics |= m.cloudwatch_fallback;
+            }
+            // RabbitMQ and Redis are read over their own protocols: no AWS action.
+            _ => {}
+        }
+    }
+    if metrics {
+        // GetMetricData has no resource-level permissions: AWS documents `*` here.
+        statements.push(statement(
+            "QueueMetrics",
+            &actions("cloudwatch"),
+            &["*".to_string()],
+        ));
+    }
+    Ok(json!({ "Version": "2012-10-17", "Statement": statements }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn one_service_one_prefix_one_queue_and_no_wildcard_action() {
+        let c = config(
+            r#"{"service": {"cluster": "prod", "name": "worker"},
+                "queues": [{"type": "sqs", "queue_url": "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs", "cloudwatch_metrics": true}],
+                "state": {"s3_bucket": "b", "key_prefix": "p"}}"#,
+        );
+        let p = policy_for(&c, "eu-west-1", "123456789012").unwrap();
+        let text = p.to_string();
+        assert!(text.contains("arn:aws:ecs:eu-west-1:123456789012:service/prod/worker"));
+        assert!(text.contains("arn:aws:s3:::b/p/*"));
+        assert!(text.contains("arn:aws:sqs:eu-west-1:123456789012:jobs"));
+        for s in p["Statement"].as_array().unwrap() {
+            for a in s["Action"].as_array().unwrap() {
+                let a = a.as_str().unwrap();
+                assert!(!a.contains('*'), "{a}");
+                assert!(ACTIONS.iter().any(|(_, x)| *x == a), "{a} not in ACTIONS");
+            }
+        }
+        assert!(
+            !text.contains("sqs:GetQueueUrl"),
+            "a URL needs no GetQueueUrl"
+        );
+    }
+
+    #[test]
+    fn a_missing_name_is_an_error() {
+        let c = config(r#"{"service": {"cluster": "prod"}}"#);
+        assert!(policy_for(&c, "us-east-1", "*").is_err());
+    }
+}
