@@ -272,3 +272,50 @@ async fn slo_decisions_log_the_arrival_rate_estimate() {
         .unwrap_or_else(|| panic!("no estimate in {decided}"));
     assert!(rate > 0.0, "{decided}");
 }
+
+/// Two `--once --record` runs with 10 messages added between them record 10 arrivals: the
+/// recorder continues from the file's last row.
+#[tokio::test]
+async fn once_runs_record_the_arrivals_between_them() {
+    let (cluster, service, _ecs) = ecs_service(2).await;
+    let key = support::unique("jobs");
+    support::redis_list(&key, 30).await;
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("observed.csv");
+    let state = dir.path().join("state");
+    let env = [
+        ("QUEUE_TYPE", "redis"),
+        ("REDIS_QUEUE_KEY", key.as_str()),
+        ("ECS_CLUSTER", cluster.as_str()),
+        ("SERVICE_NAME", service.as_str()),
+        ("MIN_TASKS", "1"),
+        ("MAX_TASKS", "20"),
+    ];
+    let args = [
+        "--once",
+        "--dry-run",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--record",
+        record.to_str().unwrap(),
+    ];
+    let first = stepscale_run(&args, &env);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    support::redis_list(&key, 40).await;
+    let second = stepscale_run(&args, &env);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let text = std::fs::read_to_string(&record).unwrap();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    let arrivals: f64 = rows[1].split(',').nth(1).unwrap().parse().unwrap();
+    assert!((arrivals - 10.0).abs() < 1e-9, "{text}");
+}

@@ -4,7 +4,8 @@
 //! `arrivals` is the source's arrival rate × the time since the previous row when the probe
 //! reports a rate (SQS NumberOfMessagesSent, RabbitMQ publish rate, SNS); otherwise the rise of
 //! visible + in-flight messages since the previous row, a lower bound (`arrivals_estimated`
-//! says which).
+//! says which). The previous row is the file's last one, so separate `--once` runs (cron, a
+//! Lambda) record the arrivals between them.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -37,9 +38,21 @@ impl Recorder {
             file.write_all(HEADER.as_bytes())
                 .map_err(|e| Self::err(path, &e))?;
         }
+        // Continue from the file's last row, so `--once` runs (cron, a Lambda) record the
+        // arrivals between them instead of starting from nothing each time.
+        let last = if fresh {
+            None
+        } else {
+            std::fs::read_to_string(path)
+                .map_err(|e| Self::err(path, &e))?
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty() && !l.starts_with("time,"))
+                .and_then(last_level)
+        };
         Ok(Self {
             path: path.to_path_buf(),
-            last: None,
+            last,
         })
     }
 
@@ -93,6 +106,39 @@ impl Recorder {
     }
 }
 
+/// The time and the visible + in-flight level of a recorded row; none for a row of failed
+/// reads (its counts are empty) or one this recorder did not write.
+fn last_level(row: &str) -> Option<(Millis, f64)> {
+    let cols: Vec<&str> = row.split(',').collect();
+    let t = parse_rfc3339(cols.first()?)?;
+    let visible: f64 = cols.get(3)?.parse().ok()?;
+    let in_flight: f64 = cols.get(4)?.parse().ok()?;
+    Some((t, visible + in_flight))
+}
+
+/// Parses what [`chrono_free_rfc3339`] writes (`YYYY-MM-DDTHH:MM:SSZ`).
+fn parse_rfc3339(text: &str) -> Option<Millis> {
+    let b = text.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+        return None;
+    }
+    let num = |from: usize, to: usize| text.get(from..to)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days since 1970-01-01 from a civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400) + hh * 3600 + mm * 60 + ss) * 1000)
+}
+
 /// RFC 3339 UTC with seconds, without a date crate: the live crate stays small.
 fn chrono_free_rfc3339(ms: Millis) -> String {
     let secs = ms.div_euclid(1000);
@@ -127,5 +173,14 @@ mod tests {
             "2023-11-14T22:13:20Z"
         );
         assert_eq!(chrono_free_rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
+        for ms in [0, 951_782_400_000, 1_700_000_000_000, 4_102_444_799_000] {
+            assert_eq!(parse_rfc3339(&chrono_free_rfc3339(ms)), Some(ms));
+        }
+        assert_eq!(parse_rfc3339("2023-13-14T22:13:20Z"), None);
+        assert_eq!(
+            last_level("2023-11-14T22:13:20Z,0.000,true,7,3,0,2,2,0,hold"),
+            Some((1_700_000_000_000, 10.0))
+        );
+        assert_eq!(last_level("2023-11-14T22:13:20Z,,,,,,2,2,0,hold"), None);
     }
 }
