@@ -319,3 +319,33 @@ async fn once_runs_record_the_arrivals_between_them() {
     let arrivals: f64 = rows[1].split(',').nth(1).unwrap().parse().unwrap();
     assert!((arrivals - 10.0).abs() < 1e-9, "{text}");
 }
+
+/// At the default log level a change of the desired count is logged, with its reason.
+#[tokio::test]
+async fn a_scale_out_is_logged_at_the_default_level() {
+    let (cluster, service, _ecs) = ecs_service(1).await;
+    let key = support::unique("jobs");
+    support::redis_list(&key, 500).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stepscale"));
+    cmd.args(["run", "--once", "--state-dir", dir.path().to_str().unwrap()])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("QUEUE_TYPE", "redis")
+        .env("REDIS_QUEUE_KEY", &key)
+        .env("ECS_CLUSTER", &cluster)
+        .env("SERVICE_NAME", &service)
+        .env("MIN_TASKS", "1")
+        .env("MAX_TASKS", "20");
+    let out = cmd.output().expect("the binary runs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("Scaled service.") && log.contains("from=1"),
+        "{log}"
+    );
+}

@@ -62,6 +62,25 @@ pub enum Limit {
     UsefulTasks,
 }
 
+impl Limit {
+    /// The name as `decide` prints it (snake_case).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MinTasks => "min_tasks",
+            Self::MaxTasks => "max_tasks",
+            Self::ScaleInCooldown => "scale_in_cooldown",
+            Self::ScaleOutCooldown => "scale_out_cooldown",
+            Self::MaxStep => "max_step",
+            Self::MaxScaleInFraction => "max_scale_in_fraction",
+            Self::RateLimit => "rate_limit",
+            Self::StabilizationWindow => "stabilization_window",
+            Self::MetricFailure => "metric_failure",
+            Self::UsefulTasks => "useful_tasks",
+        }
+    }
+}
+
 /// Why the policy recommended what it did. Data first; [`fmt::Display`] renders the sentence.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Reason {

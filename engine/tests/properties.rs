@@ -229,3 +229,26 @@ fn state_times_out_of_range_are_clamped_to_now() {
         assert!(d.desired < 5, "{stale}: scale-in blocked: {d:?}");
     }
 }
+
+/// `Limit::as_str` (logs) and the serialized name (`decide`) are the same snake_case word.
+#[test]
+fn limit_names_match_the_serialized_ones() {
+    use stepscale_engine::Limit;
+    for l in [
+        Limit::MinTasks,
+        Limit::MaxTasks,
+        Limit::ScaleInCooldown,
+        Limit::ScaleOutCooldown,
+        Limit::MaxStep,
+        Limit::MaxScaleInFraction,
+        Limit::RateLimit,
+        Limit::StabilizationWindow,
+        Limit::MetricFailure,
+        Limit::UsefulTasks,
+    ] {
+        assert_eq!(
+            serde_json::to_string(&l).unwrap(),
+            format!("\"{}\"", l.as_str())
+        );
+    }
+}

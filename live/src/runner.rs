@@ -268,7 +268,7 @@ pub async fn run_loop(runners: &mut [ServiceRunner], period: Duration, once: boo
                     previous = r.decision.previous,
                     desired = r.decision.desired,
                     action = %r.decision.action,
-                    limited_by = ?r.decision.limited_by,
+                    limited_by = r.decision.limited_by.map(stepscale_engine::Limit::as_str),
                     applied = ?r.applied,
                     reason = %r.decision.reason,
                     "Decided."

@@ -110,12 +110,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .or_else(|_| {
+            // By default warnings, and every change of a desired count (the actuator's info
+            // line): a scaler that scales silently cannot be watched.
             let level = std::env::var(stepscale_engine::config::env::LOG_LEVEL)
-                .unwrap_or_else(|_| "warn".into());
+                .unwrap_or_else(|_| "warn,stepscale_live::ecs=info".into());
             tracing_subscriber::EnvFilter::try_new(level.to_ascii_lowercase())
         })
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match format {
