@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use stepscale_engine::{Controller, QueueSample};
 
-use crate::arrivals::{ArrivalKind, Micros, SynthStream};
+use crate::arrivals::{ArrivalKind, Micros};
 use crate::fleet::{FleetEvent, SimFleet};
 use crate::histogram::WaitHistogram;
 use crate::model::{Control, Outcome, Prepared, Recorder, RowSink, Snapshot};
@@ -29,7 +29,7 @@ enum Source<'a> {
     /// Synthetic seconds `k` steps wide, generated as the run reaches them; `window` holds the
     /// seconds from `base` on that have been generated and not yet passed.
     Lazy {
-        stream: SynthStream<'a>,
+        stream: Box<dyn Iterator<Item = f64> + 'a>,
         k: u64,
         base: u64,
         window: VecDeque<f64>,
@@ -92,6 +92,32 @@ impl Source<'_> {
     }
 }
 
+/// Events counted per step, in order.
+struct EventSteps<'a> {
+    times: &'a [Micros],
+    next: usize,
+    step_end: Micros,
+    step: Micros,
+}
+
+impl Iterator for EventSteps<'_> {
+    type Item = f64;
+
+    fn next(&mut self) -> Option<f64> {
+        let mut n = 0u64;
+        while self
+            .times
+            .get(self.next)
+            .is_some_and(|&t| t < self.step_end)
+        {
+            self.next += 1;
+            n += 1;
+        }
+        self.step_end = self.step_end.saturating_add(self.step);
+        Some(n as f64)
+    }
+}
+
 impl<'a> Segments<'a> {
     fn new(p: &'a Prepared, step: Micros, steps: u64) -> Self {
         let source = match &p.arrivals.kind {
@@ -100,8 +126,21 @@ impl<'a> Segments<'a> {
                 k: (bin_us / step) as u64,
             },
             ArrivalKind::Synthetic(spec) if 1_000_000 % step == 0 => Source::Lazy {
-                stream: spec.stream(),
+                stream: Box::new(spec.stream()),
                 k: (1_000_000 / step) as u64,
+                base: 0,
+                window: VecDeque::new(),
+            },
+            // One message per event, counted step by step as the run reaches them: a sparse
+            // trace over years costs no array per step.
+            ArrivalKind::Events { times_us } => Source::Lazy {
+                stream: Box::new(EventSteps {
+                    times: times_us,
+                    next: 0,
+                    step_end: p.arrivals.start_us + step,
+                    step,
+                }),
+                k: 1,
                 base: 0,
                 window: VecDeque::new(),
             },
