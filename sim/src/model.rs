@@ -290,32 +290,28 @@ struct EnvelopeBuilder {
     in_last: usize,
 }
 
-fn merge_max(a: &mut Row, b: &Row) {
-    a.arrivals = a.arrivals.max(b.arrivals);
-    a.backlog = a.backlog.max(b.backlog);
-    a.in_flight = a.in_flight.max(b.in_flight);
-    a.desired = a.desired.max(b.desired);
-    a.running = a.running.max(b.running);
-    a.pending = a.pending.max(b.pending);
-    a.oldest_age_s = a.oldest_age_s.max(b.oldest_age_s);
-    a.demand = a.demand.max(b.demand);
+/// `a` merged field by field with `b` by `pick` (max or min); the later action wins.
+fn merge(a: &mut Row, b: &Row, pick: fn(f64, f64) -> f64) {
+    let whole = |x: u32, y: u32| pick(f64::from(x), f64::from(y)) as u32;
+    a.arrivals = pick(a.arrivals, b.arrivals);
+    a.backlog = pick(a.backlog, b.backlog);
+    a.in_flight = pick(a.in_flight, b.in_flight);
+    a.desired = whole(a.desired, b.desired);
+    a.running = whole(a.running, b.running);
+    a.pending = whole(a.pending, b.pending);
+    a.oldest_age_s = pick(a.oldest_age_s, b.oldest_age_s);
+    a.demand = whole(a.demand, b.demand);
     if b.action.is_some() {
         a.action = b.action;
     }
 }
 
+fn merge_max(a: &mut Row, b: &Row) {
+    merge(a, b, f64::max);
+}
+
 fn merge_min(a: &mut Row, b: &Row) {
-    a.arrivals = a.arrivals.min(b.arrivals);
-    a.backlog = a.backlog.min(b.backlog);
-    a.in_flight = a.in_flight.min(b.in_flight);
-    a.desired = a.desired.min(b.desired);
-    a.running = a.running.min(b.running);
-    a.pending = a.pending.min(b.pending);
-    a.oldest_age_s = a.oldest_age_s.min(b.oldest_age_s);
-    a.demand = a.demand.min(b.demand);
-    if b.action.is_some() {
-        a.action = b.action;
-    }
+    merge(a, b, f64::min);
 }
 
 /// Merges neighbouring buckets pairwise with `merge`.

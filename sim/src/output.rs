@@ -1,8 +1,6 @@
-//! Writing results: `timeseries.csv` and the errors of writing; the folder rules live in `staged`.
+//! The errors of writing results; the folder rules live in `staged`, the CSV rows in `model`.
 
 use std::path::PathBuf;
-
-use crate::model::Row;
 
 /// Why results could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -34,19 +32,6 @@ pub enum OutputError {
         /// The cause.
         detail: String,
     },
-}
-
-/// Renders the time series as CSV (the whole text in memory; `Backtest::run_and_write`
-/// streams instead).
-#[must_use]
-pub fn timeseries_csv(rows: &[Row]) -> String {
-    let mut out = String::with_capacity(rows.len() * 80 + 100);
-    out.push_str(crate::model::CSV_HEADER);
-    for r in rows {
-        crate::model::csv_line(&mut out, r);
-        out.push('\n');
-    }
-    out
 }
 
 pub use crate::staged::{OutputRules, StagedDir};

@@ -107,13 +107,7 @@ impl ScenarioArgs {
 pub fn run(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
     let s = &args.scenario;
     let backtest = Backtest::prepare(&s.scenario, &s.overrides(args.policy.clone()))?;
-    stepscale_sim::staged::check_target(
-        &s.out,
-        &OutputRules {
-            force: s.force,
-            inputs: backtest.inputs(),
-        },
-    )?;
+    // `run_and_write` checks `--out` before it simulates.
     let summary = backtest.run_and_write(&s.out, s.force)?;
     println!("{}", summary.human());
     println!(
@@ -156,7 +150,9 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
             &backtest.config,
             stepscale_sim::model::RowSink::Discard,
         );
-        check_finite(&summary)?;
+        if let Some(key) = summary.non_finite() {
+            return Err(stepscale_sim::BacktestError::NotFinite { key }.into());
+        }
         let name = policy.map_or_else(
             || "scenario".to_string(),
             |p| {
@@ -197,16 +193,6 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
         s.out.display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Refuses a summary with a figure that is not a number (written as `null` otherwise).
-fn check_finite(summary: &stepscale_sim::Summary) -> anyhow::Result<()> {
-    if let Some(key) = summary.non_finite() {
-        anyhow::bail!(
-            "the run overflowed: `{key}` in summary.json is not a finite number; lower the trace's counts (--scale) or the rates, and check the scenario's numbers"
-        );
-    }
-    Ok(())
 }
 
 /// Aligns a CSV table into columns for the terminal: text to the left, numbers to the right,
