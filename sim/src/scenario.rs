@@ -433,7 +433,7 @@ impl Scenario {
                     "duration_secs",
                     d.to_string(),
                     format!(
-                        "{} (366 days) for synthetic arrivals",
+                        "{} (20 years) for synthetic arrivals",
                         l::MAX_SYNTHETIC_SECS
                     ),
                 ));

@@ -248,6 +248,52 @@ impl<'a> Plan<'a> {
     }
 }
 
+/// The documented limits on what a candidate's values may ask of the plant (the scenario's
+/// own policy was checked when it was prepared).
+fn candidate_limits(plan: &Plan<'_>, config: &Config) -> Result<(), String> {
+    use crate::limits::{MAX_SLOTS, MAX_TASKS};
+    let max_tasks = config.guards.max_tasks;
+    let slots = u64::from(max_tasks) * u64::from(plan.backtest.scenario.plant.concurrency);
+    if max_tasks > MAX_TASKS || slots > MAX_SLOTS {
+        return Err(format!(
+            "guards.max_tasks = {max_tasks}: must be at most {MAX_TASKS}, and max_tasks × plant.concurrency at most {MAX_SLOTS} (documented limits)"
+        ));
+    }
+    Ok(())
+}
+
+/// One candidate: refused (with the reason kept) when the engine or a limit refuses its
+/// values, or when a figure comes out as no number, which would otherwise read as 0 and win.
+fn evaluate_one(plan: &Plan<'_>, space: &Space, id: usize, units: &[f64]) -> Evaluated {
+    let refused = |error: String| Evaluated {
+        id,
+        units: units.to_vec(),
+        train: Vec::new(),
+        holdout: Vec::new(),
+        error: Some(error),
+    };
+    let config = match space.config(units) {
+        Ok(c) => c,
+        Err(e) => return refused(e),
+    };
+    if let Err(e) = candidate_limits(plan, &config) {
+        return refused(e);
+    }
+    let (train, holdout) = plan.run(&config);
+    if let Some(key) = train.iter().chain(&holdout).find_map(Summary::non_finite) {
+        return refused(format!(
+            "the run overflowed: `{key}` is not a finite number"
+        ));
+    }
+    Evaluated {
+        id,
+        units: units.to_vec(),
+        train,
+        holdout,
+        error: None,
+    }
+}
+
 /// Evaluates the candidates `ids` (positions `units`) in parallel; stops early when `stop` is
 /// set. Results come back in id order whatever the thread count.
 pub fn evaluate(
@@ -263,25 +309,7 @@ pub fn evaluate(
             if stop.load(Ordering::Relaxed) {
                 return None;
             }
-            let ev = match space.config(units) {
-                Ok(config) => {
-                    let (train, holdout) = plan.run(&config);
-                    Evaluated {
-                        id: *id,
-                        units: units.clone(),
-                        train,
-                        holdout,
-                        error: None,
-                    }
-                }
-                Err(e) => Evaluated {
-                    id: *id,
-                    units: units.clone(),
-                    train: Vec::new(),
-                    holdout: Vec::new(),
-                    error: Some(e),
-                },
-            };
+            let ev = evaluate_one(plan, space, *id, units);
             progress();
             Some(ev)
         })
@@ -318,11 +346,9 @@ pub fn run(
     progress: &(dyn Fn() + Sync),
 ) -> TuneRun {
     let evaluated = search::drive(plan, space, &spec, shard, stop, progress);
-    let expected = match shard {
-        None => spec.budget,
-        Some((i, n)) => (i..spec.budget).step_by(n).count(),
-    };
-    let complete = evaluated.len() == expected && !stop.load(Ordering::Relaxed);
+    // Only a stop request cuts a search short: a grid smaller than the budget, or a `refine`
+    // with nothing left to refine, has drawn all it had.
+    let complete = !stop.load(Ordering::Relaxed);
     TuneRun {
         references: references(plan),
         spec,
@@ -330,6 +356,23 @@ pub fn run(
         complete,
         shard,
     }
+}
+
+/// The first setting in which two searches differ (the space file's path as typed is not one:
+/// its text is).
+fn spec_difference(a: &TuneSpec, b: &TuneSpec) -> Option<&'static str> {
+    [
+        ("scenarios", a.scenario != b.scenario),
+        ("space files", a.space_text != b.space_text),
+        ("objectives or constraints", a.goals != b.goals),
+        ("budgets", a.budget != b.budget),
+        ("seed counts", a.seeds != b.seeds),
+        ("search methods", a.search != b.search),
+        ("--train-until times", a.train_until != b.train_until),
+        ("scenario seeds", a.seed != b.seed),
+    ]
+    .into_iter()
+    .find_map(|(name, differs)| differs.then_some(name))
 }
 
 /// Joins shards into the run one process would have made.
@@ -350,17 +393,21 @@ pub fn merge(mut shards: Vec<TuneRun>) -> Result<TuneRun, TuneError> {
                     return Err(TuneError::Merge(format!("shard {i}/{n} is given twice")));
                 }
             }
-            _ => {
+            Some((i, m)) => {
                 return Err(TuneError::Merge(format!(
-                    "every folder must be a shard of {n}; found {:?}",
-                    s.shard
+                    "every folder must be a shard of {n}; one is shard {i}/{m}"
+                )))
+            }
+            None => {
+                return Err(TuneError::Merge(format!(
+                    "every folder must be a shard of {n}; one is a whole run (made without --shard)"
                 )))
             }
         }
-        if s.spec != first.spec {
-            return Err(TuneError::Merge(
-                "the shards come from different searches (scenario, space, goals, budget, seeds or split differ)".into(),
-            ));
+        if let Some(field) = spec_difference(&first.spec, &s.spec) {
+            return Err(TuneError::Merge(format!(
+                "the shards come from different searches: their {field} differ"
+            )));
         }
     }
     if let Some(missing) = seen.iter().position(|s| !s) {

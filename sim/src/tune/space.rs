@@ -163,14 +163,14 @@ impl Domain {
                 max,
                 step: Some(s),
                 ..
-            } => ((max - min) / s + 1e-9).floor() as usize + 1,
+            } => grid_points(*min, *max, *s),
             Self::Range {
                 min,
                 max,
                 integer: true,
                 log: false,
                 ..
-            } => ((max - min).round() as usize + 1).min(levels.max(1)),
+            } => ((max - min).round().min(levels as f64) as usize + 1).min(levels.max(1)),
             Self::Range { .. } => levels.max(1),
         };
         let n = n.max(1);
@@ -183,6 +183,17 @@ impl Domain {
             Self::Range { .. } => (0..n).map(|i| i as f64 / (n - 1) as f64).collect(),
         }
     }
+}
+
+/// Most points a stepped range may have.
+const MAX_GRID_POINTS: f64 = 1e6;
+
+/// Points of the grid min, min + step, ... <= max (checked against [`MAX_GRID_POINTS`]).
+fn grid_points(min: f64, max: f64, step: f64) -> usize {
+    ((max - min) / step + 1e-9)
+        .floor()
+        .clamp(0.0, MAX_GRID_POINTS) as usize
+        + 1
 }
 
 fn number(v: &Value) -> Option<(f64, bool)> {
@@ -439,6 +450,13 @@ fn domain(t: &Table, key: &str, file: &Path) -> Result<Domain, SpaceError> {
     }
     if log && min <= 0.0 {
         return Err(bad("a log range needs `min` above 0"));
+    }
+    if let Some((s, _)) = step {
+        if (max - min) / s > MAX_GRID_POINTS {
+            return Err(bad(
+                "the step gives more than 1,000,000 points: use a larger step, or no step",
+            ));
+        }
     }
     Ok(Domain::Range {
         min,
