@@ -88,9 +88,14 @@ impl Controller {
             sources += 1;
             flow.visible = flow.visible.saturating_add(sample.visible);
             flow.in_flight = flow.in_flight.saturating_add(sample.in_flight);
-            if let Some(rate) = sample.arrival_rate_per_s {
-                flow.arrival_rate_per_s = Some(flow.arrival_rate_per_s.unwrap_or(0.0) + rate);
-            }
+            // A total rate only when every source that was read reports one: one source's rate
+            // is not the sum of all.
+            flow.arrival_rate_per_s =
+                match (sources, flow.arrival_rate_per_s, sample.arrival_rate_per_s) {
+                    (1, _, rate) => rate,
+                    (_, Some(total), Some(rate)) => Some(total + rate),
+                    _ => None,
+                };
             flow.oldest_age_ms = sample.oldest_age_ms;
             let mut value = sample.visible as f64;
             if in_flight {

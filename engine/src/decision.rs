@@ -203,7 +203,7 @@ impl fmt::Display for Reason {
             ),
             Self::ServiceTimeUnknown { backlog } => write!(
                 f,
-                "service time not known yet (set service_secs, or use a source that reports its arrival rate or oldest-message age): holding with backlog {backlog}, one task more while the oldest message is late or no task runs"
+                "service time not known yet (set service_secs, or use a source that reports its arrival rate or oldest-message age): holding with backlog {backlog}, doubling the fleet (at least one task more) while the oldest message is late or no task runs"
             ),
             Self::Forecast {
                 arrival_rate_per_s,

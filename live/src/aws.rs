@@ -79,8 +79,8 @@ where
                 || "no connection".to_string(),
                 |c| crate::secrets::error_chain(c),
             );
-            let endpoint = std::env::var("AWS_ENDPOINT_URL_ECS")
-                .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+            // Shared by every AWS client: name the common endpoint, not one service's.
+            let endpoint = std::env::var("AWS_ENDPOINT_URL")
                 .unwrap_or_else(|_| "the region's endpoint".to_string());
             format!("cannot reach {endpoint}: {cause} (check AWS_ENDPOINT_URL, AWS_REGION and the network)")
         }

@@ -45,12 +45,13 @@ fn statement(sid: &str, actions: &[&str], resources: &[String]) -> Value {
     json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources })
 }
 
-/// The queue name at the end of an SQS queue URL.
-fn sqs_name(url: &str) -> Option<&str> {
-    url.trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .filter(|n| !n.is_empty())
+/// The queue name in an SQS queue URL (its last path segment, without query or fragment);
+/// the SQS probe uses it for CloudWatch's `QueueName` too.
+pub(crate) fn sqs_name(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let (_host, path) = rest.split(['?', '#']).next()?.split_once('/')?;
+    let name = path.trim_end_matches('/').rsplit('/').next()?;
+    (!name.is_empty()).then_some(name)
 }
 
 /// The least-privilege policy document for `config`, in `region` and `account` (`*` when the

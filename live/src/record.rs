@@ -81,7 +81,12 @@ impl Recorder {
             let delayed: u64 = ok.iter().map(|s| s.delayed).sum();
             let rate: Option<f64> = ok.iter().map(|s| s.arrival_rate_per_s).sum();
             let level = (visible + in_flight) as f64;
-            let (arrivals, estimated) = match (rate, self.last) {
+            // A previous row from the future (a clock moved back) or over a day old (an earlier
+            // deployment) says nothing of the arrivals since: start afresh.
+            let last = self
+                .last
+                .filter(|(t, _)| *t <= now_ms && now_ms - *t <= 86_400_000);
+            let (arrivals, estimated) = match (rate, last) {
                 (Some(r), Some((t, _))) => (r * (now_ms - t) as f64 / 1000.0, false),
                 (_, Some((_, prev))) => ((level - prev).max(0.0), true),
                 (_, None) => (0.0, true),

@@ -225,7 +225,7 @@ impl ForecastParams {
                 format!(
                     "a season of {} s would need more than {MAX_SLOTS} slots, which the state document cannot hold: use wider slots (at least {} s)",
                     self.season_secs,
-                    (self.season_secs + MAX_SLOTS - 1) / MAX_SLOTS
+                    (self.season_secs - 1) / MAX_SLOTS + 1
                 ),
             ));
         }

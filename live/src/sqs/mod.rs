@@ -11,10 +11,7 @@ pub use probe::SqsProbe;
 
 /// The queue name in a queue URL (its last path segment), for CloudWatch's `QueueName`.
 fn name_from_url(url: &str) -> Option<&str> {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let (_host, path) = rest.split(['?', '#']).next()?.split_once('/')?;
-    let name = path.trim_end_matches('/').rsplit('/').next()?;
-    (!name.is_empty()).then_some(name)
+    crate::iam::sqs_name(url)
 }
 
 #[cfg(test)]
