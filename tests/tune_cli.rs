@@ -354,7 +354,7 @@ fn a_signal_stops_the_search_and_writes_what_was_evaluated() {
         .spawn()
         .unwrap();
     // Long enough for some candidates, far too short for 100,000.
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    std::thread::sleep(std::time::Duration::from_secs(5));
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
