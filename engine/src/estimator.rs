@@ -11,19 +11,28 @@
 //! where S is the mean service time (a message's time in flight, receive to delete).
 //!
 //! **Arrival rate sample**, the first that applies:
-//! 1. R, when a source reports one (summed over the sources that do);
+//! 1. R, when a source reports one (summed over the sources that do), unless R = 0 while the
+//!    counts show arrivals (see below);
 //! 2. the backlog-age rate (below), when enough messages waited at both ends;
 //! 3. with S known (configured or learned), λᵢ = max(0, ΔN/dt + B̄/S);
 //! 4. when no slot was busy at either end, λᵢ = max(0, ΔN/dt) (nothing completed);
 //! 5. otherwise no sample: λ̂ keeps its value.
 //!
-//! The first observation has no interval: it takes R, or B/S when S is known (steady state:
-//! as many arrive as complete). The trapezoid B̄ is exact for a fleet that holds still and errs by at most half
+//! The first observation has no interval: its sample is R, or B/S when S is known (steady
+//! state: as many arrive as complete), and it starts λ̂ when λ̂ has no value yet. The trapezoid B̄ is exact for a fleet that holds still and errs by at most half
 //! the step when the fleet changes within the interval at a moment the counts do not show;
 //! under a backlog the age rate (2) does not depend on B̄ at all.
 //!
 //! The latest λᵢ is kept beside λ̂ (none when the interval gave no sample): the `slo` policy
 //! sizes its scale-in floor for the higher of the two.
+//!
+//! **A reported 0 that the counts contradict is not used.** A metric source reads 0 for a
+//! window that holds no data point yet (CloudWatch publishes minutes late), which a live
+//! queue cannot be told apart from "nothing was sent" by. So R = 0 is taken as unknown, and
+//! the next rule applies, when messages are in flight at this observation (a busy slot was
+//! handed a message, so one arrived within a service time or the slot is still on an old
+//! one) or when the count N = V + B grew since the last (nothing grows without arrivals).
+//! A queue that is truly idle (nothing in flight, N not growing) keeps its reported 0.
 //!
 //! **Smoothing.** An exponentially weighted moving average in time with time constant
 //! τ = `rate_smoothing_secs`: λ̂ ← λ̂ + α·(λᵢ − λ̂), α = 1 − exp(−dt/τ) (τ = 0: no smoothing).
@@ -157,9 +166,15 @@ impl ArrivalEstimate {
         configured_service_secs: Option<f64>,
         smoothing_secs: f64,
     ) {
+        let total_now = flow.visible as f64 + flow.in_flight as f64;
+        let grew = self
+            .last
+            .is_some_and(|p| total_now > p.visible as f64 + p.in_flight as f64);
         let reported = flow
             .arrival_rate_per_s
-            .filter(|r| r.is_finite() && *r >= 0.0);
+            .filter(|r| r.is_finite() && *r >= 0.0)
+            // An empty metric window reads 0; the counts say whether that can be true.
+            .filter(|r| *r > 0.0 || (flow.in_flight == 0 && !grew));
         let here = FlowSnapshot {
             at_ms: now,
             visible: flow.visible,
@@ -172,6 +187,7 @@ impl ArrivalEstimate {
                 self.service_secs(configured_service_secs)
                     .map(|s| flow.in_flight as f64 / s)
             });
+            self.sample_per_s = first;
             if self.rate_per_s.is_none() {
                 self.rate_per_s = first;
             }
@@ -183,7 +199,6 @@ impl ArrivalEstimate {
         self.last = Some(here);
         let dt = (now - prev.at_ms) as f64 / 1000.0;
         let alpha = smoothing_weight(dt, smoothing_secs);
-        let total_now = flow.visible as f64 + flow.in_flight as f64;
         let total_prev = prev.visible as f64 + prev.in_flight as f64;
         let growth = (total_now - total_prev) / dt;
         let busy = f64::midpoint(prev.in_flight as f64, flow.in_flight as f64);
@@ -280,6 +295,34 @@ mod tests {
         assert_eq!(e.rate_per_s, Some(10.0));
         let s = e.learned_service_secs().unwrap_or_default();
         assert!((s - 8.0 / 11.0).abs() < 1e-12, "{s}");
+    }
+
+    #[test]
+    fn a_reported_zero_that_the_counts_contradict_is_not_used() {
+        // S = 0.5 s configured; an empty CloudWatch window reports 0 while 10 slots work.
+        let zero = |visible, in_flight| Flow {
+            arrival_rate_per_s: Some(0.0),
+            ..flow(visible, in_flight)
+        };
+        let mut e = ArrivalEstimate::default();
+        e.observe(0, &zero(0, 10), Some(0.5), 0.0);
+        assert_eq!(e.rate_per_s, Some(20.0));
+        // Conservation, not the 0: 10 slots of 0.5 s complete 20/s and 60 more wait.
+        e.observe(60_000, &zero(60, 10), Some(0.5), 0.0);
+        assert_eq!(e.rate_per_s, Some(21.0));
+        // Without S, nothing in flight but a growing count: ΔN/dt, not 0.
+        let mut e = ArrivalEstimate::default();
+        e.observe(0, &zero(0, 0), None, 0.0);
+        e.observe(10_000, &zero(50, 0), None, 0.0);
+        assert_eq!(e.rate_per_s, Some(5.0));
+        // Idle and not growing: the reported 0 stands.
+        e.observe(20_000, &zero(50, 0), None, 0.0);
+        assert_eq!(e.rate_per_s, Some(0.0));
+        // A positive report is taken as it is, as before.
+        let mut f = flow(50, 3);
+        f.arrival_rate_per_s = Some(7.0);
+        e.observe(30_000, &f, None, 0.0);
+        assert_eq!(e.rate_per_s, Some(7.0));
     }
 
     #[test]

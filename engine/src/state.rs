@@ -90,6 +90,11 @@ impl ScalerState {
         }
         if let Some(p) = &mut self.profile {
             clamp(&mut p.since_ms, now, "profile.since_ms", &mut out);
+            // A visit to a future slot would make the profile ignore every read until then.
+            if p.visit_is_after(now) {
+                p.visit = None;
+                out.push("profile.visit");
+            }
         }
         out
     }

@@ -230,6 +230,42 @@ fn state_times_out_of_range_are_clamped_to_now() {
     }
 }
 
+/// A profile visit to a future slot (a clock that went back) is dropped, so the forecast
+/// goes on learning from now instead of ignoring every read until that slot comes round.
+#[test]
+fn a_future_profile_visit_is_dropped() {
+    use stepscale_engine::forecast::{SeasonalProfile, SlotVisit};
+    use stepscale_engine::ScalerState;
+    let now = 1_000_000_000;
+    let mut profile = SeasonalProfile::new(86_400, 300, 288);
+    profile.visit = Some(SlotVisit {
+        slot: now / 300_000 + 10,
+        sum_per_s: 5.0,
+        samples: 1,
+    });
+    let mut state = ScalerState {
+        profile: Some(profile),
+        ..ScalerState::default()
+    };
+    let clamped = state.clamp_times(now);
+    assert!(clamped.contains(&"profile.visit"), "{clamped:?}");
+    let profile = state.profile.unwrap_or_default();
+    assert_eq!(profile.visit, None);
+    // A visit to the current slot is kept.
+    let mut current = SeasonalProfile::new(86_400, 300, 288);
+    current.visit = Some(SlotVisit {
+        slot: now / 300_000,
+        sum_per_s: 5.0,
+        samples: 1,
+    });
+    let mut state = ScalerState {
+        profile: Some(current.clone()),
+        ..ScalerState::default()
+    };
+    assert!(state.clamp_times(now).is_empty());
+    assert_eq!(state.profile, Some(current));
+}
+
 /// `Limit::as_str` (logs) and the serialized name (`decide`) are the same snake_case word.
 #[test]
 fn limit_names_match_the_serialized_ones() {

@@ -28,8 +28,10 @@
 //!
 //! **When it turns on.** Only once the profile's history spans one full season: `season_secs`
 //! from the first arrival-rate sample (a week by default; a day with `season_secs = 86400`).
-//! Until then it learns and adds nothing. Every complete read must also produce a λ̂: a policy
-//! that cannot estimate λ (no reported rate, no aged backlog, no service time) teaches nothing.
+//! Until then it learns and adds nothing. Only a complete read that gives the estimator a new
+//! sample λᵢ teaches the profile (λ̂ is what is stored): a policy that cannot estimate λ (no
+//! reported rate, no aged backlog, no service time) teaches nothing, and a read that measured
+//! nothing does not repeat an old λ̂ into the current slot.
 //!
 //! **The forecast fleet.** λ_f = the highest profile value over the slots that the window
 //! [now, now + `lead_secs`] touches: tasks ordered now are ready at now + lead, and the peak
@@ -166,7 +168,12 @@ impl ForecastParams {
                     .unwrap_or(DEFAULT_RATE_SMOOTHING_SECS);
                 estimate.observe(now, flow, self.service_secs, smoothing as f64);
             }
-            if let Some(rate) = estimate.rate_per_s {
+            // Only a read that gave the estimator a new sample teaches the profile: λ̂ carried
+            // over a read that measured nothing (no rate, no aged backlog, no service time,
+            // or a clock that did not move) would fill its slots with a stale value.
+            let fresh =
+                estimate.last.is_some_and(|l| l.at_ms == now) && estimate.sample_per_s.is_some();
+            if let (true, Some(rate)) = (fresh, estimate.rate_per_s) {
                 let profile = state.profile.get_or_insert_with(|| {
                     SeasonalProfile::new(self.season_secs, self.slot_secs, slots)
                 });
@@ -415,6 +422,34 @@ mod tests {
         let before = state.clone();
         f.step(&policy, &reported(500.0), false, 60_000, &mut state);
         assert_eq!(state, before);
+    }
+
+    #[test]
+    fn a_read_without_a_new_sample_teaches_nothing() {
+        // No service time and no reported rate: the estimator has no sample at these reads,
+        // so the λ̂ of the first (reported) read must not be copied into later slots.
+        let f = ForecastParams {
+            slot_secs: 300,
+            ..daily()
+        };
+        let policy = PolicySpec::Target(TargetParams::default());
+        let mut state = ScalerState::default();
+        f.step(&policy, &reported(10.0), true, 0, &mut state);
+        let busy = Flow {
+            visible: 3,
+            in_flight: 5,
+            ..Flow::default()
+        };
+        let g = ForecastParams {
+            service_secs: None,
+            ..f.clone()
+        };
+        for i in 1..=20 {
+            g.step(&policy, &busy, true, i * 60_000, &mut state);
+        }
+        let profile = state.profile.unwrap_or_default();
+        assert_eq!(profile.visit.map(|v| (v.slot, v.samples)), Some((0, 1)));
+        assert!(profile.rates_per_s.iter().all(Option::is_none));
     }
 
     #[test]

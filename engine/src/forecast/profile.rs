@@ -92,6 +92,14 @@ impl SeasonalProfile {
         usize::try_from(abs.rem_euclid(slots)).ok()
     }
 
+    /// Whether the visit in progress is to a slot after the one `now` falls in (a clock that
+    /// went back, or a damaged document).
+    #[must_use]
+    pub fn visit_is_after(&self, now: Millis) -> bool {
+        self.visit
+            .is_some_and(|v| v.slot > now.div_euclid(self.slot_ms()))
+    }
+
     /// Takes the arrival-rate sample `rate_per_s` at `now`; `weight` is the latest season's
     /// weight. Non-finite or negative samples and samples from an earlier slot are ignored.
     pub fn observe(&mut self, now: Millis, rate_per_s: f64, weight: f64) {
