@@ -6,11 +6,29 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use stepscale_engine::policy::{
     Combine, SeedParams, SloParams, StepBand, StepParams, TargetParams,
 };
-use stepscale_engine::{Controller, Guards, PolicySpec, QueueSample, ScalerState, ServiceState};
+use stepscale_engine::{
+    Controller, ForecastParams, Guards, PolicySpec, QueueSample, ScalerState, ServiceState,
+};
 
-fn policies() -> Vec<(&'static str, PolicySpec)> {
+fn slo() -> PolicySpec {
+    PolicySpec::Slo(SloParams {
+        wait_secs: 30.0,
+        service_secs: Some(0.5),
+        concurrency: 4,
+        ..SloParams::default()
+    })
+}
+
+/// Each policy, with the seasonal forecast where the name says so. The forecast's season is a
+/// day, so after the first 1,440 iterations (a simulated day of one-minute ticks) it is on and
+/// every decision looks ahead in the profile.
+fn policies() -> Vec<(&'static str, PolicySpec, Option<ForecastParams>)> {
+    let daily = ForecastParams {
+        season_secs: 86_400,
+        ..ForecastParams::default()
+    };
     vec![
-        ("seed", PolicySpec::Seed(SeedParams::default())),
+        ("seed", PolicySpec::Seed(SeedParams::default()), None),
         (
             "step",
             PolicySpec::Step(StepParams {
@@ -28,6 +46,7 @@ fn policies() -> Vec<(&'static str, PolicySpec)> {
                 ],
                 ..StepParams::default()
             }),
+            None,
         ),
         (
             "target",
@@ -36,22 +55,16 @@ fn policies() -> Vec<(&'static str, PolicySpec)> {
                 scale_out_limit_tasks: Some(10),
                 ..TargetParams::default()
             }),
+            None,
         ),
-        (
-            "slo",
-            PolicySpec::Slo(SloParams {
-                wait_secs: 30.0,
-                service_secs: Some(0.5),
-                concurrency: 4,
-                ..SloParams::default()
-            }),
-        ),
+        ("slo", slo(), None),
+        ("slo+forecast", slo(), Some(daily)),
     ]
 }
 
 fn bench_decide(c: &mut Criterion) {
     let mut group = c.benchmark_group("decide");
-    for (name, policy) in policies() {
+    for (name, policy, forecast) in policies() {
         let controller = Controller::new(
             policy,
             Guards {
@@ -60,7 +73,8 @@ fn bench_decide(c: &mut Criterion) {
             },
             Combine::Max,
             vec![],
-        );
+        )
+        .with_forecast(forecast);
         // A changing backlog over a minute-by-minute clock, so every branch gets exercised
         // and the target policy's window holds a realistic few entries.
         let backlogs: Vec<u64> = (0..64).map(|i| (i * 37 % 23) * 40).collect();

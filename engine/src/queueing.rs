@@ -26,11 +26,11 @@ fn recursion_start(c: u32, a: f64) -> (u32, f64) {
     if a <= SHIFTED_START_LOAD {
         return (0, 1.0);
     }
-    let start = (a.min(f64::from(c)) - SHIFTED_START_SIGMAS * a.sqrt()).floor();
+    let start = a.min(f64::from(c)) - SHIFTED_START_SIGMAS * a.sqrt();
     if start < 1.0 {
         return (0, 1.0);
     }
-    // `start` < c <= u32::MAX, so the cast is exact.
+    // 1 <= `start` < c <= u32::MAX, so the truncating cast is floor(start).
     let k0 = start as u32;
     (k0, 1.0 - f64::from(k0) / a)
 }
@@ -143,8 +143,8 @@ pub fn min_servers_for_wait_quantile(lambda: f64, mu: f64, t: f64, p_max: f64) -
     if a.is_nan() || a >= f64::from(u32::MAX) {
         return u32::MAX;
     }
-    // a < u32::MAX, so floor(a) + 1 fits.
-    let first = a.floor() as u32 + 1;
+    // 0 < a < u32::MAX, so the truncation is floor(a) (no libm call) and floor(a) + 1 fits.
+    let first = a as u32 + 1;
     if p_max >= 1.0 {
         return first;
     }
@@ -157,8 +157,9 @@ pub fn min_servers_for_wait_quantile(lambda: f64, mu: f64, t: f64, p_max: f64) -
         r = 1.0 + f64::from(k) * inv_a * r;
     }
     // exp(−(k − a)·μt) at k = first, then × exp(−μt) per step; an underflow to 0 only means
-    // the tail is negligible, which the test below accepts.
-    let step = (-mu_t).exp();
+    // the tail is negligible, which the test below accepts. The step's exp is taken only when
+    // the sweep goes past `first`: under a goal many service times long, it never does.
+    let mut step = None;
     let mut decay = (-(f64::from(first) - a) * mu_t).exp();
     let mut k = first;
     loop {
@@ -170,7 +171,7 @@ pub fn min_servers_for_wait_quantile(lambda: f64, mu: f64, t: f64, p_max: f64) -
         if k == u32::MAX {
             return u32::MAX;
         }
-        decay *= step;
+        decay *= *step.get_or_insert_with(|| (-mu_t).exp());
         k += 1;
     }
 }

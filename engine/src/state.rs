@@ -73,6 +73,9 @@ impl ScalerState {
     /// a time near `i64::MIN` would hold scale-in forever.
     pub fn clamp_times(&mut self, now: Millis) -> Vec<&'static str> {
         let mut out = Vec::new();
+        if self.times_in_range(now) {
+            return out;
+        }
         if let Some(t) = &mut self.last_scale_out_ms {
             clamp(t, now, "last_scale_out_ms", &mut out);
         }
@@ -97,6 +100,25 @@ impl ScalerState {
             }
         }
         out
+    }
+
+    /// Whether every stored time is at most `now` and `now - t` cannot overflow: the common
+    /// case, checked in one branch-light pass before [`Self::clamp_times`] does any work.
+    fn times_in_range(&self, now: Millis) -> bool {
+        let ok = |t: Millis| t <= now && now.checked_sub(t).is_some();
+        self.last_scale_out_ms.is_none_or(ok)
+            && self.last_scale_in_ms.is_none_or(ok)
+            && self.recommendations.iter().all(|r| ok(r.at_ms))
+            && self.changes.iter().all(|c| ok(c.at_ms))
+            && self
+                .arrivals
+                .as_ref()
+                .and_then(|a| a.last)
+                .is_none_or(|l| ok(l.at_ms))
+            && self
+                .profile
+                .as_ref()
+                .is_none_or(|p| ok(p.since_ms) && !p.visit_is_after(now))
     }
 
     /// Scale-in stabilization: drops recommendations older than `window_ms`, records `raw`
