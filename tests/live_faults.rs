@@ -483,7 +483,7 @@ async fn sigterm_during_a_tick_finishes_the_tick_saves_its_state_and_exits_0() {
     assert_eq!(status.code(), Some(0), "{log}");
     let said = messages(&log);
     let decided = said.iter().position(|m| m == "Decided.");
-    let shut = said.iter().position(|m| m == "Shutting down.");
+    let shut = said.iter().position(|m| m == "Stopped.");
     assert!(
         matches!((decided, shut), (Some(d), Some(s)) if d < s),
         "the tick ends, then the loop stops:\n{log}"

@@ -349,3 +349,36 @@ async fn a_scale_out_is_logged_at_the_default_level() {
         "{log}"
     );
 }
+
+/// With no credentials anywhere, `run` says so in one line naming the chain it tried and what
+/// to set, before any call is made.
+#[test]
+fn no_credentials_is_one_line_naming_the_chain_and_what_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .args(["run", "--once", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("AWS_REGION", "us-east-1")
+        // No instance metadata either: the chain ends at once, as on a laptop.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("QUEUE_TYPE", "redis")
+        .env("REDIS_QUEUE_KEY", "jobs")
+        .env("ECS_CLUSTER", "prod")
+        .env("SERVICE_NAME", "worker")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{log}");
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(lines[0].contains("no AWS credentials"), "{log}");
+    assert!(
+        lines[0].contains("AWS_ACCESS_KEY_ID") && lines[0].contains("AWS_PROFILE"),
+        "{log}"
+    );
+    assert!(!log.contains("DispatchFailure"), "{log}");
+    assert!(!dir.path().join("state").exists(), "{log}");
+}

@@ -16,7 +16,7 @@ pub mod queueing;
 pub mod state;
 
 pub use clock::{Clock, ManualClock, Millis};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, ShadowSpec};
 pub use controller::Controller;
 pub use decision::{Action, Decision, Limit, Reason};
 pub use forecast::ForecastParams;

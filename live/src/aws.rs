@@ -39,6 +39,25 @@ pub async fn load(region: Option<&str>) -> SdkConfig {
     loader.load().await
 }
 
+/// What to do when no credentials were found, naming the chain the SDK tried.
+pub const NO_CREDENTIALS: &str = "no AWS credentials: tried the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), the profile (AWS_PROFILE, ~/.aws/credentials and config), web identity (AWS_WEB_IDENTITY_TOKEN_FILE), the ECS container endpoint and EC2 instance metadata; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with a task or instance role";
+
+/// Resolves credentials once, so a run without any fails at once with one line naming the
+/// chain that was tried ([`NO_CREDENTIALS`]) instead of every call failing on its own.
+pub async fn check_credentials(sdk: &SdkConfig) -> Result<(), String> {
+    use aws_sdk_ecs::config::ProvideCredentials;
+    let Some(provider) = sdk.credentials_provider() else {
+        return Err(NO_CREDENTIALS.to_string());
+    };
+    match provider.provide_credentials().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::debug!(error = %crate::secrets::error_chain(&e), "Credential chain failed.");
+            Err(NO_CREDENTIALS.to_string())
+        }
+    }
+}
+
 /// The HTTPS client every AWS call uses: rustls with the ring provider.
 #[must_use]
 pub fn http_client() -> aws_sdk_ecs::config::SharedHttpClient {
@@ -79,6 +98,9 @@ where
                 || "no connection".to_string(),
                 |c| crate::secrets::error_chain(c),
             );
+            if cause.contains("loading credentials") {
+                return NO_CREDENTIALS.to_string();
+            }
             // Shared by every AWS client: name the common endpoint, not one service's.
             let endpoint = std::env::var("AWS_ENDPOINT_URL")
                 .unwrap_or_else(|_| "the region's endpoint".to_string());

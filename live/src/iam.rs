@@ -209,4 +209,200 @@ mod tests {
         let c = config(r#"{"service": {"cluster": "prod"}}"#);
         assert!(policy_for(&c, "us-east-1", "*").is_err());
     }
+
+    /// The deployment template (`live/deploy/template.json`), evaluated for one queue type:
+    /// `Ref`, `Fn::Sub`, `Fn::GetAtt`, `Fn::If` and the template's conditions, with
+    /// placeholder parameter values.
+    struct Template {
+        doc: Value,
+        queue_type: &'static str,
+    }
+
+    impl Template {
+        fn param(&self, name: &str) -> String {
+            match name {
+                "QueueType" => self.queue_type.into(),
+                "QueueName" => "jobs".into(),
+                "EcsClusterName" => "prod".into(),
+                "EcsServiceName" => "worker".into(),
+                "MskClusterName" => "events".into(),
+                "MskClusterUuid" => "0a1b2c3d-4".into(),
+                "AmqBrokerId" => "b-1234".into(),
+                "BrokerHost" => "broker.internal".into(),
+                "BrokerUsername" => "scaler".into(),
+                "BrokerPassword" => "secret".into(),
+                "ConsumerGroup" => "workers".into(),
+                "StateBucket" => "state-bucket".into(),
+                "CodeS3Bucket" => "code-bucket".into(),
+                "AWS::Region" => "us-east-1".into(),
+                "AWS::AccountId" => "123456789012".into(),
+                "AWS::Partition" => "aws".into(),
+                "AWS::URLSuffix" => "amazonaws.com".into(),
+                "StateBucket.Arn" => "arn:aws:s3:::state-bucket".into(),
+                "LogGroup.Arn" => "arn:aws:logs:us-east-1:123456789012:log-group:x".into(),
+                other if other.contains('.') => format!("arn:aws:test:::{other}"),
+                other => match &self.doc["Parameters"][other]["Default"] {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => panic!("no value for {other}"),
+                },
+            }
+        }
+
+        fn condition(&self, name: &str) -> bool {
+            self.holds(&self.doc["Conditions"][name])
+        }
+
+        fn holds(&self, c: &Value) -> bool {
+            if let Some(name) = c.get("Condition").and_then(Value::as_str) {
+                return self.condition(name);
+            }
+            if let Some(pair) = c.get("Fn::Equals").and_then(Value::as_array) {
+                return self.eval(&pair[0]) == Some(Value::String(self.text(&pair[1])));
+            }
+            if let Some(not) = c.get("Fn::Not").and_then(Value::as_array) {
+                return !self.holds(&not[0]);
+            }
+            if let Some(any) = c.get("Fn::Or").and_then(Value::as_array) {
+                return any.iter().any(|x| self.holds(x));
+            }
+            panic!("condition not understood: {c}");
+        }
+
+        fn text(&self, v: &Value) -> String {
+            match self.eval(v) {
+                Some(Value::String(s)) => s,
+                other => panic!("not text: {other:?}"),
+            }
+        }
+
+        /// The value of `v`; none for `AWS::NoValue`.
+        fn eval(&self, v: &Value) -> Option<Value> {
+            match v {
+                Value::Object(m) if m.len() == 1 => {
+                    let (k, arg) = m.iter().next().unwrap();
+                    match k.as_str() {
+                        "Ref" if arg == "AWS::NoValue" => None,
+                        "Ref" => Some(Value::String(self.param(arg.as_str().unwrap()))),
+                        "Fn::GetAtt" => {
+                            let a = arg.as_array().unwrap();
+                            let name =
+                                format!("{}.{}", a[0].as_str().unwrap(), a[1].as_str().unwrap());
+                            Some(Value::String(self.param(&name)))
+                        }
+                        "Fn::Sub" => {
+                            let mut out = String::new();
+                            let mut rest = arg.as_str().unwrap();
+                            while let Some(i) = rest.find("${") {
+                                out.push_str(&rest[..i]);
+                                let end = rest[i..].find('}').unwrap() + i;
+                                out.push_str(&self.param(&rest[i + 2..end]));
+                                rest = &rest[end + 1..];
+                            }
+                            out.push_str(rest);
+                            Some(Value::String(out))
+                        }
+                        "Fn::Join" => {
+                            let a = arg.as_array().unwrap();
+                            let sep = a[0].as_str().unwrap();
+                            Some(Value::String(match self.eval(&a[1]) {
+                                Some(Value::Array(items)) => items
+                                    .iter()
+                                    .map(|i| i.as_str().unwrap())
+                                    .collect::<Vec<_>>()
+                                    .join(sep),
+                                Some(Value::String(one)) => one,
+                                other => panic!("cannot join {other:?}"),
+                            }))
+                        }
+                        "Fn::If" => {
+                            let a = arg.as_array().unwrap();
+                            let branch = if self.condition(a[0].as_str().unwrap()) {
+                                &a[1]
+                            } else {
+                                &a[2]
+                            };
+                            self.eval(branch)
+                        }
+                        _ => Some(Value::Object(
+                            m.iter()
+                                .filter_map(|(k, v)| Some((k.clone(), self.eval(v)?)))
+                                .collect(),
+                        )),
+                    }
+                }
+                Value::Object(m) => Some(Value::Object(
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), self.eval(v)?)))
+                        .collect(),
+                )),
+                Value::Array(a) => Some(Value::Array(
+                    a.iter().filter_map(|x| self.eval(x)).collect(),
+                )),
+                other => Some(other.clone()),
+            }
+        }
+    }
+
+    /// Each (action, resource) pair a policy document grants.
+    fn grants(doc: &Value) -> std::collections::BTreeSet<(String, String)> {
+        let mut out = std::collections::BTreeSet::new();
+        for s in doc["Statement"].as_array().unwrap() {
+            let list = |v: &Value| match v {
+                Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_string()).collect(),
+                Value::String(x) => vec![x.clone()],
+                other => panic!("{other}"),
+            };
+            for a in list(&s["Action"]) {
+                for r in list(&s["Resource"]) {
+                    out.insert((a.clone(), r));
+                }
+            }
+        }
+        out
+    }
+
+    /// The template's role grants, for every queue type it offers, exactly what `stepscale iam`
+    /// prints for the configuration the template's own environment variables make (plus the
+    /// function's own log writes, which are the Lambda's, not StepScale's).
+    #[test]
+    fn the_deployment_template_grants_what_iam_prints_for_each_queue_type() {
+        let doc: Value = serde_json::from_str(include_str!("../deploy/template.json")).unwrap();
+        let types = doc["Parameters"]["QueueType"]["AllowedValues"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert!(types.len() >= 6);
+        for t in types {
+            let queue_type: &'static str =
+                Box::leak(t.as_str().unwrap().to_string().into_boxed_str());
+            let template = Template {
+                doc: doc.clone(),
+                queue_type,
+            };
+            let function = template
+                .eval(&doc["Resources"]["Function"]["Properties"])
+                .unwrap();
+            let env: std::collections::BTreeMap<String, String> = function["Environment"]
+                ["Variables"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect();
+            let config = Config::from_env(&env).unwrap_or_else(|e| panic!("{queue_type}: {e}"));
+            let expected = grants(&policy_for(&config, "us-east-1", "123456789012").unwrap());
+            let role = template
+                .eval(&doc["Resources"]["Role"]["Properties"])
+                .unwrap();
+            let got: std::collections::BTreeSet<_> = grants(&role["Policies"][0]["PolicyDocument"])
+                .into_iter()
+                .filter(|(a, _)| !a.starts_with("logs:"))
+                .collect();
+            assert_eq!(got, expected, "{queue_type}");
+            for (action, _) in &got {
+                assert!(ACTIONS.iter().any(|(_, a)| a == action), "{action}");
+            }
+        }
+    }
 }

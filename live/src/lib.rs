@@ -10,6 +10,8 @@ pub mod ecs;
 pub mod iam;
 #[cfg(feature = "aws")]
 pub mod lambda;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod probe;
 pub mod record;
 pub mod runner;

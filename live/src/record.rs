@@ -20,22 +20,55 @@ use crate::runner::RunnerError;
 pub struct Recorder {
     path: PathBuf,
     last: Option<(Millis, f64)>,
+    shadows: usize,
 }
 
 const HEADER: &str =
-    "time,arrivals,arrivals_estimated,visible,in_flight,delayed,desired,running,pending,action\n";
+    "time,arrivals,arrivals_estimated,visible,in_flight,delayed,desired,running,pending,action";
+
+/// The header for these shadow policies: one `shadow_desired` column for one shadow,
+/// `shadow_desired.NAME` for each of several.
+fn header(shadows: &[&str]) -> String {
+    let mut h = HEADER.to_string();
+    match shadows {
+        [] => {}
+        [_] => h.push_str(",shadow_desired"),
+        many => {
+            for name in many {
+                let _ = write!(h, ",shadow_desired.{name}");
+            }
+        }
+    }
+    h
+}
 
 impl Recorder {
-    /// A recorder appending to `path` (the header is written when the file is new).
-    pub fn new(path: &Path) -> Result<Self, RunnerError> {
+    /// A recorder appending to `path` (the header is written when the file is new), with a
+    /// column for each of `shadows`. An existing file is appended to only when its header is
+    /// the one this recorder writes: a file StepScale did not write, or one recorded with
+    /// other shadows, is refused and left untouched.
+    pub fn new(path: &Path, shadows: &[&str]) -> Result<Self, RunnerError> {
         let fresh = !path.exists();
+        let expected = header(shadows);
+        if !fresh {
+            let text = std::fs::read_to_string(path).map_err(|e| Self::err(path, &e))?;
+            let first = text.lines().next().unwrap_or("");
+            if first != expected {
+                return Err(RunnerError::Record {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "the file exists and its header is {first:?}, not {expected:?}: StepScale appends only to a trace it wrote with the same shadow policies; record to a new file"
+                    ),
+                });
+            }
+        }
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .map_err(|e| Self::err(path, &e))?;
         if fresh {
-            file.write_all(HEADER.as_bytes())
+            file.write_all(format!("{expected}\n").as_bytes())
                 .map_err(|e| Self::err(path, &e))?;
         }
         // Continue from the file's last row, so `--once` runs (cron, a Lambda) record the
@@ -53,6 +86,7 @@ impl Recorder {
         Ok(Self {
             path: path.to_path_buf(),
             last,
+            shadows: shadows.len(),
         })
     }
 
@@ -63,13 +97,15 @@ impl Recorder {
         }
     }
 
-    /// Appends a row for one decision. Failed reads are recorded with empty counts.
+    /// Appends a row for one decision, with what each shadow would have set. Failed reads are
+    /// recorded with empty counts, a shadow without a decision with an empty cell.
     pub fn observe(
         &mut self,
         now_ms: Millis,
         readings: &[Reading],
         service: ServiceState,
         decision: &Decision,
+        shadow_desired: &[Option<u32>],
     ) -> Result<(), RunnerError> {
         let ok: Vec<_> = readings.iter().filter_map(|r| r.as_ref().ok()).collect();
         let mut row = chrono_free_rfc3339(now_ms);
@@ -97,11 +133,20 @@ impl Recorder {
                 ",{arrivals:.3},{estimated},{visible},{in_flight},{delayed}"
             );
         }
-        let _ = writeln!(
+        let _ = write!(
             row,
             ",{},{},{},{}",
             service.desired, service.running, service.pending, decision.action
         );
+        for i in 0..self.shadows {
+            match shadow_desired.get(i).copied().flatten() {
+                Some(d) => {
+                    let _ = write!(row, ",{d}");
+                }
+                None => row.push(','),
+            }
+        }
+        row.push('\n');
         let mut file = std::fs::OpenOptions::new()
             .append(true)
             .open(&self.path)
@@ -187,5 +232,25 @@ mod tests {
             Some((1_700_000_000_000, 10.0))
         );
         assert_eq!(last_level("2023-11-14T22:13:20Z,,,,,,2,2,0,hold"), None);
+    }
+
+    #[test]
+    fn a_file_with_another_header_is_refused_and_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine.csv");
+        std::fs::write(&path, "a,b\n1,2\n").unwrap();
+        let err = Recorder::new(&path, &[]).unwrap_err().to_string();
+        assert!(err.contains("record to a new file"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a,b\n1,2\n");
+        // A trace recorded without shadows is not continued with one.
+        let trace = dir.path().join("trace.csv");
+        drop(Recorder::new(&trace, &[]).unwrap());
+        assert!(Recorder::new(&trace, &["slo"]).is_err());
+        assert!(Recorder::new(&trace, &[]).is_ok());
+        assert_eq!(header(&["slo"]), format!("{HEADER},shadow_desired"));
+        assert_eq!(
+            header(&["a", "b"]),
+            format!("{HEADER},shadow_desired.a,shadow_desired.b")
+        );
     }
 }

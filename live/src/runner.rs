@@ -1,7 +1,10 @@
 //! Runners: one decision for one service (what the Lambda and each loop tick do), the
-//! long-running loop over several services, dry runs, and recording what was observed.
+//! long-running loop over several services, dry runs, shadow policies, and recording what was
+//! observed.
 
 use std::path::PathBuf;
+#[cfg(feature = "metrics")]
+use std::sync::Arc;
 use std::time::Duration;
 
 use stepscale_engine::{Config, Controller, Decision, Millis, Reading};
@@ -52,8 +55,28 @@ pub struct TickReport {
     pub applied: Applied,
     /// The readings the decision saw.
     pub readings: Vec<Reading>,
+    /// The ECS counts the decision saw.
+    pub fleet: stepscale_engine::ServiceState,
     /// The arrival-rate estimate and the forecast behind the decision.
     pub estimate: Estimate,
+    /// What each shadow policy would have set, in the order they were configured.
+    pub shadows: Vec<ShadowDecision>,
+}
+
+/// One shadow policy's decision at a tick: never acted on.
+#[derive(Debug, Clone)]
+pub struct ShadowDecision {
+    /// The shadow's name.
+    pub name: String,
+    /// Its decision; none when its state could not be read (the failure is logged).
+    pub decision: Option<Decision>,
+}
+
+/// A policy decided beside the acting one on the same readings, with its own state.
+struct Shadow {
+    name: String,
+    controller: Controller,
+    store: AnyStateStore,
 }
 
 /// The estimator's and the forecast's view at a decision (`slo`, or any policy with a
@@ -100,7 +123,12 @@ pub struct ServiceRunner {
     store: AnyStateStore,
     dry_run: bool,
     recorder: Option<Recorder>,
+    shadows: Vec<Shadow>,
+    read_timeout: Duration,
 }
+
+/// How long one queue read may take before it counts as failed, unless the loop sets it.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl ServiceRunner {
     /// Builds the runner for a validated `config`.
@@ -145,7 +173,34 @@ impl ServiceRunner {
             store,
             dry_run,
             recorder,
+            shadows: Vec::new(),
+            read_timeout: DEFAULT_READ_TIMEOUT,
         })
+    }
+
+    /// Adds a shadow policy: `config` is the service's configuration for it
+    /// ([`Config::for_shadow`]), `store` its own state.
+    #[must_use]
+    pub fn with_shadow(mut self, name: &str, config: &Config, store: AnyStateStore) -> Self {
+        self.shadows.push(Shadow {
+            name: name.to_string(),
+            controller: config.controller(),
+            store,
+        });
+        self
+    }
+
+    /// Bounds each queue read: one that has not answered by then is a failed read (the engine
+    /// holds), so a hanging queue delays its own service's tick by at most this much.
+    #[must_use]
+    pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// The shadows' names, in order.
+    pub fn shadow_names(&self) -> impl Iterator<Item = &str> {
+        self.shadows.iter().map(|s| s.name.as_str())
     }
 
     /// The service's name.
@@ -154,12 +209,57 @@ impl ServiceRunner {
         &self.name
     }
 
+    /// Reads every source at once, each bounded by the read timeout.
     async fn read_all(&self) -> Vec<Reading> {
-        let mut readings = Vec::with_capacity(self.probes.len());
-        for probe in &self.probes {
-            readings.push(probe.reading().await);
+        let timeout = self.read_timeout;
+        futures_util::future::join_all(self.probes.iter().map(|probe| async move {
+            tokio::time::timeout(timeout, probe.reading())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(stepscale_engine::ReadFailure::new(format!(
+                        "no answer within {:.1} s",
+                        timeout.as_secs_f64()
+                    )))
+                })
+        }))
+        .await
+    }
+
+    /// Decides every shadow on the same readings and fleet, each with its own state; saves
+    /// that state unless this is a dry run. A shadow's failure is logged, never the tick's.
+    #[cfg(feature = "aws")]
+    async fn decide_shadows(
+        &mut self,
+        now_ms: Millis,
+        readings: &[Reading],
+        fleet: stepscale_engine::ServiceState,
+    ) -> Vec<ShadowDecision> {
+        let mut out = Vec::with_capacity(self.shadows.len());
+        for shadow in &mut self.shadows {
+            let loaded = match shadow.store.load(now_ms).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(service = %self.name, shadow = %shadow.name, error = %e, "Shadow state unreadable: no shadow decision this tick.");
+                    out.push(ShadowDecision {
+                        name: shadow.name.clone(),
+                        decision: None,
+                    });
+                    continue;
+                }
+            };
+            let mut state = loaded.state;
+            let decision = shadow.controller.tick(&now_ms, readings, fleet, &mut state);
+            if !self.dry_run {
+                if let Err(e) = shadow.store.save(&state, loaded.version.as_deref()).await {
+                    tracing::warn!(service = %self.name, shadow = %shadow.name, error = %e, "Shadow state not saved.");
+                }
+            }
+            out.push(ShadowDecision {
+                name: shadow.name.clone(),
+                decision: Some(decision),
+            });
         }
-        readings
+        out
     }
 
     /// Decides once at `now_ms` and acts. The state is claimed with a conditional write
@@ -167,14 +267,23 @@ impl ServiceRunner {
     /// re-reads and decides again once, then stands down.
     #[cfg(feature = "aws")]
     pub async fn tick(&mut self, now_ms: Millis) -> Result<TickReport, RunnerError> {
-        let mut view: ServiceView = self.ecs.describe().await?;
-        let readings = self.read_all().await;
+        // The reads that do not depend on each other go out at once.
+        let (view, readings, first_load) = tokio::join!(
+            self.ecs.describe(),
+            self.read_all(),
+            self.store.load(now_ms)
+        );
+        let mut view: ServiceView = view?;
+        let mut first_load = Some(first_load?);
         for failed in readings.iter().filter_map(|r| r.as_ref().err()) {
             tracing::warn!(service = %self.name, error = %failed.message, "Metric read failed: holding, never read as zero.");
         }
         let mut retried = false;
         loop {
-            let loaded = self.store.load(now_ms).await?;
+            let loaded = match first_load.take() {
+                Some(l) => l,
+                None => self.store.load(now_ms).await?,
+            };
             let mut state = loaded.state;
             let decision = self
                 .controller
@@ -185,7 +294,9 @@ impl ServiceRunner {
                 decision,
                 applied,
                 readings: readings.clone(),
+                fleet: view.state,
                 estimate,
+                shadows: Vec::new(),
             };
             // A dry run, or a scale-in suppressed by a deployment, acts on nothing, so it
             // claims (and records) nothing in the state either.
@@ -208,8 +319,14 @@ impl ServiceRunner {
                 }
             }
             let applied = self.ecs.apply(&view, &decision, self.dry_run).await?;
-            let report = report(applied);
-            self.record(now_ms, &readings, &view, &decision)?;
+            let mut report = report(applied);
+            report.shadows = self.decide_shadows(now_ms, &readings, view.state).await;
+            let shadow_desired: Vec<Option<u32>> = report
+                .shadows
+                .iter()
+                .map(|s| s.decision.map(|d| d.desired))
+                .collect();
+            self.record(now_ms, &readings, &view, &decision, &shadow_desired)?;
             return Ok(report);
         }
     }
@@ -221,68 +338,168 @@ impl ServiceRunner {
         readings: &[Reading],
         view: &ServiceView,
         decision: &Decision,
+        shadow_desired: &[Option<u32>],
     ) -> Result<(), RunnerError> {
         if let Some(rec) = &mut self.recorder {
-            rec.observe(now_ms, readings, view.state, decision)?;
+            rec.observe(now_ms, readings, view.state, decision, shadow_desired)?;
         }
         Ok(())
     }
 }
 
-/// Runs `runners` every `period` until ctrl-c or SIGTERM (a tick in progress finishes
-/// first), or once with `once`. Returns how many services failed in the last round.
+/// How [`run_loop`] runs.
+#[derive(Clone)]
+pub struct LoopOptions {
+    /// Time between one service's ticks.
+    pub period: Duration,
+    /// Tick each service once, then return.
+    pub once: bool,
+    /// Where each tick is reported for `/metrics` and `/healthz`.
+    #[cfg(feature = "metrics")]
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
+}
+
+/// Runs every service on its own `period` until ctrl-c or SIGTERM (a tick in progress
+/// finishes first), or once each with `once`. Services tick independently and concurrently,
+/// so one whose queue hangs or whose tick is slow never delays another. Returns how many
+/// services failed, or were blind, in their last tick (`once`), or nothing to report after a
+/// signal.
 #[cfg(feature = "aws")]
-pub async fn run_loop(runners: &mut [ServiceRunner], period: Duration, once: bool) -> LoopOutcome {
-    let mut interval = tokio::time::interval(period);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+pub async fn run_loop(runners: Vec<ServiceRunner>, options: LoopOptions) -> LoopOutcome {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
+    let signals = tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("Shutting down: ticks in progress finish first.");
+        let _ = stop_tx.send(true);
+    });
+    let mut services = tokio::task::JoinSet::new();
+    for runner in runners {
+        #[cfg(feature = "metrics")]
+        if let Some(m) = &options.metrics {
+            m.add_service(runner.name(), options.period);
+        }
+        services.spawn(service_loop(runner, options.clone(), stop_rx.clone()));
+    }
+    let mut outcome = LoopOutcome::default();
+    while let Some(done) = services.join_next().await {
+        match done {
+            Ok(o) => {
+                outcome.failed += o.failed;
+                outcome.blind += o.blind;
+            }
+            Err(e) => {
+                outcome.failed += 1;
+                tracing::error!(error = %e, "A service's loop ended abnormally.");
+            }
+        }
+    }
+    signals.abort();
+    if !options.once {
+        tracing::info!("Stopped.");
+    }
+    outcome
+}
+
+/// One service's loop: its own interval, until the stop signal.
+#[cfg(feature = "aws")]
+async fn service_loop(
+    mut runner: ServiceRunner,
+    options: LoopOptions,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> LoopOutcome {
+    let mut interval = tokio::time::interval(options.period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             // A signal that came during the tick just run wins over a tick already due.
             biased;
-            () = &mut shutdown => {
-                tracing::info!("Shutting down.");
-                return LoopOutcome::default();
-            }
+            _ = stop.wait_for(|stopped| *stopped) => return LoopOutcome::default(),
             _ = interval.tick() => {}
         }
+        let started = std::time::Instant::now();
         let now_ms = wall_clock_ms();
-        let mut outcome = LoopOutcome::default();
-        for runner in runners.iter_mut() {
-            match runner.tick(now_ms).await {
-                Ok(r) if !r.readings.is_empty() && r.readings.iter().all(Result::is_err) => {
-                    outcome.blind += 1;
-                    tracing::warn!(
-                        service = %r.service,
-                        desired = r.decision.desired,
-                        reason = %r.decision.reason,
-                        "Every metric read failed: the engine held."
+        let result = runner.tick(now_ms).await;
+        let outcome = report_tick(&runner, &result);
+        #[cfg(feature = "metrics")]
+        if let Some(m) = &options.metrics {
+            let took = started.elapsed();
+            match &result {
+                Ok(r) => {
+                    let failed_reads = r.readings.iter().filter(|x| x.is_err()).count();
+                    m.decided(
+                        &r.service,
+                        &r.decision,
+                        r.fleet,
+                        failed_reads,
+                        took,
+                        now_ms as f64 / 1000.0,
                     );
+                    for s in &r.shadows {
+                        if let Some(d) = s.decision {
+                            m.shadow(&r.service, &s.name, d.desired);
+                        }
+                    }
                 }
-                Ok(r) => tracing::info!(
-                    service = %r.service,
-                    arrival_rate_per_s = r.estimate.arrival_rate_per_s,
-                    learned_service_secs = r.estimate.learned_service_secs,
-                    forecast_per_s = r.estimate.forecast_per_s,
-                    previous = r.decision.previous,
-                    desired = r.decision.desired,
-                    action = %r.decision.action,
-                    limited_by = r.decision.limited_by.map(stepscale_engine::Limit::as_str),
-                    applied = ?r.applied,
-                    reason = %r.decision.reason,
-                    "Decided."
-                ),
-                Err(e) => {
-                    outcome.failed += 1;
-                    tracing::error!(service = %runner.name(), error = %e, "Tick failed: nothing scaled.");
-                }
+                Err(_) => m.tick_failed(runner.name(), took),
             }
         }
-        if once {
+        #[cfg(not(feature = "metrics"))]
+        let _ = started;
+        if options.once {
             return outcome;
         }
     }
+}
+
+/// Logs one tick: a change of the desired count at info, a hold at debug, a failure at error.
+#[cfg(feature = "aws")]
+fn report_tick(runner: &ServiceRunner, result: &Result<TickReport, RunnerError>) -> LoopOutcome {
+    let mut outcome = LoopOutcome::default();
+    match result {
+        Ok(r) if !r.readings.is_empty() && r.readings.iter().all(Result::is_err) => {
+            outcome.blind += 1;
+            tracing::warn!(
+                service = %r.service,
+                desired = r.decision.desired,
+                reason = %r.decision.reason,
+                "Every metric read failed: the engine held."
+            );
+        }
+        Ok(r) => tracing::info!(
+            service = %r.service,
+            arrival_rate_per_s = r.estimate.arrival_rate_per_s,
+            learned_service_secs = r.estimate.learned_service_secs,
+            forecast_per_s = r.estimate.forecast_per_s,
+            previous = r.decision.previous,
+            desired = r.decision.desired,
+            action = %r.decision.action,
+            limited_by = r.decision.limited_by.map(stepscale_engine::Limit::as_str),
+            applied = ?r.applied,
+            reason = %r.decision.reason,
+            "Decided."
+        ),
+        Err(e) => {
+            outcome.failed += 1;
+            tracing::error!(service = %runner.name(), error = %e, "Tick failed: nothing scaled.");
+        }
+    }
+    if let Ok(r) = result {
+        for s in &r.shadows {
+            if let Some(d) = &s.decision {
+                tracing::info!(
+                    service = %r.service,
+                    shadow = %s.name,
+                    desired = d.desired,
+                    action = %d.action,
+                    limited_by = d.limited_by.map(stepscale_engine::Limit::as_str),
+                    reason = %d.reason,
+                    "Shadow decided (not acted on)."
+                );
+            }
+        }
+    }
+    outcome
 }
 
 /// What the last round of ticks came to.

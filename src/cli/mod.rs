@@ -111,9 +111,10 @@ fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .or_else(|_| {
             // By default warnings, and every change of a desired count (the actuator's info
-            // line): a scaler that scales silently cannot be watched.
+            // line): a scaler that scales silently cannot be watched. The SDK's credential
+            // chain warns once per provider it tries; StepScale says it in one line instead.
             let level = std::env::var(stepscale_engine::config::env::LOG_LEVEL)
-                .unwrap_or_else(|_| "warn,stepscale_live::ecs=info".into());
+                .unwrap_or_else(|_| "warn,stepscale_live::ecs=info,aws_config=error".into());
             tracing_subscriber::EnvFilter::try_new(level.to_ascii_lowercase())
         })
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use stepscale_engine::Config;
 use stepscale_live::record::Recorder;
-use stepscale_live::runner::{run_loop, ServiceRunner};
+use stepscale_live::runner::{run_loop, LoopOptions, ServiceRunner, DEFAULT_READ_TIMEOUT};
 use stepscale_live::state::{AnyStateStore, FileStateStore};
 use stepscale_live::ProbeContext;
 
@@ -33,12 +33,18 @@ pub struct RunArgs {
     /// Folder for state files when no S3 bucket is configured.
     #[arg(long, default_value = "stepscale-state")]
     state_dir: PathBuf,
+    /// Serve `/metrics` (Prometheus) and `/healthz` on this address, e.g. `0.0.0.0:9090`.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
 }
 
+/// The state store of a service, or of one of its shadow policies (`shadow`): S3 when a bucket
+/// is configured (a shadow's under `{service}/shadow-{name}/`), else a file in `state_dir`.
 fn store_for(
     config: &Config,
     ctx: &ProbeContext,
     state_dir: &Path,
+    shadow: Option<&str>,
 ) -> anyhow::Result<AnyStateStore> {
     let cluster = config.service.cluster.as_deref().unwrap_or("default");
     let service = config.service.name.as_deref().unwrap_or("service");
@@ -48,22 +54,30 @@ fn store_for(
             let Some(sdk) = ctx.aws.as_ref() else {
                 bail!("S3 state needs the AWS configuration");
             };
+            let service = match shadow {
+                Some(name) => format!("{service}/shadow-{name}"),
+                None => service.to_string(),
+            };
             return Ok(AnyStateStore::S3(stepscale_live::state::S3StateStore::new(
                 sdk,
                 bucket,
                 &config.state.key_prefix,
                 cluster,
-                service,
+                &service,
             )));
         }
         #[cfg(not(feature = "s3-state"))]
         {
-            let _ = ctx;
+            let _ = (ctx, shadow);
             bail!("state bucket {bucket} configured, but this build has no `s3-state` feature");
         }
     }
+    let file = match shadow {
+        Some(name) => format!("{cluster}__{service}.shadow-{name}.json"),
+        None => format!("{cluster}__{service}.json"),
+    };
     Ok(AnyStateStore::File(FileStateStore::new(
-        state_dir.join(format!("{cluster}__{service}.json")),
+        state_dir.join(file),
     )))
 }
 
@@ -94,29 +108,55 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let period = Duration::from_secs_f64(args.period_secs);
     runtime
         .block_on(async {
-            let region = configs.first().and_then(|c| c.region.clone());
-            let ctx = ProbeContext {
-                aws: Some(stepscale_live::aws::load(region.as_deref()).await),
+            // The address is checked before anything is read or scaled.
+            let metrics = match &args.metrics_addr {
+                Some(addr) => {
+                    let listener = stepscale_live::metrics::bind(addr)
+                        .await
+                        .map_err(anyhow::Error::msg)?;
+                    let metrics = std::sync::Arc::new(stepscale_live::metrics::Metrics::new());
+                    tokio::spawn(stepscale_live::metrics::serve(
+                        listener,
+                        std::sync::Arc::clone(&metrics),
+                    ));
+                    Some(metrics)
+                }
+                None => None,
             };
+            let region = configs.first().and_then(|c| c.region.clone());
+            let sdk = stepscale_live::aws::load(region.as_deref()).await;
+            stepscale_live::aws::check_credentials(&sdk)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            let ctx = ProbeContext { aws: Some(sdk) };
             let mut runners = Vec::new();
             for config in &configs {
-                let store = store_for(config, &ctx, &args.state_dir)?;
+                let store = store_for(config, &ctx, &args.state_dir, None)?;
+                let shadow_names: Vec<&str> =
+                    config.shadow.iter().map(|s| s.name.as_str()).collect();
                 let recorder = match &args.record {
-                    Some(path) => Some(Recorder::new(path)?),
+                    Some(path) => Some(Recorder::new(path, &shadow_names)?),
                     None => None,
                 };
-                runners.push(ServiceRunner::new(
-                    config,
-                    &ctx,
-                    store,
-                    args.dry_run,
-                    recorder,
-                )?);
+                // A read may take up to one period (at most the default), so a hanging queue
+                // delays only its own service, by at most that much.
+                let mut runner = ServiceRunner::new(config, &ctx, store, args.dry_run, recorder)?
+                    .with_read_timeout(period.min(DEFAULT_READ_TIMEOUT));
+                for spec in &config.shadow {
+                    let store = store_for(config, &ctx, &args.state_dir, Some(&spec.name))?;
+                    runner = runner.with_shadow(&spec.name, &config.for_shadow(spec), store);
+                }
+                runners.push(runner);
             }
-            let period = Duration::from_secs_f64(args.period_secs);
-            Ok::<_, anyhow::Error>(run_loop(&mut runners, period, args.once).await)
+            let options = LoopOptions {
+                period,
+                once: args.once,
+                metrics,
+            };
+            Ok::<_, anyhow::Error>(run_loop(runners, options).await)
         })
         .map(|outcome| {
             if outcome.failed > 0 {

@@ -50,6 +50,23 @@ impl Default for StateConfig {
     }
 }
 
+/// A shadow policy (`[[shadow]]`): decided beside the acting policy every tick, on the same
+/// readings and with its own state, logged, recorded and exported; never acted on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowSpec {
+    /// Its name, in logs, the metric's label and its state's key (letters, digits, `-`, `_`).
+    pub name: String,
+    /// The policy it evaluates.
+    pub policy: PolicySpec,
+    /// Its guards; the acting policy's when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guards: Option<Guards>,
+    /// Its forecast; none when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<ForecastParams>,
+}
+
 /// The whole policy file: what to scale, from which queues, by which policy, within which
 /// guards. The same file drives `backtest` and the live runners.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -68,6 +85,9 @@ pub struct Config {
     /// The seasonal forecast (`[forecast]`), applied to any policy; none by default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forecast: Option<ForecastParams>,
+    /// Shadow policies (`[[shadow]]`), decided beside the acting one and never acted on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shadow: Vec<ShadowSpec>,
     /// Scaler state storage.
     pub state: StateConfig,
     /// Log level (`LOG_LEVEL`).
@@ -151,8 +171,56 @@ impl Config {
         .with_forecast(self.forecast.clone())
     }
 
+    /// The configuration of shadow `spec`: this one with its policy, guards and forecast.
+    #[must_use]
+    pub fn for_shadow(&self, spec: &ShadowSpec) -> Self {
+        let mut c = self.clone();
+        c.policy = spec.policy.clone();
+        c.guards = spec.guards.clone().unwrap_or_else(|| self.guards.clone());
+        c.forecast.clone_from(&spec.forecast);
+        c.shadow.clear();
+        c.origins.clear();
+        c
+    }
+
     /// Checks every rule once; the first broken rule is the error.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_own()?;
+        let mut names = std::collections::BTreeSet::new();
+        for (i, spec) in self.shadow.iter().enumerate() {
+            let ok = !spec.name.is_empty()
+                && spec.name.len() <= 64
+                && spec
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                return Err(ConfigError::invalid(
+                    format!("shadow[{i}].name"),
+                    format!("{:?}", spec.name),
+                    "a shadow's name must be 1 to 64 letters, digits, `-` or `_` (it names its state file and metric label)",
+                ));
+            }
+            if !names.insert(spec.name.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("shadow[{i}].name"),
+                    &spec.name,
+                    "each shadow needs its own name",
+                ));
+            }
+            self.for_shadow(spec).validate_own().map_err(|e| match e {
+                ConfigError::Invalid { key, value, rule } => ConfigError::Invalid {
+                    key: format!("shadow[{i}].{key}"),
+                    value,
+                    rule,
+                },
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn validate_own(&self) -> Result<(), ConfigError> {
         let g = &self.guards;
         if g.min_tasks > g.max_tasks {
             return Err(ConfigError::invalid(
@@ -487,4 +555,47 @@ fn check_bands(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(json: &str) -> Config {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn shadows_are_validated_with_their_own_policy_and_named_in_errors() {
+        let ok = config(
+            r#"{"policy": {"kind": "seed"},
+                "shadow": [{"name": "slo-30s", "policy": {"kind": "slo", "wait_secs": 30}},
+                           {"name": "tight", "policy": {"kind": "target", "target_backlog_per_task": 10},
+                            "guards": {"min_tasks": 1, "max_tasks": 5}}]}"#,
+        );
+        ok.validate().unwrap();
+        let tight = ok.for_shadow(&ok.shadow[1]);
+        assert_eq!(tight.guards.max_tasks, 5);
+        assert!(tight.shadow.is_empty());
+        // Without its own guards a shadow shares the acting policy's.
+        assert_eq!(ok.for_shadow(&ok.shadow[0]).guards, ok.guards);
+
+        let bad =
+            config(r#"{"shadow": [{"name": "x", "policy": {"kind": "slo", "wait_secs": -1}}]}"#);
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("shadow[0].policy.wait_secs"), "{err}");
+
+        let twice = config(
+            r#"{"shadow": [{"name": "a", "policy": {"kind": "seed"}}, {"name": "a", "policy": {"kind": "seed"}}]}"#,
+        );
+        let err = twice.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("shadow[1].name") && err.contains("own name"),
+            "{err}"
+        );
+
+        let path = config(r#"{"shadow": [{"name": "../x", "policy": {"kind": "seed"}}]}"#);
+        let err = path.validate().unwrap_err().to_string();
+        assert!(err.contains("shadow[0].name"), "{err}");
+    }
 }
