@@ -91,3 +91,105 @@ async fn event_config_overrides_the_environment_and_bad_events_scale_nothing() {
     assert_eq!(described.services()[0].desired_count(), 4);
     support::redis_list(&key, 0).await;
 }
+
+/// With `RECORD_S3_PREFIX`, each invocation appends its row to the day's trace object in S3,
+/// continuing from the previous invocation's row: 10 messages added between two invocations
+/// are recorded as 10 arrivals. The object, once downloaded, is a trace `backtest` replays.
+#[tokio::test]
+async fn invocations_record_the_arrivals_between_them_in_s3() {
+    let sdk = support::aws::sdk().await;
+    let (cluster, service) = support::aws::ecs_service(&sdk, 1).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = support::unique("record-state");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let key = support::unique("jobs");
+    support::redis_list(&key, 20).await;
+    let env: BTreeMap<String, String> = [
+        ("QUEUE_TYPE", "redis"),
+        ("REDIS_HOST", "127.0.0.1"),
+        ("REDIS_QUEUE_KEY", key.as_str()),
+        ("ECS_CLUSTER", cluster.as_str()),
+        ("SERVICE_NAME", service.as_str()),
+        ("MIN_TASKS", "1"),
+        ("MAX_TASKS", "10"),
+        ("S3_CONFIG_BUCKET", bucket.as_str()),
+        ("RECORD_S3_PREFIX", "traces"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let shared = Shared {
+        env: Ok(env),
+        ctx: ProbeContext {
+            aws: Some(sdk.clone()),
+        },
+    };
+    let first = handle(&shared, &json!({})).await.unwrap();
+    assert_eq!(first["ok"], true, "{first}");
+    support::redis_list(&key, 30).await;
+    // Rows are stamped to the second: the next one is a second later.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let second = handle(&shared, &json!({})).await.unwrap();
+    let location = second["recorded"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{second}"));
+    let prefix = format!("s3://{bucket}/traces/{cluster}/{service}/");
+    assert!(location.starts_with(&prefix), "{location}");
+    let object_key = location
+        .trim_start_matches(&format!("s3://{bucket}/"))
+        .to_string();
+    let body = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&object_key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(text.starts_with("time,arrivals,"), "{text}");
+    // The rise of the list from 20 to 30: 10 arrivals.
+    assert_eq!(
+        (rows[1][1], rows[1][2], rows[1][3]),
+        ("10.000", "true", "30"),
+        "{text}"
+    );
+    // Downloaded, the object is a trace `backtest` replays.
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.csv");
+    std::fs::write(&trace, &text).unwrap();
+    let replay = std::process::Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["backtest", "--scenario", "scenarios/steady.toml", "--trace"])
+        .arg(&trace)
+        .args([
+            "--time-column",
+            "time",
+            "--value-column",
+            "arrivals",
+            "--out",
+        ])
+        .arg(dir.path().join("replay"))
+        .output()
+        .unwrap();
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    support::redis_list(&key, 0).await;
+}

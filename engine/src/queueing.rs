@@ -118,10 +118,11 @@ pub fn wait_tail_prob(c: u32, lambda: f64, mu: f64, t: f64) -> f64 {
 /// - t < 0 or NaN is taken as t = 0 (no wait at all: P(W > 0) = C(c, a)).
 ///
 /// The search sweeps c upward from floor(a) + 1, carrying R(k) = 1/B(k) = 1 + (k/a)·R(k−1)
-/// (the Erlang B recursion without a division) and exp(−(k − a)·μt) (one multiplication per
-/// step). The condition C·exp(…) <= p is tested as k·exp(…) <= p·(R·(k − a) + a), so no step
-/// divides. A sweep beats galloping + bisection here: each probe of a bisection would redo the
-/// O(c) recursion, while the sweep reuses it, for O(c*) in all. It is bounded: it stops no
+/// (the Erlang B recursion without a division). The condition C·exp(…) <= p is tested as
+/// k·exp(…) <= p·(R·(k − a) + a), so no step divides, and a polynomial lower bound of the
+/// exponential settles most steps without calling exp. A sweep beats galloping + bisection
+/// here: each probe of a bisection would redo the O(c) recursion, while the sweep reuses it,
+/// for O(c*) in all. It is bounded: it stops no
 /// later than where C(k, a) alone drops below `p_max`, about a + √(2a·ln(1/p)) + ln(1/p)
 /// steps, and never past `u32::MAX`.
 #[must_use]
@@ -156,22 +157,26 @@ pub fn min_servers_for_wait_quantile(lambda: f64, mu: f64, t: f64, p_max: f64) -
     for k in k0 + 1..first {
         r = 1.0 + f64::from(k) * inv_a * r;
     }
-    // exp(−(k − a)·μt) at k = first, then × exp(−μt) per step; an underflow to 0 only means
-    // the tail is negligible, which the test below accepts. The step's exp is taken only when
-    // the sweep goes past `first`: under a goal many service times long, it never does.
-    let mut step = None;
-    let mut decay = (-(f64::from(first) - a) * mu_t).exp();
+    // The test is k·exp(−x) <= allowed with x = (k − a)·μt >= 0. Since e^x >= 1 + x + x²/2 +
+    // x³/6, k <= allowed·(that sum) proves it without an exp; only when that bound is not
+    // enough is exp(−x) computed. Under a goal many service times long, almost no sweep needs
+    // one. (An underflow of exp to 0 only means the tail is negligible, which the test accepts.)
     let mut k = first;
     loop {
         let kf = f64::from(k);
         r = 1.0 + kf * inv_a * r;
-        if r.is_infinite() || kf * decay <= p_max * (r * (kf - a) + a) {
+        if r.is_infinite() {
+            return k;
+        }
+        let allowed = p_max * (r * (kf - a) + a);
+        let x = (kf - a) * mu_t;
+        let taylor = 1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6.0)));
+        if kf <= allowed * taylor || kf * (-x).exp() <= allowed {
             return k;
         }
         if k == u32::MAX {
             return u32::MAX;
         }
-        decay *= *step.get_or_insert_with(|| (-mu_t).exp());
         k += 1;
     }
 }

@@ -110,6 +110,20 @@ proptest! {
     }
 
     #[test]
+    fn the_inversion_is_the_fewest_servers_that_meet_the_goal(
+        rate in 0.01f64..5_000.0, service in 0.01f64..20.0, wait in 0.0f64..600.0,
+        p in 1e-4f64..0.5,
+    ) {
+        let mu = 1.0 / service;
+        let c = min_servers_for_wait_quantile(rate, mu, wait, p);
+        prop_assert!(wait_tail_prob(c, rate, mu, wait) <= p * (1.0 + 1e-9));
+        if f64::from(c - 1) > rate / mu {
+            let fewer = wait_tail_prob(c - 1, rate, mu, wait);
+            prop_assert!(fewer > p * (1.0 - 1e-9), "{} servers would do: {fewer}", c - 1);
+        }
+    }
+
+    #[test]
     fn state_with_the_estimator_survives_a_serde_round_trip(
         totals in proptest::collection::vec((0u64..5_000, 0u64..64, 0u64..120_000), 1..30),
         reported in proptest::option::of(0.0f64..500.0),

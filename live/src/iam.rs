@@ -88,7 +88,17 @@ pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value,
             &["s3:ListBucket"],
             &[format!("arn:aws:s3:::{bucket}")],
         );
-        list["Condition"] = json!({ "StringLike": { "s3:prefix": [format!("{prefix}/*")] } });
+        let mut listed = vec![format!("{prefix}/*")];
+        if let Some(record) = &config.state.record_s3_prefix {
+            // The Lambda's trace objects (`record_s3_prefix`): read, then appended to.
+            statements.push(statement(
+                "RecordObjects",
+                &["s3:GetObject", "s3:PutObject"],
+                &[format!("arn:aws:s3:::{bucket}/{record}/*")],
+            ));
+            listed.push(format!("{record}/*"));
+        }
+        list["Condition"] = json!({ "StringLike": { "s3:prefix": listed } });
         statements.push(list);
     }
     let mut metrics = false;

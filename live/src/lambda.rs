@@ -92,21 +92,73 @@ pub async fn handle(shared: &Shared, payload: &Value) -> Result<Value, RunnerErr
         Ok(r) => r,
         Err(e) => return Ok(permanent("setup", &e)),
     };
-    match runner.tick(wall_clock_ms()).await {
-        Ok(r) => Ok(json!({
-            "ok": true,
-            "service": r.service,
-            "previous": r.decision.previous,
-            "desired": r.decision.desired,
-            "action": r.decision.action,
-            "reason": r.decision.reason.to_string(),
-            "limited_by": r.decision.limited_by,
-            "applied": format!("{:?}", r.applied),
-        })),
+    let now_ms = wall_clock_ms();
+    match runner.tick(now_ms).await {
+        Ok(r) => {
+            let recorded = record(shared, &config, now_ms, &r).await;
+            Ok(json!({
+                "ok": true,
+                "service": r.service,
+                "previous": r.decision.previous,
+                "desired": r.decision.desired,
+                "action": r.decision.action,
+                "reason": r.decision.reason.to_string(),
+                "limited_by": r.decision.limited_by,
+                "applied": format!("{:?}", r.applied),
+                "recorded": recorded,
+            }))
+        }
         Err(e @ (RunnerError::Config(_) | RunnerError::Probe(_))) => Ok(permanent("setup", &e)),
         Err(RunnerError::Ecs(
             e @ (EcsError::Missing { .. } | EcsError::Inactive { .. } | EcsError::NotConfigured(_)),
         )) => Ok(permanent("service", &e)),
         Err(e) => Err(e),
+    }
+}
+
+/// Appends what the tick saw to the day's trace in S3 when `record_s3_prefix` is set: where,
+/// or none. A failed recording is logged, never retried: the decision has already acted.
+async fn record(
+    shared: &Shared,
+    config: &Config,
+    now_ms: stepscale_engine::Millis,
+    report: &crate::runner::TickReport,
+) -> Option<String> {
+    let prefix = config.state.record_s3_prefix.as_deref()?;
+    #[cfg(feature = "s3-state")]
+    {
+        let bucket = config.state.s3_bucket.as_deref()?;
+        let sdk = shared.ctx.aws.as_ref()?;
+        let base = format!(
+            "{prefix}/{}/{}",
+            config.service.cluster.as_deref().unwrap_or("default"),
+            config.service.name.as_deref().unwrap_or("service")
+        );
+        let objects = crate::state::S3Objects::new(sdk, bucket);
+        match crate::record::record_to_s3(
+            &objects,
+            &base,
+            now_ms,
+            &report.readings,
+            report.fleet,
+            &report.decision,
+        )
+        .await
+        {
+            Ok(location) => Some(location),
+            Err(e) => {
+                tracing::error!(error = %e, "Recording failed: the decision stands.");
+                None
+            }
+        }
+    }
+    #[cfg(not(feature = "s3-state"))]
+    {
+        let _ = (shared, now_ms, report);
+        tracing::error!(
+            prefix,
+            "record_s3_prefix is set, but this build has no `s3-state` feature: nothing recorded."
+        );
+        None
     }
 }

@@ -76,12 +76,7 @@ impl Recorder {
         let last = if fresh {
             None
         } else {
-            std::fs::read_to_string(path)
-                .map_err(|e| Self::err(path, &e))?
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty() && !l.starts_with("time,"))
-                .and_then(last_level)
+            last_level_in(&std::fs::read_to_string(path).map_err(|e| Self::err(path, &e))?)
         };
         Ok(Self {
             path: path.to_path_buf(),
@@ -107,46 +102,18 @@ impl Recorder {
         decision: &Decision,
         shadow_desired: &[Option<u32>],
     ) -> Result<(), RunnerError> {
-        let ok: Vec<_> = readings.iter().filter_map(|r| r.as_ref().ok()).collect();
-        let mut row = chrono_free_rfc3339(now_ms);
-        if ok.is_empty() {
-            let _ = write!(row, ",,,,,");
-        } else {
-            let visible: u64 = ok.iter().map(|s| s.visible).sum();
-            let in_flight: u64 = ok.iter().map(|s| s.in_flight).sum();
-            let delayed: u64 = ok.iter().map(|s| s.delayed).sum();
-            let rate: Option<f64> = ok.iter().map(|s| s.arrival_rate_per_s).sum();
-            let level = (visible + in_flight) as f64;
-            // A previous row from the future (a clock moved back) or over a day old (an earlier
-            // deployment) says nothing of the arrivals since: start afresh.
-            let last = self
-                .last
-                .filter(|(t, _)| *t <= now_ms && now_ms - *t <= 86_400_000);
-            let (arrivals, estimated) = match (rate, last) {
-                (Some(r), Some((t, _))) => (r * (now_ms - t) as f64 / 1000.0, false),
-                (_, Some((_, prev))) => ((level - prev).max(0.0), true),
-                (_, None) => (0.0, true),
-            };
-            self.last = Some((now_ms, level));
-            let _ = write!(
-                row,
-                ",{arrivals:.3},{estimated},{visible},{in_flight},{delayed}"
-            );
-        }
-        let _ = write!(
-            row,
-            ",{},{},{},{}",
-            service.desired, service.running, service.pending, decision.action
+        let (row, level) = render_row(
+            self.last,
+            self.shadows,
+            now_ms,
+            readings,
+            service,
+            decision,
+            shadow_desired,
         );
-        for i in 0..self.shadows {
-            match shadow_desired.get(i).copied().flatten() {
-                Some(d) => {
-                    let _ = write!(row, ",{d}");
-                }
-                None => row.push(','),
-            }
+        if level.is_some() {
+            self.last = level;
         }
-        row.push('\n');
         let mut file = std::fs::OpenOptions::new()
             .append(true)
             .open(&self.path)
@@ -154,6 +121,128 @@ impl Recorder {
         file.write_all(row.as_bytes())
             .map_err(|e| Self::err(&self.path, &e))
     }
+}
+
+/// One recorded row (newline included) after the row `last` (its time and visible + in-flight
+/// level), with `shadows` shadow columns; and this row's own time and level, none when every
+/// read failed.
+fn render_row(
+    last: Option<(Millis, f64)>,
+    shadows: usize,
+    now_ms: Millis,
+    readings: &[Reading],
+    service: ServiceState,
+    decision: &Decision,
+    shadow_desired: &[Option<u32>],
+) -> (String, Option<(Millis, f64)>) {
+    let ok: Vec<_> = readings.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let mut row = chrono_free_rfc3339(now_ms);
+    let mut next = None;
+    if ok.is_empty() {
+        let _ = write!(row, ",,,,,");
+    } else {
+        let visible: u64 = ok.iter().map(|s| s.visible).sum();
+        let in_flight: u64 = ok.iter().map(|s| s.in_flight).sum();
+        let delayed: u64 = ok.iter().map(|s| s.delayed).sum();
+        let rate: Option<f64> = ok.iter().map(|s| s.arrival_rate_per_s).sum();
+        let level = (visible + in_flight) as f64;
+        // A previous row from the future (a clock moved back) or over a day old (an earlier
+        // deployment) says nothing of the arrivals since: start afresh.
+        let last = last.filter(|(t, _)| *t <= now_ms && now_ms - *t <= 86_400_000);
+        let (arrivals, estimated) = match (rate, last) {
+            (Some(r), Some((t, _))) => (r * (now_ms - t) as f64 / 1000.0, false),
+            (_, Some((_, prev))) => ((level - prev).max(0.0), true),
+            (_, None) => (0.0, true),
+        };
+        next = Some((now_ms, level));
+        let _ = write!(
+            row,
+            ",{arrivals:.3},{estimated},{visible},{in_flight},{delayed}"
+        );
+    }
+    let _ = write!(
+        row,
+        ",{},{},{},{}",
+        service.desired, service.running, service.pending, decision.action
+    );
+    for i in 0..shadows {
+        match shadow_desired.get(i).copied().flatten() {
+            Some(d) => {
+                let _ = write!(row, ",{d}");
+            }
+            None => row.push(','),
+        }
+    }
+    row.push('\n');
+    (row, next)
+}
+
+/// The level of the last row of a recorded trace's text, if it has one.
+fn last_level_in(text: &str) -> Option<(Millis, f64)> {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty() && !l.starts_with("time,"))
+        .and_then(last_level)
+}
+
+/// Appends one row to the day's trace object in S3, `{base}/{YYYY-MM-DD}.csv` (UTC), read and
+/// written with a condition on its version, so two overlapping invocations cannot lose a row.
+/// The previous row is the object's last one, or at a day's first row the previous day's last
+/// row, so arrivals between invocations are recorded across midnight too. An object whose
+/// header is not StepScale's is refused and left as it is.
+#[cfg(feature = "s3-state")]
+pub async fn record_to_s3(
+    objects: &crate::state::S3Objects,
+    base: &str,
+    now_ms: Millis,
+    readings: &[Reading],
+    service: ServiceState,
+    decision: &Decision,
+) -> Result<String, RunnerError> {
+    use crate::state::{Got, StateError};
+    let day = |ms: Millis| chrono_free_rfc3339(ms)[..10].to_string();
+    let key = format!("{base}/{}.csv", day(now_ms));
+    let fail = |detail: String| RunnerError::Record {
+        path: PathBuf::from(objects.location(&key)),
+        detail,
+    };
+    let text_of = |body: &[u8]| String::from_utf8_lossy(body).into_owned();
+    for attempt in 0..3 {
+        let (text, version) = match objects.get(&key).await.map_err(|e| fail(e.to_string()))? {
+            Got::Found { body, etag } => (text_of(&body), etag),
+            Got::Missing => (String::new(), None),
+        };
+        let mut last = last_level_in(&text);
+        if text.is_empty() {
+            let yesterday = format!("{base}/{}.csv", day(now_ms - 86_400_000));
+            if let Got::Found { body, .. } = objects
+                .get(&yesterday)
+                .await
+                .map_err(|e| fail(e.to_string()))?
+            {
+                last = last_level_in(&text_of(&body));
+            }
+        } else if text.lines().next() != Some(HEADER) {
+            return Err(fail(format!(
+                "the object's header is not {HEADER:?}: StepScale appends only to a trace it wrote"
+            )));
+        }
+        let (row, _) = render_row(last, 0, now_ms, readings, service, decision, &[]);
+        let body = if text.is_empty() {
+            format!("{HEADER}\n{row}")
+        } else {
+            format!("{text}{row}")
+        };
+        match objects
+            .put_if(&key, body.into_bytes(), "text/csv", version.as_deref())
+            .await
+        {
+            Ok(_) => return Ok(objects.location(&key)),
+            Err(StateError::Conflict { .. }) if attempt < 2 => {}
+            Err(e) => return Err(fail(e.to_string())),
+        }
+    }
+    Err(fail("the object kept changing under us".into()))
 }
 
 /// The time and the visible + in-flight level of a recorded row; none for a row of failed

@@ -30,6 +30,9 @@ pub const MAX_SCALE_DOWN_FACTOR: &str = "MAX_SCALE_DOWN_FACTOR";
 pub const USE_COMBINED_MESSAGES: &str = "USE_COMBINED_MESSAGES";
 /// S3 bucket for scaler state.
 pub const S3_CONFIG_BUCKET: &str = "S3_CONFIG_BUCKET";
+/// Key prefix under the state bucket where the Lambda records what it observed (one CSV object
+/// per service and day); unset: no recording. Not a v0.2 variable.
+pub const RECORD_S3_PREFIX: &str = "RECORD_S3_PREFIX";
 /// Log level (default INFO).
 pub const LOG_LEVEL: &str = "LOG_LEVEL";
 /// AWS region.

@@ -39,6 +39,10 @@ pub struct StateConfig {
     pub s3_bucket: Option<String>,
     /// Key prefix; v0.2's is `autoscaling-state`.
     pub key_prefix: String,
+    /// Where the Lambda records what it observed, under the state bucket
+    /// (`RECORD_S3_PREFIX`): `{prefix}/{cluster}/{service}/{YYYY-MM-DD}.csv`. None: no record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_s3_prefix: Option<String>,
 }
 
 impl Default for StateConfig {
@@ -46,6 +50,7 @@ impl Default for StateConfig {
         Self {
             s3_bucket: None,
             key_prefix: "autoscaling-state".into(),
+            record_s3_prefix: None,
         }
     }
 }
@@ -221,6 +226,29 @@ impl Config {
     }
 
     fn validate_own(&self) -> Result<(), ConfigError> {
+        if let Some(prefix) = &self.state.record_s3_prefix {
+            let key = self.key_for("state.record_s3_prefix");
+            if self.state.s3_bucket.is_none() {
+                return Err(ConfigError::invalid(
+                    key,
+                    prefix,
+                    "recording to S3 needs the state bucket: set S3_CONFIG_BUCKET (or [state] s3_bucket)",
+                ));
+            }
+            let ok = !prefix.is_empty()
+                && !prefix.starts_with('/')
+                && !prefix.ends_with('/')
+                && prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+            if !ok {
+                return Err(ConfigError::invalid(
+                    key,
+                    prefix,
+                    "a key prefix of letters, digits, `-`, `_`, `.` and `/`, without a leading or trailing `/`",
+                ));
+            }
+        }
         let g = &self.guards;
         if g.min_tasks > g.max_tasks {
             return Err(ConfigError::invalid(

@@ -43,6 +43,7 @@ enum Setting {
     ScaleDownFactor,
     CombinedMessages,
     S3Bucket,
+    RecordS3Prefix,
     LogLevel,
     Region,
     SqsQueueUrl,
@@ -128,6 +129,12 @@ const SETTINGS: &[(Setting, &str, &str, &str)] = &[
         Setting::S3Bucket,
         env::S3_CONFIG_BUCKET,
         "s3_config_bucket",
+        "",
+    ),
+    (
+        Setting::RecordS3Prefix,
+        env::RECORD_S3_PREFIX,
+        "record_s3_prefix",
         "",
     ),
     (Setting::LogLevel, env::LOG_LEVEL, "log_level", ""),
@@ -572,6 +579,10 @@ impl Config {
                 }
             }
             Setting::S3Bucket => self.state.s3_bucket = Some(raw.text(key)?),
+            Setting::RecordS3Prefix => {
+                self.state.record_s3_prefix = Some(raw.text(key)?);
+                self.set_origin("state.record_s3_prefix", key);
+            }
             Setting::LogLevel => self.log_level = Some(raw.text(key)?),
             Setting::Region => self.region = Some(raw.text(key)?),
             _ => self.apply_queue_setting(setting, key, raw)?,

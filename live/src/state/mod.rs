@@ -8,7 +8,9 @@ pub mod v02;
 
 pub use file::FileStateStore;
 #[cfg(feature = "s3-state")]
-pub use s3::S3StateStore;
+pub(crate) use s3::Got;
+#[cfg(feature = "s3-state")]
+pub use s3::{S3Objects, S3StateStore};
 
 use stepscale_engine::{Millis, ScalerState};
 

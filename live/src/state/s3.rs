@@ -13,15 +13,21 @@ use super::{safe_default, v02, Loaded, StateError, StateSource};
 /// State of one service in S3.
 #[derive(Debug, Clone)]
 pub struct S3StateStore {
-    client: Client,
-    bucket: String,
+    objects: S3Objects,
     key: String,
     up_key: String,
     down_key: String,
 }
 
+/// One bucket's objects, read whole and written with a condition on the version read.
+#[derive(Debug, Clone)]
+pub struct S3Objects {
+    client: Client,
+    bucket: String,
+}
+
 /// What a GET found.
-enum Got {
+pub(crate) enum Got {
     Found { body: Vec<u8>, etag: Option<String> },
     Missing,
 }
@@ -30,12 +36,8 @@ impl S3StateStore {
     /// The store for `service` in `cluster`, under `prefix` (v0.2: `autoscaling-state`).
     #[must_use]
     pub fn new(sdk: &SdkConfig, bucket: &str, prefix: &str, cluster: &str, service: &str) -> Self {
-        let conf = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(crate::aws::custom_endpoint(sdk))
-            .build();
         Self {
-            client: Client::from_conf(conf),
-            bucket: bucket.to_string(),
+            objects: S3Objects::new(sdk, bucket),
             key: format!("{prefix}/{cluster}/{service}/stepscale-state.json"),
             up_key: v02::key(prefix, cluster, service, "up"),
             down_key: v02::key(prefix, cluster, service, "down"),
@@ -48,45 +50,8 @@ impl S3StateStore {
         &self.key
     }
 
-    fn location(&self, key: &str) -> String {
-        format!("s3://{}/{key}", self.bucket)
-    }
-
     async fn get(&self, key: &str) -> Result<Got, StateError> {
-        match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let etag = out.e_tag().map(str::to_string);
-                let body = out.body.collect().await.map_err(|e| StateError::Io {
-                    location: self.location(key),
-                    detail: e.to_string(),
-                })?;
-                Ok(Got::Found {
-                    body: body.into_bytes().to_vec(),
-                    etag,
-                })
-            }
-            Err(e) => {
-                let missing = e
-                    .as_service_error()
-                    .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key)
-                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
-                if missing {
-                    Ok(Got::Missing)
-                } else {
-                    Err(StateError::Io {
-                        location: self.location(key),
-                        detail: crate::aws::describe(&e),
-                    })
-                }
-            }
-        }
+        self.objects.get(key).await
     }
 
     /// Loads StepScale's document, or v0.2's last-action keys when there is none.
@@ -152,15 +117,87 @@ impl S3StateStore {
         version: Option<&str>,
     ) -> Result<String, StateError> {
         let body = serde_json::to_vec_pretty(state).map_err(|e| StateError::Io {
-            location: self.location(&self.key),
+            location: self.objects.location(&self.key),
             detail: e.to_string(),
         })?;
+        self.objects
+            .put_if(&self.key, body, "application/json", version)
+            .await
+    }
+}
+
+impl S3Objects {
+    /// The objects of `bucket`; path-style addressing with a custom endpoint (moto, LocalStack).
+    #[must_use]
+    pub fn new(sdk: &SdkConfig, bucket: &str) -> Self {
+        let conf = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(crate::aws::custom_endpoint(sdk))
+            .build();
+        Self {
+            client: Client::from_conf(conf),
+            bucket: bucket.to_string(),
+        }
+    }
+
+    /// `s3://bucket/key`, for messages.
+    #[must_use]
+    pub fn location(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+
+    /// The object at `key`, with its version; missing is not an error.
+    pub(crate) async fn get(&self, key: &str) -> Result<Got, StateError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let etag = out.e_tag().map(str::to_string);
+                let body = out.body.collect().await.map_err(|e| StateError::Io {
+                    location: self.location(key),
+                    detail: e.to_string(),
+                })?;
+                Ok(Got::Found {
+                    body: body.into_bytes().to_vec(),
+                    etag,
+                })
+            }
+            Err(e) => {
+                let missing = e
+                    .as_service_error()
+                    .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key)
+                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+                if missing {
+                    Ok(Got::Missing)
+                } else {
+                    Err(StateError::Io {
+                        location: self.location(key),
+                        detail: crate::aws::describe(&e),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Writes `body` at `key` if the object is still at `version` (none: it must not exist
+    /// yet). A lost race is [`StateError::Conflict`]. Returns the new version.
+    pub(crate) async fn put_if(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        version: Option<&str>,
+    ) -> Result<String, StateError> {
         let mut put = self
             .client
             .put_object()
             .bucket(&self.bucket)
-            .key(&self.key)
-            .content_type("application/json")
+            .key(key)
+            .content_type(content_type)
             .body(ByteStream::from(body));
         put = match version {
             Some(etag) => put.if_match(etag),
@@ -178,11 +215,11 @@ impl S3StateStore {
                     )
                 {
                     Err(StateError::Conflict {
-                        location: self.location(&self.key),
+                        location: self.location(key),
                     })
                 } else {
                     Err(StateError::Io {
-                        location: self.location(&self.key),
+                        location: self.location(key),
                         detail: crate::aws::describe(&e),
                     })
                 }
