@@ -157,8 +157,8 @@ pub fn min_servers_for_wait_quantile(lambda: f64, mu: f64, t: f64, p_max: f64) -
     for k in k0 + 1..first {
         r = 1.0 + f64::from(k) * inv_a * r;
     }
-    // The test is k·exp(−x) <= allowed with x = (k − a)·μt >= 0. Since e^x >= 1 + x + x²/2 +
-    // x³/6, k <= allowed·(that sum) proves it without an exp; only when that bound is not
+    // The test is k·exp(−x) <= allowed with x = (k − a)·μt >= 0 (`decay`). Since e^x >= 1 + x +
+    // x²/2 + x³/6, k <= allowed·(that sum) proves it without an exp; only when that bound is not
     // enough is exp(−x) computed. Under a goal many service times long, almost no sweep needs
     // one. (An underflow of exp to 0 only means the tail is negligible, which the test accepts.)
     let mut k = first;
@@ -169,9 +169,9 @@ pub fn min_servers_for_wait_quantile(lambda: f64, mu: f64, t: f64, p_max: f64) -
             return k;
         }
         let allowed = p_max * (r * (kf - a) + a);
-        let x = (kf - a) * mu_t;
-        let taylor = 1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6.0)));
-        if kf <= allowed * taylor || kf * (-x).exp() <= allowed {
+        let decay = (kf - a) * mu_t;
+        let taylor = 1.0 + decay * (1.0 + decay * (0.5 + decay * (1.0 / 6.0)));
+        if kf <= allowed * taylor || kf * (-decay).exp() <= allowed {
             return k;
         }
         if k == u32::MAX {
