@@ -128,10 +128,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             };
             let region = configs.first().and_then(|c| c.region.clone());
             let sdk = stepscale_live::aws::load(region.as_deref()).await;
-            stepscale_live::aws::check_credentials(&sdk)
-                .await
-                .map_err(anyhow::Error::msg)?;
-            let ctx = ProbeContext { aws: Some(sdk) };
+            let ctx = ProbeContext {
+                aws: Some(sdk.clone()),
+            };
             let mut runners = Vec::new();
             for config in &configs {
                 let store = store_for(config, &ctx, &args.state_dir, None)?;
@@ -151,6 +150,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 }
                 runners.push(runner);
             }
+            // After the configuration, so that a bad file is reported as such wherever it runs.
+            stepscale_live::aws::check_credentials(&sdk)
+                .await
+                .map_err(anyhow::Error::msg)?;
             let options = LoopOptions {
                 period,
                 once: args.once,
