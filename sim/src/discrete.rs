@@ -13,7 +13,7 @@ use stepscale_engine::{Controller, QueueSample};
 use crate::arrivals::{ArrivalKind, Arrivals, Micros, SynthStream};
 use crate::fleet::{FleetEvent, SimFleet};
 use crate::histogram::WaitHistogram;
-use crate::model::{Control, Outcome, Prepared, Recorder, RowSink, Snapshot};
+use crate::model::{Control, Outcome, Prepared, Recorder, RowSink, Snapshot, StepStats};
 use crate::rng::SimRng;
 use crate::scenario::StopMode;
 
@@ -164,14 +164,21 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
     let mut last_start = p.start_us;
     let emptied: bool;
     let mut arrivals_since_row = 0u64;
+    // The summary's time averages, on a grid of `step_ms` (the fluid step), not the rows.
+    let step_us = p.step_us.max(1);
+    let dt_s = step_us as f64 / 1e6;
+    let mut stats = StepStats::new(p.plant.task_throughput_per_s());
+    let mut next_stat_us = p.start_us + step_us;
+    let mut arrivals_since_stat = 0u64;
     let mut events = Vec::new();
     let mut now = p.start_us;
     loop {
-        let boundary = [
+        // Every boundary but the rows': what the run does never depends on the resolution.
+        let event = [
             fleet.next_ready_us(),
             next_crash,
             Some(control.next_us()),
-            Some(rec.next_us),
+            Some(next_stat_us),
             Some(p.hard_end_us),
         ]
         .into_iter()
@@ -179,6 +186,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         .min()
         .unwrap_or(p.hard_end_us)
         .max(now);
+        let boundary = event.min(rec.next_us.max(now));
         // Start every message that can start before the boundary.
         loop {
             let next_new = match waiting.front() {
@@ -209,6 +217,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
                     source.advance();
                     messages += 1;
                     arrivals_since_row += 1;
+                    arrivals_since_stat += 1;
                     visible_at
                 };
                 waits.record(start - arrival, 1.0);
@@ -233,9 +242,19 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
             waiting.push_back(t);
             messages += 1;
             arrivals_since_row += 1;
+            arrivals_since_stat += 1;
         }
         let visible_redo = returned.iter().filter(|r| r.0 .0 <= now).count();
-        backlog_max = backlog_max.max(waiting.len() + visible_redo);
+        if now == event {
+            backlog_max = backlog_max.max(waiting.len() + visible_redo);
+        }
+        if now >= next_stat_us {
+            // The step that ends now: its arrivals, the tasks that ran it, the backlog left.
+            stats.span(arrivals_since_stat as f64, fleet.running(), dt_s, 1);
+            stats.backlog((waiting.len() + visible_redo) as f64, dt_s);
+            arrivals_since_stat = 0;
+            next_stat_us += step_us;
+        }
 
         fleet.advance(now, &mut events);
         if next_crash.is_some_and(|c| c <= now) {
@@ -292,6 +311,13 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
             && source.peek().is_none();
         if now >= p.hard_end_us || drained {
             emptied = drained;
+            // The last, partial step.
+            let part_us = now - (next_stat_us - step_us);
+            if part_us > 0 {
+                let part_s = part_us as f64 / 1e6;
+                stats.span(arrivals_since_stat as f64, fleet.running(), part_s, 1);
+                stats.backlog(backlog, part_s);
+            }
             let snap = Snapshot {
                 arrivals: arrivals_since_row as f64,
                 backlog,
@@ -306,7 +332,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
     Outcome {
         rows: series.rows,
         envelope: series.envelope,
-        stats: series.stats,
+        stats,
         write_error: series.write_error,
         waits,
         messages: messages as f64,

@@ -15,7 +15,7 @@ use stepscale_engine::{Controller, QueueSample};
 use crate::arrivals::{ArrivalKind, Micros};
 use crate::fleet::{FleetEvent, SimFleet};
 use crate::histogram::WaitHistogram;
-use crate::model::{Control, Outcome, Prepared, Recorder, RowSink, Snapshot};
+use crate::model::{Control, Outcome, Prepared, Recorder, RowSink, Snapshot, StepStats};
 use crate::rng::SimRng;
 use crate::scenario::StopMode;
 
@@ -217,24 +217,31 @@ struct Queue {
     /// Redelivered messages visible again; served before new chunks, their wait was already
     /// counted at their first receive.
     redo: f64,
+    /// Time averages on the steps.
+    stats: StepStats,
 }
 
 impl Queue {
-    /// Runs steps `from..to` at constant capacity `cap` (messages per step).
+    /// Runs steps `from..to` with `running` tasks, at constant capacity `cap` (messages per
+    /// step).
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     fn run(
         &mut self,
         arr: &mut Segments,
         from: u64,
         to: u64,
+        running: u32,
         cap: f64,
         step_us: Micros,
         slo_steps: u64,
     ) {
+        let dt_s = step_us as f64 / 1e6;
         let mut j = from;
         while j < to {
             let (a, run_end) = arr.at(j);
             let end = run_end.min(to);
+            self.stats.span(a, running, dt_s, end - j);
             if self.chunks.is_empty() && self.redo <= 0.0 && a <= cap {
                 // The fleet keeps up over the whole run: everything is served in its step.
                 self.zero_wait += a * (end - j) as f64;
@@ -244,6 +251,7 @@ impl Queue {
             }
             for jj in j..end {
                 self.step(a, jj, cap, step_us, slo_steps);
+                self.stats.backlog(self.backlog, dt_s);
             }
             j = end;
         }
@@ -336,6 +344,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         returns: VecDeque::new(),
         redelivered: 0.0,
         redo: 0.0,
+        stats: StepStats::new(p.plant.task_throughput_per_s()),
     };
     let mut events = Vec::new();
     let mut cum_last_row = 0.0;
@@ -422,7 +431,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         }
         let next_i = next_i.clamp(i + 1, max_steps.max(i + 1));
         let cap = f64::from(fleet.running()) * per_task_per_step;
-        q.run(&mut arr, i, next_i, cap, step, slo_steps);
+        q.run(&mut arr, i, next_i, fleet.running(), cap, step, slo_steps);
         i = next_i;
     }
     let end_us = p.start_us + i as Micros * step;
@@ -432,7 +441,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
     Outcome {
         rows: series.rows,
         envelope: series.envelope,
-        stats: series.stats,
+        stats: q.stats,
         write_error: series.write_error,
         messages: arr.cumulative(n_arr),
         processed: (q.waits.count() - q.redo - q.returns.iter().map(|r| r.1).sum::<f64>()).max(0.0),

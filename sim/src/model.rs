@@ -70,8 +70,8 @@ pub struct Outcome {
     /// At most [`ENVELOPE_ROWS`] buckets of rows, each kept as the field-wise maximum and
     /// minimum of its rows: what the plots draw, in every sink mode.
     pub envelope: Envelope,
-    /// The summary's statistics over every row, gathered as the rows were made.
-    pub stats: RowStats,
+    /// The summary's time averages, gathered on the simulation's own steps.
+    pub stats: StepStats,
     /// Why the CSV sink stopped writing, if it did.
     pub write_error: Option<String>,
     /// Waits (first receive − arrival).
@@ -250,7 +250,6 @@ pub struct Recorder {
     throughput_per_task: f64,
     sink: RowSink,
     rows: Vec<Row>,
-    stats: RowStats,
     envelope: EnvelopeBuilder,
     write_error: Option<String>,
 }
@@ -355,45 +354,119 @@ impl EnvelopeBuilder {
     }
 }
 
-/// The summary's sums over the rows, in row order (so the figures do not depend on whether the
-/// rows were kept): the SPEC RG elasticity terms and the mean backlog.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct RowStats {
-    /// Rows seen.
-    pub n: u64,
-    /// Σ (d − s)⁺ / max(d, 1).
+/// The summary's figures that are averages over time, gathered on the simulation's own time
+/// grid (the fluid step, `step_ms`; discrete mode samples the same grid), never on the output
+/// rows: they do not change with `--resolution`. Demand d = ceil(arrivals in the step / step /
+/// per-task throughput), supply s = running tasks during the step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepStats {
+    throughput_per_task: f64,
+    /// Seconds covered.
+    pub seconds: f64,
+    /// Σ (d − s)⁺ / max(d, 1) × Δt.
     pub under: f64,
-    /// Σ (s − d)⁺ / max(d, 1).
+    /// Σ (s − d)⁺ / max(d, 1) × Δt.
     pub over: f64,
-    /// Rows with s < d.
+    /// Seconds with s < d.
     pub time_under: f64,
-    /// Rows with s > d.
+    /// Seconds with s > d.
     pub time_over: f64,
-    /// Row-to-row steps where supply and demand moved apart.
-    pub unstable: f64,
-    /// Σ backlog.
-    pub backlog_sum: f64,
-    /// The previous row's (running, demand).
+    /// Step-to-step transitions.
+    pub transitions: u64,
+    /// Transitions where supply and demand moved apart.
+    pub unstable: u64,
+    /// ∫ visible backlog dt, in message-seconds.
+    pub backlog_integral: f64,
+    /// Seconds spent at each demand, for the ideal fleet's task-hours.
+    demand_seconds: std::collections::BTreeMap<u32, f64>,
+    /// The previous step's (running, demand).
     prev: Option<(u32, u32)>,
 }
 
-impl RowStats {
-    /// Adds one row.
-    pub fn push(&mut self, r: &Row) {
-        let d = f64::from(r.demand);
-        let s = f64::from(r.running);
-        self.under += (d - s).max(0.0) / d.max(1.0);
-        self.over += (s - d).max(0.0) / d.max(1.0);
-        self.time_under += f64::from(u8::from(s < d));
-        self.time_over += f64::from(u8::from(s > d));
-        if let Some((running, demand)) = self.prev {
-            let ds = (i64::from(r.running) - i64::from(running)).signum();
-            let dd = (i64::from(r.demand) - i64::from(demand)).signum();
-            self.unstable += ((ds - dd).abs().min(1)) as f64;
+impl StepStats {
+    /// Empty statistics for a plant whose task serves `throughput_per_task` messages/s.
+    #[must_use]
+    pub fn new(throughput_per_task: f64) -> Self {
+        Self {
+            throughput_per_task,
+            ..Self::default()
         }
-        self.prev = Some((r.running, r.demand));
-        self.backlog_sum += r.backlog;
-        self.n += 1;
+    }
+
+    /// Adds `steps` steps of `dt_s` seconds, each with `arrivals` messages and `running`
+    /// tasks.
+    pub fn span(&mut self, arrivals: f64, running: u32, dt_s: f64, steps: u64) {
+        if steps == 0 || dt_s <= 0.0 {
+            return;
+        }
+        let demand = (arrivals / dt_s / self.throughput_per_task - 1e-9)
+            .ceil()
+            .max(0.0) as u32;
+        let span_s = dt_s * steps as f64;
+        let d = f64::from(demand);
+        let s = f64::from(running);
+        self.under += (d - s).max(0.0) / d.max(1.0) * span_s;
+        self.over += (s - d).max(0.0) / d.max(1.0) * span_s;
+        if s < d {
+            self.time_under += span_s;
+        } else if s > d {
+            self.time_over += span_s;
+        }
+        match self.prev {
+            Some((r, dm)) => {
+                let ds = (i64::from(running) - i64::from(r)).signum();
+                let dd = (i64::from(demand) - i64::from(dm)).signum();
+                self.unstable += u64::from(ds != dd);
+                self.transitions += steps;
+            }
+            None => self.transitions += steps - 1,
+        }
+        self.prev = Some((running, demand));
+        *self.demand_seconds.entry(demand).or_insert(0.0) += span_s;
+        self.seconds += span_s;
+    }
+
+    /// Adds `backlog` messages held visible for `dt_s` seconds.
+    pub fn backlog(&mut self, backlog: f64, dt_s: f64) {
+        self.backlog_integral += backlog * dt_s;
+    }
+
+    /// The time-average visible backlog.
+    #[must_use]
+    pub fn mean_backlog(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.backlog_integral / self.seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// Task-hours of the ideal fleet: each step's demand clamped to [`min_tasks`,
+    /// `max_tasks`]. A yardstick for cost, not a fleet a policy could run: it knows each step's
+    /// arrivals as they happen and starts tasks instantly.
+    #[must_use]
+    pub fn ideal_task_hours(&self, min_tasks: u32, max_tasks: u32) -> f64 {
+        self.demand_seconds
+            .iter()
+            .map(|(&d, &secs)| f64::from(d.clamp(min_tasks, max_tasks.max(min_tasks))) * secs)
+            .sum::<f64>()
+            / 3600.0
+    }
+
+    /// SPEC RG's accuracy (under, over), timeshare (under, over) and instability, in percent.
+    #[must_use]
+    pub fn elasticity(&self) -> [f64; 5] {
+        if self.seconds <= 0.0 {
+            return [0.0; 5];
+        }
+        let t = self.seconds;
+        [
+            100.0 * self.under / t,
+            100.0 * self.over / t,
+            100.0 * self.time_under / t,
+            100.0 * self.time_over / t,
+            100.0 * self.unstable as f64 / self.transitions.max(1) as f64,
+        ]
     }
 }
 
@@ -427,8 +500,6 @@ pub struct Series {
     pub rows: Vec<Row>,
     /// The plot envelope.
     pub envelope: Envelope,
-    /// The statistics.
-    pub stats: RowStats,
     /// A CSV write failure.
     pub write_error: Option<String>,
 }
@@ -461,14 +532,12 @@ impl Recorder {
             throughput_per_task: p.plant.task_throughput_per_s(),
             sink,
             rows: Vec::new(),
-            stats: RowStats::default(),
             envelope: EnvelopeBuilder::default(),
             write_error,
         }
     }
 
     fn push_row(&mut self, row: Row) {
-        self.stats.push(&row);
         self.envelope.push(&row);
         match &mut self.sink {
             RowSink::Keep => self.rows.push(row),
@@ -497,7 +566,6 @@ impl Recorder {
         Series {
             rows: self.rows,
             envelope: self.envelope.env,
-            stats: self.stats,
             write_error: self.write_error,
         }
     }

@@ -1,18 +1,19 @@
 //! The run's summary: waits, backlog, cost, scaling activity, SLO violation and the SPEC RG
 //! elasticity metrics against ideal demand.
 //!
-//! Elasticity (Herbst et al., "Ready for Rain?", SPEC RG), over the time-series rows with
-//! demand d = ceil(arrival rate / per-task throughput) and supply s = running tasks, each row
-//! lasting Δt, T the total:
+//! Elasticity (Herbst et al., "Ready for Rain?", SPEC RG), over the simulation's own steps
+//! (`step_ms`, never the output rows, so no figure depends on `--resolution`) with demand
+//! d = ceil(arrival rate in the step / per-task throughput) and supply s = running tasks, each
+//! step lasting Δt, T the total:
 //! - `accuracy_under` = 100/T × Σ (d − s)⁺ / max(d, 1) × Δt  (percent of demand missing)
 //! - `accuracy_over`  = 100/T × Σ (s − d)⁺ / max(d, 1) × Δt  (percent of demand in excess)
 //! - `timeshare_under` / `timeshare_over` = percent of time with s < d / s > d
-//! - `instability` = percent of row-to-row steps where supply and demand move in different
-//!   directions: min(1, |sgn Δs − sgn Δd|).
+//! - `instability` = percent of step-to-step transitions where supply and demand move in
+//!   different directions: sgn Δs ≠ sgn Δd.
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Outcome, Row};
+use crate::model::Outcome;
 
 /// What `summary.json` holds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -74,7 +75,7 @@ pub struct Summary {
     pub timeshare_over: f64,
     /// SPEC RG instability (percent).
     pub instability: f64,
-    /// Little's law, L: time-average backlog from the time series.
+    /// Little's law, L: time-average visible backlog, sampled every simulation step.
     pub little_mean_backlog: f64,
     /// Little's law, λW: arrival rate × mean wait.
     pub little_rate_times_wait: f64,
@@ -113,52 +114,12 @@ pub struct Meta<'a> {
     pub task_hour_usd: f64,
 }
 
-fn elasticity(st: &crate::model::RowStats) -> [f64; 5] {
-    if st.n == 0 {
-        return [0.0; 5];
-    }
-    let n = st.n as f64;
-    let steps = (st.n - 1).max(1) as f64;
-    [
-        100.0 * st.under / n,
-        100.0 * st.over / n,
-        100.0 * st.time_under / n,
-        100.0 * st.time_over / n,
-        100.0 * st.unstable / steps,
-    ]
-}
-
-/// Task-hours of the ideal fleet: each time-series row's demand (ceil(arrival rate / per-task
-/// throughput)) clamped to the guards' [`min_tasks`, `max_tasks`], over the interval the row
-/// closes (the first row: as long as the second). A yardstick for cost, not a fleet a policy
-/// could run: it knows each interval's arrivals as they happen and starts tasks instantly.
-#[must_use]
-pub fn ideal_task_hours(rows: &[Row], min_tasks: u32, max_tasks: u32) -> f64 {
-    let first_span_us = match rows {
-        [a, b, ..] => b.t_us - a.t_us,
-        _ => 0,
-    };
-    let mut total_s = 0.0;
-    let mut previous_us = None;
-    for row in rows {
-        let span_us = previous_us.map_or(first_span_us, |t| row.t_us - t);
-        previous_us = Some(row.t_us);
-        let tasks = row.demand.clamp(min_tasks, max_tasks.max(min_tasks));
-        total_s += f64::from(tasks) * span_us as f64 / 1e6;
-    }
-    total_s / 3600.0
-}
-
 /// Builds the summary of a run.
 #[must_use]
 pub fn summarize(o: &Outcome, meta: &Meta<'_>) -> Summary {
     let duration_s = (o.end_us - meta.start_us) as f64 / 1e6;
-    let [au, ao, tu, to, inst] = elasticity(&o.stats);
-    let mean_backlog = if o.stats.n == 0 {
-        0.0
-    } else {
-        o.stats.backlog_sum / o.stats.n as f64
-    };
+    let [au, ao, tu, to, inst] = o.stats.elasticity();
+    let mean_backlog = o.stats.mean_backlog();
     let rate = if duration_s > 0.0 {
         o.waits.count() / duration_s
     } else {

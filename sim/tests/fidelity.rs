@@ -113,6 +113,24 @@ fn littles_law_holds_in_both_fidelities() {
 
 #[test]
 fn littles_law_holds_on_every_shipped_scenario() {
+    for path in shipped_scenarios() {
+        // Default options: the time-average backlog L is taken on the simulation's own steps,
+        // whatever the resolution of the rows.
+        let s = Backtest::prepare(&path, &Overrides::default())
+            .unwrap()
+            .simulate()
+            .1;
+        assert!(
+            within(s.little_mean_backlog, s.little_rate_times_wait, 0.01),
+            "{}: L = {} vs λW = {}",
+            path.display(),
+            s.little_mean_backlog,
+            s.little_rate_times_wait
+        );
+    }
+}
+
+fn shipped_scenarios() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let mut scenarios: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -121,21 +139,39 @@ fn littles_law_holds_on_every_shipped_scenario() {
         .collect();
     scenarios.sort();
     assert!(scenarios.len() >= 7);
-    for path in scenarios {
-        // One row per second (five for the 87-day trace, to keep memory small): the sampled
-        // time-average backlog L against arrival rate × mean wait.
-        let long = path.file_stem().is_some_and(|s| s == "worldcup98");
-        let o = Overrides {
-            resolution_secs: Some(if long { 5.0 } else { 1.0 }),
-            ..Overrides::default()
-        };
-        let s = Backtest::prepare(&path, &o).unwrap().simulate().1;
+    scenarios
+}
+
+#[test]
+fn the_summary_does_not_depend_on_the_resolution() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    // A fluid and a discrete scenario, each with rows every 1, 60 and 600 s.
+    for name in ["diurnal", "spike"] {
+        let path = dir.join(format!("{name}.toml"));
+        let summaries: Vec<_> = [1.0, 60.0, 600.0]
+            .into_iter()
+            .map(|resolution| {
+                let o = Overrides {
+                    resolution_secs: Some(resolution),
+                    ..Overrides::default()
+                };
+                let (outcome, summary) = Backtest::prepare(&path, &o).unwrap().simulate();
+                // The rows did change: the test compares different outputs.
+                assert!(!outcome.rows.is_empty());
+                (outcome.rows.len(), summary)
+            })
+            .collect();
         assert!(
-            within(s.little_mean_backlog, s.little_rate_times_wait, 0.01),
-            "{}: L = {} vs λW = {}",
-            path.display(),
-            s.little_mean_backlog,
-            s.little_rate_times_wait
+            summaries[0].0 > 100 * summaries[2].0,
+            "{name}: rows did not change"
         );
+        for (rows, s) in &summaries[1..] {
+            assert_eq!(
+                serde_json::to_string_pretty(s).unwrap(),
+                serde_json::to_string_pretty(&summaries[0].1).unwrap(),
+                "{name}: the summary at {rows} rows differs from the one at {} rows",
+                summaries[0].0
+            );
+        }
     }
 }

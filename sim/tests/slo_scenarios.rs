@@ -10,7 +10,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use stepscale_sim::summary::ideal_task_hours;
 use stepscale_sim::{Backtest, Overrides, Summary};
 
 /// The scenarios of issue 10 and each one's `slo` policy file (facts only).
@@ -61,7 +60,7 @@ fn backtest(scenario: &str, policy: &str) -> Run {
     let (outcome, summary) = bt.simulate();
     let g = &bt.config.guards;
     Run {
-        ideal_task_hours: ideal_task_hours(&outcome.rows, g.min_tasks, g.max_tasks),
+        ideal_task_hours: outcome.stats.ideal_task_hours(g.min_tasks, g.max_tasks),
         summary,
     }
 }
