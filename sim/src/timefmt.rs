@@ -148,9 +148,72 @@ pub fn rfc3339(us: Micros) -> String {
         .unwrap_or_default()
 }
 
+/// Appends `us` as RFC 3339 UTC to the second (`1998-04-30T21:31:00Z`), the same text as
+/// [`rfc3339`] without its allocation: the time-series writer's hot path.
+pub fn push_rfc3339(out: &mut String, us: Micros) {
+    let secs = us.div_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let of_day = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm), proleptic Gregorian.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        out.push_str(&rfc3339(us));
+        return;
+    }
+    let mut b = *b"0000-00-00T00:00:00Z";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, month);
+    put(8, 2, day);
+    put(11, 2, of_day / 3_600);
+    put(14, 2, of_day / 60 % 60);
+    put(17, 2, of_day % 60);
+    // Only ASCII digits and separators were written.
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_writer_matches_chrono() {
+        let mut x: i64 = 0x1234_5678;
+        let mut out = String::new();
+        for t in [
+            0,
+            -1,
+            893_971_860_000_000,
+            951_782_400_000_000,     // 2000-02-29
+            253_402_300_799_999_999, // 9999-12-31T23:59:59
+            -62_135_596_800_000_000, // 0001-01-01
+        ]
+        .into_iter()
+        .chain((0..20_000).map(|_| {
+            // A xorshift over ±300 years around 1970.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % 9_467_280_000_000_000
+        })) {
+            out.clear();
+            push_rfc3339(&mut out, t);
+            assert_eq!(out, rfc3339(t), "{t}");
+        }
+    }
 
     #[test]
     fn parses_the_shipped_formats() {
