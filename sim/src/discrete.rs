@@ -74,8 +74,8 @@ impl<'a> MessageSource<'a> {
 struct Slots {
     /// (free at, slot id); slots of stopped tasks are dropped when they surface.
     heap: BinaryHeap<Reverse<(Micros, usize)>>,
-    /// Per slot: (receive time, finish time) of its current or last message.
-    work: Vec<(Micros, Micros)>,
+    /// Per slot: (arrival, receive time, finish time) of its current or last message.
+    work: Vec<(Micros, Micros, Micros)>,
     /// Per task: still running.
     alive: Vec<bool>,
     concurrency: usize,
@@ -85,7 +85,7 @@ impl Slots {
     fn ensure(&mut self, task: usize) {
         if self.alive.len() <= task {
             self.alive.resize(task + 1, false);
-            self.work.resize((task + 1) * self.concurrency, (0, 0));
+            self.work.resize((task + 1) * self.concurrency, (0, 0, 0));
         }
     }
 
@@ -94,7 +94,7 @@ impl Slots {
         self.alive[task] = true;
         for k in 0..self.concurrency {
             let slot = task * self.concurrency + k;
-            self.work[slot] = (now, now);
+            self.work[slot] = (now, now, now);
             self.heap.push(Reverse((now, slot)));
         }
     }
@@ -115,7 +115,7 @@ impl Slots {
             .iter()
             .enumerate()
             .filter(|(slot, w)| {
-                w.0 <= now && w.1 > now && (drain || self.alive[slot / self.concurrency])
+                w.1 <= now && w.2 > now && (drain || self.alive[slot / self.concurrency])
             })
             .count()
     }
@@ -153,7 +153,9 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
     let service = p.plant.service_time;
 
     let mut waiting: VecDeque<Micros> = VecDeque::new();
-    // Redelivered messages: (visible again at, original arrival).
+    // Redelivered messages: (visible again at, original arrival). They keep their arrival, as
+    // SQS keeps a message's sent time: the oldest message's age and the SLO violation count
+    // them; their wait was counted at their first receive.
     let mut returned: BinaryHeap<Reverse<(Micros, Micros)>> = BinaryHeap::new();
     let mut waits = WaitHistogram::default();
     let mut messages = 0u64;
@@ -208,8 +210,15 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
                 break;
             }
             slots.heap.pop();
-            if is_redo {
-                returned.pop();
+            let arrival = if is_redo {
+                let original = returned.pop().map_or(visible_at, |r| r.0 .1);
+                // Visible again from `visible_at`, older than the SLO from arrival + SLO.
+                let slo_from = (original + p.slo_us).max(visible_at).max(last_start);
+                if start > slo_from {
+                    violation_us += i128::from(start - slo_from);
+                }
+                last_start = last_start.max(start);
+                original
             } else {
                 let arrival = if let Some(a) = waiting.pop_front() {
                     a
@@ -225,11 +234,12 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
                 if start > slo_from {
                     violation_us += i128::from(start - slo_from);
                 }
-                last_start = start;
+                last_start = last_start.max(start);
                 started += 1;
-            }
+                arrival
+            };
             let finish = start + (service.sample_secs(&mut service_rng) * 1e6).round() as Micros;
-            slots.work[slot] = (start, finish);
+            slots.work[slot] = (arrival, start, finish);
             slots.heap.push(Reverse((finish, slot)));
         }
         now = boundary;
@@ -244,7 +254,16 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
             arrivals_since_row += 1;
             arrivals_since_stat += 1;
         }
-        let visible_redo = returned.iter().filter(|r| r.0 .0 <= now).count();
+        let (visible_redo, oldest_redo) = returned
+            .iter()
+            .filter(|r| r.0 .0 <= now)
+            .fold((0usize, None::<Micros>), |(n, oldest), r| {
+                (n + 1, Some(oldest.map_or(r.0 .1, |o| o.min(r.0 .1))))
+            });
+        let oldest_arrival = match (waiting.front(), oldest_redo) {
+            (Some(&w), Some(r)) => Some(w.min(r)),
+            (w, r) => w.copied().or(r),
+        };
         if now == event {
             backlog_max = backlog_max.max(waiting.len() + visible_redo);
         }
@@ -261,7 +280,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
             fleet.crash(now, &mut events);
             next_crash = fleet.next_crash_us(now, crash_rate);
         }
-        let oldest_age_s = waiting.front().map_or(0.0, |&a| (now - a) as f64 / 1e6);
+        let oldest_age_s = oldest_arrival.map_or(0.0, |a| (now - a) as f64 / 1e6);
         let backlog = (waiting.len() + visible_redo) as f64;
         if now >= rec.next_us {
             let snap = Snapshot {
@@ -277,7 +296,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
             control.take_snapshot(QueueSample {
                 visible: backlog as u64,
                 in_flight: slots.busy_at(now, drain) as u64,
-                oldest_age_ms: waiting.front().map(|&a| ((now - a) / 1000) as u64),
+                oldest_age_ms: oldest_arrival.map(|a| ((now - a) / 1000) as u64),
                 ..QueueSample::default()
             });
         }
@@ -290,12 +309,12 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
                     slots.alive[id] = false;
                     let mut last_finish = now;
                     for k in 0..conc {
-                        let (receive, finish) = slots.work[id * conc + k];
+                        let (arrival, receive, finish) = slots.work[id * conc + k];
                         if finish <= now {
                             continue;
                         }
                         if crashed || !drain {
-                            returned.push(Reverse(((receive + vt_us).max(now), receive)));
+                            returned.push(Reverse(((receive + vt_us).max(now), arrival)));
                             redeliveries += 1;
                         } else {
                             last_finish = last_finish.max(finish);

@@ -212,16 +212,32 @@ struct Queue {
     backlog_max: f64,
     violation_steps: u64,
     /// Messages lost by stopped or crashed tasks, waiting out the visibility timeout.
-    returns: VecDeque<(u64, f64)>,
+    /// (visible again at step, amount, original arrival step).
+    returns: VecDeque<(u64, f64, u64)>,
     redelivered: f64,
     /// Redelivered messages visible again; served before new chunks, their wait was already
     /// counted at their first receive.
     redo: f64,
+    /// The redelivered amounts by original arrival step, oldest first: they keep their
+    /// arrival time, so the oldest message's age and the SLO violation count them.
+    redo_chunks: VecDeque<(u64, f64)>,
+    /// Arrival step of the messages served last: what an in-flight message carries back to
+    /// the queue when its task stops.
+    last_served_arrival: u64,
     /// Time averages on the steps.
     stats: StepStats,
 }
 
 impl Queue {
+    /// Arrival step of the oldest visible message, redelivered ones included.
+    fn oldest_step(&self) -> Option<u64> {
+        let redo = self.redo_chunks.front().filter(|_| self.redo > EPS);
+        match (redo, self.chunks.front()) {
+            (Some(r), Some(c)) => Some(r.0.min(c.0)),
+            (r, c) => r.or(c).map(|x| x.0),
+        }
+    }
+
     /// Runs steps `from..to` with `running` tasks, at constant capacity `cap` (messages per
     /// step).
     #[inline]
@@ -246,6 +262,7 @@ impl Queue {
                 // The fleet keeps up over the whole run: everything is served in its step.
                 self.zero_wait += a * (end - j) as f64;
                 self.served_last_step = a;
+                self.last_served_arrival = end - 1;
                 j = end;
                 continue;
             }
@@ -261,6 +278,7 @@ impl Queue {
     #[inline]
     fn step(&mut self, a: f64, j: u64, cap: f64, step_us: Micros, slo_steps: u64) {
         if self.chunks.is_empty() && self.redo <= 0.0 {
+            self.last_served_arrival = j;
             if a <= cap {
                 self.zero_wait += a;
                 self.served_last_step = a;
@@ -283,12 +301,26 @@ impl Queue {
         let from_redo = self.redo.min(s);
         self.redo -= from_redo;
         s -= from_redo;
+        let mut left = from_redo;
+        while left > 0.0 {
+            let Some(front) = self.redo_chunks.front_mut() else {
+                break;
+            };
+            let take = front.1.min(left);
+            self.last_served_arrival = front.0;
+            front.1 -= take;
+            left -= take;
+            if front.1 <= EPS {
+                self.redo_chunks.pop_front();
+            }
+        }
         while s > 0.0 {
             let Some(front) = self.chunks.front_mut() else {
                 break;
             };
             let take = front.1.min(s);
             self.waits.record((j - front.0) as i64 * step_us, take);
+            self.last_served_arrival = front.0;
             front.1 -= take;
             s -= take;
             if front.1 <= EPS {
@@ -298,10 +330,14 @@ impl Queue {
         if self.backlog <= EPS || (self.chunks.is_empty() && self.redo <= EPS) {
             self.backlog = 0.0;
             self.redo = 0.0;
+            self.redo_chunks.clear();
             self.chunks.clear();
         } else {
             self.backlog_max = self.backlog_max.max(self.backlog);
-            if self.chunks.front().is_some_and(|c| j + 1 - c.0 > slo_steps) {
+            if self
+                .oldest_step()
+                .is_some_and(|oldest| (j + 1).saturating_sub(oldest) > slo_steps)
+            {
                 self.violation_steps += 1;
             }
         }
@@ -344,6 +380,8 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         returns: VecDeque::new(),
         redelivered: 0.0,
         redo: 0.0,
+        redo_chunks: VecDeque::new(),
+        last_served_arrival: 0,
         stats: StepStats::new(p.plant.task_throughput_per_s()),
     };
     let mut events = Vec::new();
@@ -360,12 +398,17 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
             next_crash = fleet.next_crash_us(now, crash_rate);
         }
         while q.returns.front().is_some_and(|r| r.0 <= i) {
-            if let Some((_, amount)) = q.returns.pop_front() {
+            if let Some((_, amount, arrival)) = q.returns.pop_front() {
                 q.redo += amount;
+                // Kept in arrival order (returns come in the order their tasks stopped).
+                let at = q.redo_chunks.partition_point(|c| c.0 <= arrival);
+                q.redo_chunks.insert(at, (arrival, amount));
                 q.backlog += amount;
             }
         }
-        let oldest_age_s = q.chunks.front().map_or(0.0, |c| (i - c.0) as f64 * dt_s);
+        let oldest_age_s = q
+            .oldest_step()
+            .map_or(0.0, |o| i.saturating_sub(o) as f64 * dt_s);
         if now >= rec.next_us {
             let cum = arr.cumulative(i);
             let snap = Snapshot {
@@ -381,7 +424,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
             control.take_snapshot(QueueSample {
                 visible: q.backlog.round() as u64,
                 in_flight: in_flight.round() as u64,
-                oldest_age_ms: q.chunks.front().map(|_| (oldest_age_s * 1000.0) as u64),
+                oldest_age_ms: q.oldest_step().map(|_| (oldest_age_s * 1000.0) as u64),
                 ..QueueSample::default()
             });
         }
@@ -391,7 +434,8 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
             if let FleetEvent::Stopped { crashed, .. } = ev {
                 if crashed || p.plant.stop == StopMode::Requeue {
                     let share = in_flight / f64::from(running_before.max(1));
-                    q.returns.push_back((i + vt_steps, share));
+                    q.returns
+                        .push_back((i + vt_steps, share, q.last_served_arrival.min(i)));
                     q.redelivered += share;
                 }
             }

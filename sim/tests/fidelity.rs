@@ -175,3 +175,69 @@ fn the_summary_does_not_depend_on_the_resolution() {
         }
     }
 }
+
+#[test]
+fn a_redelivered_message_keeps_its_arrival_time_in_both_fidelities() {
+    // One task of 100 slots at 10 s a message serves 10 messages/s; 6 arrive per second, so
+    // the queue is empty until the task crashes (crashes are frequent here). Its 60 or so
+    // messages in flight come back 300 s after their receive, 300 s old or more, and take
+    // several seconds to serve: the oldest message's age and the SLO (60 s) must count them
+    // from their arrival, not from their return.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("requeue.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "requeue"
+seed = 3
+duration_secs = 3600
+
+[[arrivals.synthetic]]
+kind = "constant"
+rate_per_s = 6.0
+
+[plant]
+initial_tasks = 1
+concurrency = 100
+service_time = { kind = "constant", secs = 10.0 }
+startup = { kind = "constant", secs = 5.0 }
+stop = "requeue"
+visibility_timeout_secs = 300
+crash_rate_per_task_hour = 2.0
+
+[slo]
+wait_secs = 60
+
+[scaler.guards]
+min_tasks = 1
+max_tasks = 1
+
+[scaler.policy]
+kind = "target"
+target_backlog_per_task = 1000.0
+"#,
+    )
+    .unwrap();
+    for fidelity in [Fidelity::Fluid, Fidelity::Discrete] {
+        let o = Overrides {
+            fidelity: Some(fidelity),
+            resolution_secs: Some(1.0),
+            ..Overrides::default()
+        };
+        let (outcome, s) = Backtest::prepare(&path, &o).unwrap().simulate();
+        assert!(s.redeliveries > 0.0, "{fidelity:?}: no task crashed");
+        let oldest = outcome
+            .rows
+            .iter()
+            .map(|r| r.oldest_age_s)
+            .fold(0.0, f64::max);
+        assert!(
+            oldest >= 300.0,
+            "{fidelity:?}: the oldest message was {oldest} s old at most"
+        );
+        assert!(
+            s.slo_violation_s > 0.0,
+            "{fidelity:?}: no SLO violation counted"
+        );
+    }
+}
