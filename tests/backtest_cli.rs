@@ -272,6 +272,10 @@ fn compare_overlays_several_policies_in_one_table_and_plot() {
             "{f} drawn"
         );
     }
+    // Four panels: the policies' cumulative cost under the other three.
+    assert_eq!(png_size(&out_dir.join("compare.png")), (1600, 1450));
+    let svg = std::fs::read_to_string(out_dir.join("compare.svg")).unwrap();
+    assert!(svg.contains("Cost so far"), "no cost panel");
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(
         printed.contains("step") && printed.contains("target"),
@@ -383,5 +387,50 @@ fn time_format_accepts_underscores_and_dashes() {
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("expected auto, date-time or epoch-seconds")
+    );
+}
+
+/// (width, height) from a PNG's IHDR chunk.
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG", "{} is not a PNG", path.display());
+    let be =
+        |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    (be(16), be(20))
+}
+
+#[test]
+fn plot_cost_adds_a_cumulative_cost_panel() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (flag, height, panel) in [(None, 1100, false), (Some("--plot-cost"), 1450, true)] {
+        let dir = tmp.path().join(if panel { "cost" } else { "plain" });
+        let mut args = vec![
+            "--scenario",
+            "scenarios/spike.toml",
+            "--out",
+            dir.to_str().unwrap(),
+        ];
+        args.extend(flag);
+        let out = backtest(&args, &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(png_size(&dir.join("plot.png")), (1600, height));
+        let svg = std::fs::read_to_string(dir.join("plot.svg")).unwrap();
+        assert_eq!(svg.contains("Cost so far"), panel);
+        // The panel changes the picture, never the figures.
+        assert!(std::fs::read_to_string(dir.join("summary.json"))
+            .unwrap()
+            .contains("cost_usd"));
+    }
+    assert_eq!(
+        std::fs::read(tmp.path().join("plain/summary.json")).unwrap(),
+        std::fs::read(tmp.path().join("cost/summary.json")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(tmp.path().join("plain/timeseries.csv")).unwrap(),
+        std::fs::read(tmp.path().join("cost/timeseries.csv")).unwrap()
     );
 }

@@ -52,6 +52,10 @@ pub struct SimFleet {
     launch_interval_us: Option<Micros>,
     next_launch_us: Micros,
     billed_us: i128,
+    /// Tasks not stopped, and the sum of their launch times: the billing of the live tasks in
+    /// O(1), so a row can carry the cost so far.
+    alive: i128,
+    alive_launch_sum_us: i128,
     rng: SimRng,
 }
 
@@ -77,6 +81,8 @@ impl SimFleet {
                 .map(|r| (60e6 / r).round() as Micros),
             next_launch_us: now,
             billed_us: 0,
+            alive: 0,
+            alive_launch_sum_us: 0,
             rng,
         };
         for _ in 0..initial {
@@ -86,6 +92,8 @@ impl SimFleet {
                 state: TaskState::Running,
             });
             fleet.running.push(id);
+            fleet.alive += 1;
+            fleet.alive_launch_sum_us += i128::from(now);
         }
         fleet
     }
@@ -141,6 +149,8 @@ impl SimFleet {
             launched_us: launch_at,
             state: TaskState::Pending,
         });
+        self.alive += 1;
+        self.alive_launch_sum_us += i128::from(launch_at);
         self.pending
             .push(Reverse((launch_at + startup_us.max(0), id)));
         self.pending_count += 1;
@@ -151,6 +161,8 @@ impl SimFleet {
         if task.state != TaskState::Stopped {
             self.billed_us += i128::from((now - task.launched_us).max(0));
             task.state = TaskState::Stopped;
+            self.alive -= 1;
+            self.alive_launch_sum_us -= i128::from(task.launched_us);
         }
     }
 
@@ -230,12 +242,18 @@ impl SimFleet {
     /// Task-hours billed up to `now` (tasks still alive are billed to `now`).
     #[must_use]
     pub fn task_hours(&self, now: Micros) -> f64 {
-        let alive: i128 = self
-            .tasks
-            .iter()
-            .filter(|t| t.state != TaskState::Stopped)
-            .map(|t| i128::from((now - t.launched_us).max(0)))
-            .sum();
-        (self.billed_us + alive) as f64 / 3.6e9
+        // Σ over live tasks of max(0, now − launch): all of them at now − launch, less those
+        // launched after `now` (rate-limited launches), which are the newest ids, as launch
+        // times only grow.
+        let mut alive_us = self.alive * i128::from(now) - self.alive_launch_sum_us;
+        for t in self.tasks.iter().rev() {
+            if t.launched_us <= now {
+                break;
+            }
+            if t.state != TaskState::Stopped {
+                alive_us += i128::from(t.launched_us - now);
+            }
+        }
+        (self.billed_us + alive_us) as f64 / 3.6e9
     }
 }

@@ -60,6 +60,8 @@ pub struct Row {
     pub oldest_age_s: f64,
     /// Ideal tasks for the interval: ceil(arrival rate / per-task throughput).
     pub demand: u32,
+    /// Task-hours billed from the start to `t` (for the cumulative cost; not in the CSV).
+    pub task_hours: f64,
 }
 
 /// What a run produced, before the summary.
@@ -300,6 +302,7 @@ fn merge(a: &mut Row, b: &Row, pick: fn(f64, f64) -> f64) {
     a.pending = whole(a.pending, b.pending);
     a.oldest_age_s = pick(a.oldest_age_s, b.oldest_age_s);
     a.demand = whole(a.demand, b.demand);
+    a.task_hours = pick(a.task_hours, b.task_hours);
     if b.action.is_some() {
         a.action = b.action;
     }
@@ -714,6 +717,7 @@ impl Recorder {
             action: control.last_action.take(),
             oldest_age_s: s.oldest_age_s,
             demand: (rate / self.throughput_per_task - 1e-9).ceil().max(0.0) as u32,
+            task_hours: fleet.task_hours(now),
         });
     }
 }
@@ -734,6 +738,7 @@ mod envelope_tests {
             action: None,
             oldest_age_s: f64::from(v),
             demand: v,
+            task_hours: f64::from(v),
         }
     }
 

@@ -18,7 +18,9 @@ use crate::output::OutputError;
 
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const WIDTH: u32 = 1600;
+/// The height of a three-panel figure; each further panel adds [`PANEL_HEIGHT`].
 const HEIGHT: u32 = 1100;
+const PANEL_HEIGHT: u32 = 350;
 /// Left and right label areas, the same on every panel, so one time falls at one x.
 const Y_LABEL_PX: u32 = 80;
 /// Tick labels on the time axis, at most.
@@ -550,16 +552,26 @@ fn panels<DB: DrawingBackend>(
 /// A figure drawable on any backend, so the PNG and the SVG come from one drawing.
 pub(crate) trait Figure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+    /// Panels stacked on the page.
+    fn panel_count(&self) -> usize {
+        3
+    }
 }
 
-/// Draws `figure` into `png` and `svg`, 1600 × 1100.
+/// The page height for `n` panels.
+fn height(n: usize) -> u32 {
+    HEIGHT + PANEL_HEIGHT * u32::try_from(n.saturating_sub(3)).unwrap_or(0)
+}
+
+/// Draws `figure` into `png` and `svg`, 1600 px wide, 1100 px high for three panels.
 pub(crate) fn write_both(png: &Path, svg: &Path, figure: &impl Figure) -> Result<(), OutputError> {
     register_font();
+    let size = (WIDTH, height(figure.panel_count()));
     figure
-        .draw(&BitMapBackend::new(png, (WIDTH, HEIGHT)).into_drawing_area())
+        .draw(&BitMapBackend::new(png, size).into_drawing_area())
         .map_err(err(png))?;
     figure
-        .draw(&SVGBackend::new(svg, (WIDTH, HEIGHT)).into_drawing_area())
+        .draw(&SVGBackend::new(svg, size).into_drawing_area())
         .map_err(err(svg))
 }
 
@@ -588,15 +600,17 @@ struct Backtest<'a> {
     start_us: i64,
     resolution_s: f64,
     slo_s: f64,
+    /// The price of a task-hour when a fourth panel shows the cumulative cost.
+    cost_per_task_hour: Option<f64>,
 }
 
 impl Backtest<'_> {
-    /// The three panels; returns their plotting areas.
+    /// The three panels (four with the cost); returns their plotting areas.
     fn panels<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
     ) -> Result<Vec<PixelArea>, String> {
-        let areas = panels(root, self.title, 3)?;
+        let areas = panels(root, self.title, self.panel_count())?;
         let axis = TimeAxis::new(self.start_us, end_s(self.env, self.start_us));
         let series = |label: &str, color, stroke, f: &dyn Fn(&Row) -> f64| Line {
             label: label.into(),
@@ -663,8 +677,25 @@ impl Backtest<'_> {
             &age,
             None,
             &axis,
-            true,
+            self.cost_per_task_hour.is_none(),
         )?);
+        if let Some(price) = self.cost_per_task_hour {
+            let cost = series(
+                "cumulative cost",
+                RGBColor(140, 86, 75),
+                Stroke::Solid(2),
+                &|r| r.task_hours * price,
+            );
+            out.push(panel(
+                &areas[3],
+                "Cost so far",
+                "USD",
+                &[cost],
+                None,
+                &axis,
+                true,
+            )?);
+        }
         root.present().map_err(|e| format!("{e:?}"))?;
         Ok(out)
     }
@@ -674,9 +705,19 @@ impl Figure for Backtest<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         self.panels(root).map(|_| ())
     }
+
+    fn panel_count(&self) -> usize {
+        if self.cost_per_task_hour.is_some() {
+            4
+        } else {
+            3
+        }
+    }
 }
 
-/// Writes `plot.png` and `plot.svg` for a backtest from the run's envelope.
+/// Writes `plot.png` and `plot.svg` for a backtest from the run's envelope; with
+/// `cost_per_task_hour`, a fourth panel shows the cumulative cost.
+#[allow(clippy::too_many_arguments)]
 pub fn write_backtest(
     png: &Path,
     svg: &Path,
@@ -685,6 +726,7 @@ pub fn write_backtest(
     start_us: i64,
     resolution_s: f64,
     slo_s: f64,
+    cost_per_task_hour: Option<f64>,
 ) -> Result<(), OutputError> {
     write_both(
         png,
@@ -695,6 +737,7 @@ pub fn write_backtest(
             start_us,
             resolution_s,
             slo_s,
+            cost_per_task_hour,
         },
     )
 }
@@ -715,6 +758,7 @@ struct Compare<'a> {
     runs: &'a [(String, Envelope)],
     start_us: i64,
     slo_s: f64,
+    cost_per_task_hour: f64,
 }
 
 impl Compare<'_> {
@@ -722,7 +766,7 @@ impl Compare<'_> {
         &self,
         root: &DrawingArea<DB, Shift>,
     ) -> Result<Vec<PixelArea>, String> {
-        let areas = panels(root, self.title, 3)?;
+        let areas = panels(root, self.title, 4)?;
         let end = self
             .runs
             .iter()
@@ -771,6 +815,16 @@ impl Compare<'_> {
             &age,
             None,
             &axis,
+            false,
+        )?);
+        let price = self.cost_per_task_hour;
+        out.push(panel(
+            &areas[3],
+            "Cost so far",
+            "USD",
+            &lines(&|r| r.task_hours * price),
+            None,
+            &axis,
             true,
         )?);
         root.present().map_err(|e| format!("{e:?}"))?;
@@ -782,10 +836,14 @@ impl Figure for Compare<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         self.panels(root).map(|_| ())
     }
+
+    fn panel_count(&self) -> usize {
+        4
+    }
 }
 
 /// Writes an overlay of several runs of the same scenario (their envelopes) as PNG and SVG,
-/// with the SLO on the age panel.
+/// with the SLO on the age panel and each run's cumulative cost at `cost_per_task_hour`.
 pub fn write_compare(
     png: &Path,
     svg: &Path,
@@ -793,6 +851,7 @@ pub fn write_compare(
     runs: &[(String, Envelope)],
     start_us: i64,
     slo_s: f64,
+    cost_per_task_hour: f64,
 ) -> Result<(), OutputError> {
     write_both(
         png,
@@ -802,6 +861,7 @@ pub fn write_compare(
             runs,
             start_us,
             slo_s,
+            cost_per_task_hour,
         },
     )
 }
@@ -823,6 +883,7 @@ mod tests {
             action: None,
             oldest_age_s: v,
             demand: n / 2,
+            task_hours: v,
         }
     }
 
@@ -852,12 +913,14 @@ mod tests {
 
     /// Renders `figure` into memory; returns the pixels and the panels' plotting areas.
     fn render(
+        panel_count: usize,
         draw: impl Fn(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<Vec<PixelArea>, String>,
     ) -> (Vec<u8>, Vec<PixelArea>) {
         register_font();
-        let mut buf = vec![0_u8; (WIDTH * HEIGHT * 3) as usize];
+        let h = height(panel_count);
+        let mut buf = vec![0_u8; (WIDTH * h * 3) as usize];
         let areas = {
-            let root = BitMapBackend::with_buffer(&mut buf, (WIDTH, HEIGHT)).into_drawing_area();
+            let root = BitMapBackend::with_buffer(&mut buf, (WIDTH, h)).into_drawing_area();
             draw(&root).expect("drawn")
         };
         (buf, areas)
@@ -867,7 +930,8 @@ mod tests {
     /// crossed out of their panel. Strokes may overhang their area by `slack` pixels.
     fn strays(buf: &[u8], areas: &[PixelArea], slack: i32) -> usize {
         let mut n = 0;
-        for y in 0..HEIGHT as i32 {
+        let h = (buf.len() / 3 / WIDTH as usize) as i32;
+        for y in 0..h {
             for x in 0..WIDTH as i32 {
                 let inside = areas.iter().any(|(xs, ys)| {
                     (xs.start - slack..xs.end + slack).contains(&x)
@@ -888,18 +952,22 @@ mod tests {
     fn no_series_leaves_its_panel_and_every_panel_shares_the_x_pixels() {
         let start = 896_563_800_000_000; // 1998-05-30T21:30:00Z
         let env = spiky(start, 4096);
-        let bt = Backtest {
-            title: "t",
-            env: &env,
-            start_us: start,
-            resolution_s: 60.0,
-            slo_s: 30.0,
-        };
-        let (buf, areas) = render(|root| bt.panels(root));
-        assert_eq!(areas.len(), 3);
-        eprintln!("plotting areas: {areas:?}");
-        assert!(areas.iter().all(|a| a.0 == areas[0].0), "{areas:?}");
-        assert_eq!(strays(&buf, &areas, 3), 0);
+        for (cost, n) in [(None, 3), (Some(0.05), 4)] {
+            let bt = Backtest {
+                title: "t",
+                env: &env,
+                start_us: start,
+                resolution_s: 60.0,
+                slo_s: 30.0,
+                cost_per_task_hour: cost,
+            };
+            assert_eq!(bt.panel_count(), n);
+            let (buf, areas) = render(n, |root| bt.panels(root));
+            assert_eq!(areas.len(), n);
+            eprintln!("plotting areas: {areas:?}");
+            assert!(areas.iter().all(|a| a.0 == areas[0].0), "{areas:?}");
+            assert_eq!(strays(&buf, &areas, 3), 0);
+        }
         let runs = [
             ("a".to_string(), env.clone()),
             ("b".to_string(), spiky(start, 300)),
@@ -909,8 +977,10 @@ mod tests {
             runs: &runs,
             start_us: start,
             slo_s: 30.0,
+            cost_per_task_hour: 0.05,
         };
-        let (buf, areas) = render(|root| cmp.panels(root));
+        let (buf, areas) = render(cmp.panel_count(), |root| cmp.panels(root));
+        assert_eq!(areas.len(), 4);
         assert!(areas.iter().all(|a| a.0 == areas[0].0), "{areas:?}");
         assert_eq!(strays(&buf, &areas, 3), 0);
     }

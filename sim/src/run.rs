@@ -334,6 +334,17 @@ impl Backtest {
     /// made), `plot.png` and `plot.svg` into `dir`, all or nothing, under the output rules
     /// (`force`; the inputs are added here). Memory does not grow with the number of rows.
     pub fn run_and_write(&self, dir: &Path, force: bool) -> Result<Summary, BacktestError> {
+        self.run_and_write_with(dir, force, false)
+    }
+
+    /// [`Self::run_and_write`], with a fourth plot panel of the cumulative cost when
+    /// `plot_cost` is set.
+    pub fn run_and_write_with(
+        &self,
+        dir: &Path,
+        force: bool,
+        plot_cost: bool,
+    ) -> Result<Summary, BacktestError> {
         let rules = OutputRules {
             force,
             inputs: self.inputs(),
@@ -379,6 +390,7 @@ impl Backtest {
             self.prepared.start_us,
             self.prepared.resolution_us as f64 / 1e6,
             self.scenario.slo.wait_secs,
+            plot_cost.then_some(self.scenario.cost.task_hour_usd),
         )?;
         staged.commit()?;
         Ok(summary)

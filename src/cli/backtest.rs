@@ -57,6 +57,9 @@ pub struct BacktestArgs {
     /// Policy file replacing the scenario's.
     #[arg(long)]
     policy: Option<PathBuf>,
+    /// Add a fourth plot panel: the cost so far, at the scenario's price per task-hour.
+    #[arg(long)]
+    plot_cost: bool,
 }
 
 /// Arguments of `stepscale compare`.
@@ -108,7 +111,7 @@ pub fn run(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
     let s = &args.scenario;
     let backtest = Backtest::prepare(&s.scenario, &s.overrides(args.policy.clone()))?;
     // `run_and_write` checks `--out` before it simulates.
-    let summary = backtest.run_and_write(&s.out, s.force)?;
+    let summary = backtest.run_and_write_with(&s.out, s.force, args.plot_cost)?;
     println!("{}", summary.human());
     println!(
         "  wrote {}/{{summary.json,timeseries.csv,plot.png,plot.svg}}",
@@ -126,6 +129,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     );
     let mut start_us = 0;
     let mut slo_s = 0.0;
+    let mut price = 0.0;
     let mut title = String::new();
     let mut rules = OutputRules {
         force: s.force,
@@ -178,6 +182,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
         );
         start_us = backtest.prepared.start_us;
         slo_s = backtest.scenario.slo.wait_secs;
+        price = backtest.scenario.cost.task_hour_usd;
         title = format!("{}: policies compared", summary.name());
         runs.push((name, outcome.envelope));
     }
@@ -185,7 +190,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     staged.write("compare.csv", table.as_bytes())?;
     let png = staged.path("compare.png");
     let svg = staged.path("compare.svg");
-    stepscale_sim::plot::write_compare(&png, &svg, &title, &runs, start_us, slo_s)?;
+    stepscale_sim::plot::write_compare(&png, &svg, &title, &runs, start_us, slo_s, price)?;
     staged.commit().context("writing the comparison")?;
     print!("{}", render_table(&table));
     println!(
