@@ -518,7 +518,7 @@ fn push_fixed3(out: &mut String, x: f64) {
     use std::fmt::Write as _;
     let y = x * 1000.0;
     let frac = y - y.floor();
-    if !(y.abs() < 1e12) || (frac - 0.5).abs() < 0.01 {
+    if y.is_nan() || y.abs() >= 1e12 || (frac - 0.5).abs() < 0.01 {
         let _ = write!(out, "{x:.3}");
         return;
     }
