@@ -238,12 +238,34 @@ impl ArrivalEstimate {
 }
 
 /// The EWMA weight of an interval of `dt` seconds under time constant `tau` (0: no memory).
+///
+/// A controller ticks on a fixed period, so the same (dt, τ) pairs come back every tick: the
+/// last two weights are kept per thread, and `exp_m1` runs only for a new pair. The value is
+/// the same either way.
 fn smoothing_weight(dt: f64, tau: f64) -> f64 {
-    if tau > 0.0 {
-        -(-dt / tau).exp_m1()
-    } else {
-        1.0
+    use std::cell::Cell;
+    thread_local! {
+        /// (dt bits, τ bits, weight), most recent first; τ = 0 never gets here, so the zero
+        /// keys match nothing.
+        static RECENT: Cell<[(u64, u64, f64); 2]> = const { Cell::new([(0, 0, 0.0); 2]) };
     }
+    if tau.is_nan() || tau <= 0.0 {
+        return 1.0;
+    }
+    let key = (dt.to_bits(), tau.to_bits());
+    RECENT.with(|recent| {
+        let [a, b] = recent.get();
+        if (a.0, a.1) == key {
+            return a.2;
+        }
+        if (b.0, b.1) == key {
+            recent.set([b, a]);
+            return b.2;
+        }
+        let w = -(-dt / tau).exp_m1();
+        recent.set([(key.0, key.1, w), a]);
+        w
+    })
 }
 
 /// λ from the backlog's age (see the module doc), when enough messages waited at both ends.
@@ -263,6 +285,24 @@ fn aged_arrival_rate(prev: &FlowSnapshot, now: &FlowSnapshot) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembered_weights_are_the_computed_ones() {
+        // Two pairs alternating (both hit the memory), a third evicting one, and τ <= 0.
+        let pairs: [(f64, f64); 4] = [(60.0, 300.0), (60.0, 3600.0), (60.0, 300.0), (30.0, 300.0)];
+        for _ in 0..3 {
+            for (dt, tau) in pairs {
+                let w: f64 = -(-dt / tau).exp_m1();
+                assert_eq!(
+                    smoothing_weight(dt, tau).to_bits(),
+                    w.to_bits(),
+                    "{dt} {tau}"
+                );
+            }
+        }
+        assert_eq!(smoothing_weight(60.0, 0.0).to_bits(), 1.0f64.to_bits());
+        assert_eq!(smoothing_weight(60.0, f64::NAN).to_bits(), 1.0f64.to_bits());
+    }
 
     fn flow(visible: u64, in_flight: u64) -> Flow {
         Flow {
