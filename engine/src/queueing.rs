@@ -151,6 +151,21 @@ pub fn min_servers_for_wait_quantile(lambda: f64, mu: f64, t: f64, p_max: f64) -
     }
     let mu_t = if t.is_nan() || t <= 0.0 { 0.0 } else { mu * t };
 
+    // Often the smallest stable count already meets the goal, and a lower bound of R proves it
+    // without the O(a) recursion: R(k) = 1 + (k/a)·R(k − 1) >= 1 + k/a, as every R >= 1. The
+    // sweep's test below holds wherever this stricter one does (a relative margin of 1e-9
+    // covers the rounding), so the answer is the same.
+    {
+        let kf = f64::from(first);
+        let allowed = p_max * ((1.0 + kf * (1.0 / a)) * (kf - a) + a);
+        let decay = (kf - a) * mu_t;
+        let taylor = 1.0 + decay * (1.0 + decay * (0.5 + decay * (1.0 / 6.0)));
+        let need = kf * (1.0 + 1e-9);
+        if need <= allowed * taylor || need * (-decay).exp() <= allowed {
+            return first;
+        }
+    }
+
     let (k0, b0) = recursion_start(first, a);
     let mut r = 1.0 / b0;
     let inv_a = 1.0 / a;
