@@ -157,16 +157,30 @@ impl SeasonalProfile {
         }
         let slot_ms = self.slot_ms();
         let first = now.div_euclid(slot_ms);
-        let last = now.saturating_add(lead_ms.max(0)).div_euclid(slot_ms);
+        let lead_ms = lead_ms.max(0);
+        // The slots after `first` that the window reaches: from the offset into the first
+        // slot, without a second division when the window ends inside it (the usual case),
+        // and through the saturating sum where the offset plus the lead would overflow.
+        let offset = now.rem_euclid(slot_ms);
+        let after = match offset.checked_add(lead_ms) {
+            Some(end) if end < slot_ms => 0,
+            Some(end) => end / slot_ms,
+            None => now.saturating_add(lead_ms).div_euclid(slot_ms) - first,
+        };
+        let len = self.rates_per_s.len();
         // A window longer than the season sees every slot once.
-        let span = last
-            .saturating_sub(first)
-            .min(self.rates_per_s.len() as i64 - 1);
-        (first..=first.saturating_add(span))
-            .filter_map(|abs| self.index(abs).and_then(|i| self.rates_per_s.get(i)))
-            .flatten()
-            .copied()
-            .reduce(f64::max)
+        let span = usize::try_from(after.max(0))
+            .unwrap_or(usize::MAX)
+            .min(len.saturating_sub(1));
+        let mut i = self.index(first)?;
+        let mut peak: Option<f64> = None;
+        for _ in 0..=span {
+            if let Some(Some(rate)) = self.rates_per_s.get(i) {
+                peak = Some(peak.map_or(*rate, |p| p.max(*rate)));
+            }
+            i = if i + 1 == len { 0 } else { i + 1 };
+        }
+        peak
     }
 }
 
@@ -197,6 +211,30 @@ mod tests {
     use super::*;
 
     const MIN: i64 = 60_000;
+
+    #[test]
+    fn the_look_ahead_is_the_highest_rate_of_every_slot_the_window_touches() {
+        // 12 slots of 10 minutes, some never visited, and windows from none to past a season,
+        // across the season's wrap and on slot edges: against a plain scan of the slots.
+        let mut p = SeasonalProfile::new(7_200, 600, 12);
+        for (i, rate) in p.rates_per_s.iter_mut().enumerate() {
+            *rate = (i % 4 != 1).then_some((i * 7 % 12) as f64);
+        }
+        p.visit = Some(SlotVisit::default());
+        let season = 7_200_000;
+        for now in (season..3 * season)
+            .step_by(149_999)
+            .chain([season, 2 * season - 1])
+        {
+            for lead in [0, 1, 599_999, 600_000, 1_800_001, season, 5 * season] {
+                let want = (now / 600_000..=(now + lead) / 600_000)
+                    .take(12)
+                    .filter_map(|abs| p.rates_per_s[(abs % 12) as usize])
+                    .reduce(f64::max);
+                assert_eq!(p.peak_ahead(now, lead), want, "now {now}, lead {lead}");
+            }
+        }
+    }
 
     /// A day of 15-minute slots.
     fn day() -> SeasonalProfile {
