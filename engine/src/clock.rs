@@ -5,6 +5,22 @@ use std::cell::Cell;
 /// Milliseconds since the Unix epoch (live) or since the start of a run (sim).
 pub type Millis = i64;
 
+/// The civil date (year, month 1-12, day 1-31) of `days` since 1970-01-01, proleptic
+/// Gregorian (H. Hinnant's `civil_from_days`). For the places that write dates without a date
+/// crate: the live recorder and the simulator's time-series writer.
+#[must_use]
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
 /// The source of "now" for a decision. Live owns a wall clock; the simulator a [`ManualClock`].
 pub trait Clock {
     /// The current time in milliseconds.

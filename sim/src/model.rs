@@ -261,7 +261,8 @@ pub struct Recorder {
 pub enum RowSink {
     /// Kept in memory (`compare`'s overlay, tests).
     Keep,
-    /// Dropped; the statistics and the plot envelope remain (`tune`).
+    /// Dropped; the plot envelope remains (`tune`; the summary's statistics are gathered on the
+    /// simulation's steps, not here).
     Discard,
     /// Written as `timeseries.csv` lines as they come.
     Csv(Box<dyn std::io::Write>),
@@ -545,7 +546,7 @@ mod csv_tests {
 
     #[test]
     fn fixed3_writes_what_the_standard_formatter_writes() {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rng = crate::rng::SimRng::new(11);
         let mut out = String::new();
         let specials = [
             0.0,
@@ -567,11 +568,9 @@ mod csv_tests {
             123.456_499_999,
         ];
         let random = (0..200_000).map(|i| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             // Magnitudes from 1e-6 to 1e13, both signs, and exact thousandths.
-            let mantissa = (x >> 11) as f64 / (1u64 << 53) as f64;
+            let mantissa = rng.uniform();
             let v = mantissa * 10f64.powi((x % 20) as i32 - 6);
             match i % 3 {
                 0 => v,

@@ -154,16 +154,7 @@ pub fn push_rfc3339(out: &mut String, us: Micros) {
     let secs = us.div_euclid(1_000_000);
     let days = secs.div_euclid(86_400);
     let of_day = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm), proleptic Gregorian.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = stepscale_engine::clock::civil_from_days(days);
     if !(0..=9999).contains(&year) {
         out.push_str(&rfc3339(us));
         return;
@@ -191,7 +182,7 @@ mod tests {
 
     #[test]
     fn the_fast_writer_matches_chrono() {
-        let mut x: i64 = 0x1234_5678;
+        let mut rng = crate::rng::SimRng::new(7);
         let mut out = String::new();
         for t in [
             0,
@@ -203,11 +194,8 @@ mod tests {
         ]
         .into_iter()
         .chain((0..20_000).map(|_| {
-            // A xorshift over ±300 years around 1970.
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % 9_467_280_000_000_000
+            // ±300 years around 1970, to the microsecond.
+            ((rng.uniform() * 2.0 - 1.0) * 9_467_280_000_000_000.0) as i64
         })) {
             out.clear();
             push_rfc3339(&mut out, t);
