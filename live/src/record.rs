@@ -255,13 +255,21 @@ fn last_level(row: &str) -> Option<(Millis, f64)> {
     Some((t, visible + in_flight))
 }
 
-/// Parses what [`chrono_free_rfc3339`] writes (`YYYY-MM-DDTHH:MM:SSZ`).
+/// Parses what [`chrono_free_rfc3339`] writes (`YYYY-MM-DDTHH:MM:SS.mmmZ`), and the
+/// whole seconds (`YYYY-MM-DDTHH:MM:SSZ`) that recordings before milliseconds hold.
 fn parse_rfc3339(text: &str) -> Option<Millis> {
     let b = text.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+    let num = |from: usize, to: usize| text.get(from..to)?.parse::<i64>().ok();
+    let ms = match b.len() {
+        20 if b[19] == b'Z' => 0,
+        24 if b[19] == b'.' && b[23] == b'Z' && b[20..23].iter().all(u8::is_ascii_digit) => {
+            num(20, 23)?
+        }
+        _ => return None,
+    };
+    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
         return None;
     }
-    let num = |from: usize, to: usize| text.get(from..to)?.parse::<i64>().ok();
     let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
     let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
@@ -275,20 +283,22 @@ fn parse_rfc3339(text: &str) -> Option<Millis> {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400) + hh * 3600 + mm * 60 + ss) * 1000)
+    Some(((days * 86_400) + hh * 3600 + mm * 60 + ss) * 1000 + ms)
 }
 
-/// RFC 3339 UTC with seconds, without a date crate: the live crate stays small.
+/// RFC 3339 UTC with milliseconds, without a date crate: the live crate stays small. The
+/// milliseconds let a replay line each decision up with the simulated one (`stepscale parity`).
 fn chrono_free_rfc3339(ms: Millis) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = stepscale_engine::clock::civil_from_days(days);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
         rem / 3600,
         rem % 3600 / 60,
-        rem % 60
+        rem % 60,
+        ms.rem_euclid(1000)
     )
 }
 
@@ -300,10 +310,18 @@ mod tests {
     fn timestamps_render_as_rfc3339() {
         assert_eq!(
             chrono_free_rfc3339(1_700_000_000_000),
-            "2023-11-14T22:13:20Z"
+            "2023-11-14T22:13:20.000Z"
         );
-        assert_eq!(chrono_free_rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
-        for ms in [0, 951_782_400_000, 1_700_000_000_000, 4_102_444_799_000] {
+        assert_eq!(
+            chrono_free_rfc3339(951_782_400_123),
+            "2000-02-29T00:00:00.123Z"
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-14T22:13:20Z"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(parse_rfc3339("2023-11-14T22:13:20.5Z"), None);
+        for ms in [0, 951_782_400_007, 1_700_000_000_999, 4_102_444_799_000] {
             assert_eq!(parse_rfc3339(&chrono_free_rfc3339(ms)), Some(ms));
         }
         assert_eq!(parse_rfc3339("2023-13-14T22:13:20Z"), None);

@@ -206,7 +206,11 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
                 break;
             };
             let start = visible_at.max(free);
-            if start >= boundary {
+            // A message that can start at the boundary starts before the queue is looked at
+            // there: a worker that finishes at t takes the next message at t, so a probe
+            // reading at t sees it busy (with a constant service time, every finish could
+            // otherwise fall on a tick and read as idle).
+            if start > boundary {
                 break;
             }
             slots.heap.pop();
@@ -366,5 +370,6 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         decisions: control.decisions,
         end_us: now,
         drained: emptied,
+        ticks: control.ticks.take().unwrap_or_default(),
     }
 }

@@ -500,5 +500,6 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         decisions: control.decisions,
         end_us,
         drained: emptied,
+        ticks: control.ticks.take().unwrap_or_default(),
     }
 }

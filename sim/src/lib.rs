@@ -13,6 +13,7 @@ pub mod histogram;
 pub mod limits;
 pub mod model;
 pub mod output;
+pub mod parity;
 pub mod plot;
 pub mod policy_file;
 pub mod rng;

@@ -35,6 +35,29 @@ pub struct Prepared {
     pub slo_us: Micros,
     /// The seed.
     pub seed: u64,
+    /// Decide at these instants instead of every period (the parity check replays a live
+    /// run's own tick times); none for the regular schedule.
+    pub tick_times_us: Option<Vec<Micros>>,
+    /// Keep every decision in [`Outcome::ticks`] (the parity check compares them with a live
+    /// run's); off for backtests and tuning, which need only the counts.
+    pub keep_ticks: bool,
+}
+
+/// One decision of the simulated controller, as `stepscale run --record` writes a live one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TickRecord {
+    /// When the decision was made.
+    pub at_us: Micros,
+    /// Visible messages the controller saw.
+    pub visible: u64,
+    /// Messages in flight the controller saw.
+    pub in_flight: u64,
+    /// The desired count before the decision.
+    pub previous: u32,
+    /// The desired count decided.
+    pub desired: u32,
+    /// The action.
+    pub action: Action,
 }
 
 /// One row of the time series.
@@ -103,6 +126,8 @@ pub struct Outcome {
     /// Whether the queue emptied before the drain limit (false: the run was cut off with
     /// messages left).
     pub drained: bool,
+    /// Every decision, when [`Prepared::keep_ticks`] asked for them; empty otherwise.
+    pub ticks: Vec<TickRecord>,
 }
 
 /// The controller as it runs in the simulator: the live engine behind a schedule.
@@ -132,6 +157,10 @@ pub struct Control<'a> {
     pub decisions: u64,
     /// The last decision since the recorder last looked.
     pub last_action: Option<Action>,
+    /// Every decision, when the run keeps them.
+    pub ticks: Option<Vec<TickRecord>>,
+    /// Explicit tick instants, when the run replays a recorded schedule.
+    tick_times: Option<Vec<Micros>>,
 }
 
 impl<'a> Control<'a> {
@@ -157,6 +186,8 @@ impl<'a> Control<'a> {
             direction_flips: 0,
             decisions: 0,
             last_action: None,
+            ticks: p.keep_ticks.then(Vec::new),
+            tick_times: p.tick_times_us.clone(),
         };
         c.schedule_next_snapshot();
         c
@@ -168,7 +199,14 @@ impl<'a> Control<'a> {
         } else {
             0
         };
-        let tick = self.start_us + self.next_k as Micros * self.period_us + jitter;
+        let tick = match &self.tick_times {
+            // Past the last recorded tick: no more decisions.
+            Some(times) => usize::try_from(self.next_k)
+                .ok()
+                .and_then(|k| times.get(k).copied())
+                .unwrap_or(Micros::MAX),
+            None => self.start_us + self.next_k as Micros * self.period_us + jitter,
+        };
         self.next_k += 1;
         self.next_tick_for_snapshot_us = tick;
         self.next_snapshot_us = (tick - self.delay_us).max(self.start_us);
@@ -223,6 +261,16 @@ impl<'a> Control<'a> {
                 "Decided."
             );
             self.last_action = Some(decision.action);
+            if let Some(ticks) = &mut self.ticks {
+                ticks.push(TickRecord {
+                    at_us: now,
+                    visible: sample.visible,
+                    in_flight: sample.in_flight,
+                    previous: decision.previous,
+                    desired: decision.desired,
+                    action: decision.action,
+                });
+            }
             match decision.action {
                 Action::Hold => {}
                 dir => {

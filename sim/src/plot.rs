@@ -866,6 +866,116 @@ pub fn write_compare(
     )
 }
 
+/// What a parity plot shows: a live run beside its replay.
+struct ParityFigure<'a> {
+    title: String,
+    parity: &'a crate::parity::Parity,
+}
+
+impl ParityFigure<'_> {
+    fn panels<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> Result<Vec<PixelArea>, String> {
+        let areas = panels(root, &self.title, 3)?;
+        let c = &self.parity.compared;
+        let start_us = c.first().map_or(0, |t| t.live.at_us);
+        let at = |t: &crate::parity::ComparedTick| (t.live.at_us - start_us) as f64 / 1e6;
+        let axis = TimeAxis::new(start_us, c.last().map_or(1.0, at).max(1.0));
+        let series =
+            |label: &str, color, stroke, f: &dyn Fn(&crate::parity::ComparedTick) -> f64| Line {
+                label: label.into(),
+                color,
+                stroke,
+                points: c.iter().map(|t| (at(t), f(t), f(t))).collect(),
+            };
+        let (live, sim) = (PALETTE[0], PALETTE[1]);
+        let mut out = vec![panel(
+            &areas[0],
+            "Desired count before each decision",
+            "tasks",
+            &[
+                series("live", live, Stroke::Solid(4), &|t| {
+                    f64::from(t.live.desired)
+                }),
+                series("simulated", sim, Stroke::Dashed(2), &|t| {
+                    f64::from(t.sim.previous)
+                }),
+            ],
+            None,
+            &axis,
+            false,
+        )?];
+        let level = |v: Option<u64>, f: Option<u64>| (v.unwrap_or(0) + f.unwrap_or(0)) as f64;
+        out.push(panel(
+            &areas[1],
+            "Visible + in-flight messages seen by the policy",
+            "messages",
+            &[
+                series("live", live, Stroke::Solid(4), &|t| {
+                    level(t.live.visible, t.live.in_flight)
+                }),
+                series("simulated", sim, Stroke::Dashed(2), &|t| {
+                    (t.sim.visible + t.sim.in_flight) as f64
+                }),
+            ],
+            None,
+            &axis,
+            false,
+        )?);
+        let signed = |a: stepscale_engine::Action| match a {
+            stepscale_engine::Action::ScaleOut => 1.0,
+            stepscale_engine::Action::ScaleIn => -1.0,
+            stepscale_engine::Action::Hold => 0.0,
+        };
+        out.push(panel(
+            &areas[2],
+            "Action (+1 scale out, -1 scale in)",
+            "action",
+            &[
+                series("live", live, Stroke::Solid(4), &|t| {
+                    signed(t.live.action) + 1.0
+                }),
+                series("simulated", sim, Stroke::Dashed(2), &|t| {
+                    signed(t.sim.action) + 1.0
+                }),
+            ],
+            None,
+            &axis,
+            true,
+        )?);
+        root.present().map_err(|e| format!("{e:?}"))?;
+        Ok(out)
+    }
+}
+
+impl Figure for ParityFigure<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        self.panels(root).map(|_| ())
+    }
+}
+
+/// Writes the parity plot (PNG only): desired counts, the backlog the policy saw and the
+/// actions, live and simulated, tick by tick.
+pub fn write_parity(png: &Path, parity: &crate::parity::Parity) -> Result<(), OutputError> {
+    register_font();
+    let r = &parity.report;
+    let figure = ParityFigure {
+        title: format!(
+            "Parity — {} policy, {}: {:.1} % same action, desired within ±{} over {} ticks",
+            r.policy,
+            r.record,
+            r.same_action_share * 100.0,
+            r.max_desired_gap,
+            r.ticks
+        ),
+        parity,
+    };
+    figure
+        .draw(&BitMapBackend::new(png, (WIDTH, height(3))).into_drawing_area())
+        .map_err(err(png))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

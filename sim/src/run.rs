@@ -256,6 +256,8 @@ impl Backtest {
             initial_tasks: scenario.plant.initial_tasks.unwrap_or(g.min_tasks),
             slo_us: (scenario.slo.wait_secs * 1e6).round() as Micros,
             seed: scenario.seed,
+            keep_ticks: false,
+            tick_times_us: None,
             arrivals,
         };
         Ok(Self {

@@ -2,6 +2,7 @@
 
 mod backtest;
 mod decide;
+mod parity;
 mod run;
 mod signals;
 mod tune;
@@ -43,6 +44,8 @@ enum Command {
     Tune(tune::TuneArgs),
     /// The live loop: read queues, decide, keep state, set the ECS desired count.
     Run(run::RunArgs),
+    /// Replay a recorded live run (`run --record`) in the simulator; compare the decisions.
+    Parity(parity::ParityArgs),
     /// Print the least-privilege IAM policy (JSON) for a configuration's service, state and queues.
     Iam {
         /// Policy file (TOML); without it, the environment alone (as the Lambda reads it).
@@ -79,6 +82,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Tune(args) => tune::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Parity(args) => parity::run(&args),
         Command::Iam {
             policy,
             region,

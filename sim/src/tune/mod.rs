@@ -452,6 +452,8 @@ mod tests {
             initial_tasks: 1,
             slo_us: 1_000_000,
             seed: 1,
+            keep_ticks: false,
+            tick_times_us: None,
         };
         let (a, b) = split(&p, 120_000_000, 0).unwrap();
         assert!((a.arrivals.total() - 3.0).abs() < 1e-12);

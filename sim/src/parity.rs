@@ -1,0 +1,555 @@
+//! Sim-live parity: replays what a live run (`stepscale run --record`) saw through the
+//! simulator, with a scenario describing the same plant and the same policy, and compares the
+//! two runs' decisions tick by tick.
+//!
+//! The simulated controller starts at the recorded run's first tick, with the desired count
+//! ECS had then, and decides at the recorded ticks' own times (the live timer's jitter and
+//! drift are replayed, not modelled); live tick `i` is compared with simulated tick `i`. The
+//! scenario's `controller.period_secs` must match the record's median spacing. Arrivals come from a log of the messages
+//! sent (one row per message, `--arrivals`) or, without one, from the record's own `arrivals`
+//! column, spread evenly over each row's interval. Rows whose reads all failed are not
+//! compared (the live engine held on missing data; the simulator never misses a read).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use stepscale_engine::Action;
+
+use crate::arrivals::{ArrivalKind, Arrivals, Micros};
+use crate::model::TickRecord;
+use crate::output::OutputError;
+use crate::run::{Backtest, BacktestError, Overrides};
+use crate::staged::{OutputRules, StagedDir};
+use crate::timefmt::{self, TimeFormat};
+
+/// Why a parity check could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParityError {
+    /// The scenario, policy or arrivals log.
+    #[error(transparent)]
+    Backtest(#[from] BacktestError),
+    /// The recorded run.
+    #[error("record {path}, line {line}: {column} = {value:?}: {rule}")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (the header is line 1).
+        line: usize,
+        /// The column.
+        column: String,
+        /// The value as written.
+        value: String,
+        /// The rule broken.
+        rule: String,
+    },
+    /// The recorded run as a whole.
+    #[error("record {path}: {detail}")]
+    RecordFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The scenario does not describe the recorded run.
+    #[error("scenario {path}: {key} = {value}: {rule}")]
+    Mismatch {
+        /// The scenario file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// Its value.
+        value: String,
+        /// The rule.
+        rule: String,
+    },
+    /// Writing the outputs.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+/// One recorded live decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveTick {
+    /// When it was made.
+    pub at_us: Micros,
+    /// Messages that arrived since the previous row with readings (none: reads failed).
+    pub arrivals: Option<f64>,
+    /// Visible messages seen (none: every read failed).
+    pub visible: Option<u64>,
+    /// In-flight messages seen.
+    pub in_flight: Option<u64>,
+    /// The desired count ECS had before the decision.
+    pub desired: u32,
+    /// The action decided.
+    pub action: Action,
+}
+
+/// Reads a `stepscale run --record` file.
+pub fn read_record(path: &Path) -> Result<Vec<LiveTick>, ParityError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ParityError::RecordFile {
+        path: path.to_path_buf(),
+        detail: format!("cannot read: {e}"),
+    })?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| ParityError::RecordFile {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "no column `{name}`; the header has: {}; give the file `stepscale run --record` wrote",
+                    header.join(", ")
+                ),
+            })
+    };
+    let (c_time, c_arr, c_vis, c_inf, c_des, c_act) = (
+        col("time")?,
+        col("arrivals")?,
+        col("visible")?,
+        col("in_flight")?,
+        col("desired")?,
+        col("action")?,
+    );
+    let mut ticks = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let line_no = i + 2;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cells: Vec<&str> = line.split(',').collect();
+        let bad = |column: &str, value: &str, rule: &str| ParityError::Record {
+            path: path.to_path_buf(),
+            line: line_no,
+            column: column.into(),
+            value: value.into(),
+            rule: rule.into(),
+        };
+        let cell = |c: usize, name: &str| {
+            cells
+                .get(c)
+                .copied()
+                .ok_or_else(|| bad(name, "", "the row has fewer cells than the header"))
+        };
+        let time = cell(c_time, "time")?;
+        let at_us =
+            timefmt::parse(time, TimeFormat::DateTime).map_err(|rule| bad("time", time, &rule))?;
+        if let Some(prev) = ticks.last().map(|t: &LiveTick| t.at_us) {
+            if at_us <= prev {
+                return Err(bad(
+                    "time",
+                    time,
+                    "must be later than the previous row's (one recorded run, in order)",
+                ));
+            }
+        }
+        let count = |c: usize, name: &str| -> Result<Option<u64>, ParityError> {
+            let v = cell(c, name)?;
+            if v.is_empty() {
+                return Ok(None);
+            }
+            v.parse().map(Some).map_err(|_| {
+                bad(
+                    name,
+                    v,
+                    "must be a whole number >= 0, or empty for a failed read",
+                )
+            })
+        };
+        let arrivals = {
+            let v = cell(c_arr, "arrivals")?;
+            if v.is_empty() {
+                None
+            } else {
+                match v.parse::<f64>() {
+                    Ok(a) if a.is_finite() && a >= 0.0 => Some(a),
+                    _ => return Err(bad("arrivals", v, "must be a number >= 0, or empty")),
+                }
+            }
+        };
+        let desired_text = cell(c_des, "desired")?;
+        let desired = desired_text
+            .parse()
+            .map_err(|_| bad("desired", desired_text, "must be a whole number >= 0"))?;
+        let action_text = cell(c_act, "action")?;
+        let action = match action_text {
+            "scale_out" => Action::ScaleOut,
+            "scale_in" => Action::ScaleIn,
+            "hold" => Action::Hold,
+            _ => {
+                return Err(bad(
+                    "action",
+                    action_text,
+                    "must be scale_out, scale_in or hold",
+                ))
+            }
+        };
+        ticks.push(LiveTick {
+            at_us,
+            arrivals,
+            visible: count(c_vis, "visible")?,
+            in_flight: count(c_inf, "in_flight")?,
+            desired,
+            action,
+        });
+    }
+    if ticks.len() < 2 {
+        return Err(ParityError::RecordFile {
+            path: path.to_path_buf(),
+            detail: format!(
+                "{} data rows; a comparison needs at least 2 decisions",
+                ticks.len()
+            ),
+        });
+    }
+    Ok(ticks)
+}
+
+/// The arrivals a record implies: each row's count spread evenly over the time since the
+/// previous row with readings (fractional counts carried to the next row).
+#[must_use]
+pub fn arrivals_from_record(ticks: &[LiveTick]) -> Vec<Micros> {
+    let mut times = Vec::new();
+    let mut carry = 0.0;
+    let mut last_ok: Option<Micros> = None;
+    for t in ticks {
+        let Some(a) = t.arrivals else { continue };
+        if let Some(from) = last_ok {
+            carry += a;
+            let n = (carry + 1e-9).floor();
+            carry = (carry - n).max(0.0);
+            let n = n as i64;
+            let span = t.at_us - from;
+            for j in 0..n {
+                times.push(from + (span * (2 * j + 1)) / (2 * n));
+            }
+        }
+        last_ok = Some(t.at_us);
+    }
+    times
+}
+
+/// What to compare.
+#[derive(Debug, Clone, Default)]
+pub struct ParityInputs {
+    /// The scenario describing the plant (service time, concurrency, start-up, period).
+    pub scenario: PathBuf,
+    /// The policy file the live run used (default: the scenario's).
+    pub policy: Option<PathBuf>,
+    /// The recorded run.
+    pub record: PathBuf,
+    /// A log of the messages sent, one row per message with a `time` column (epoch seconds or
+    /// RFC 3339); without one, the record's `arrivals` column.
+    pub arrivals: Option<PathBuf>,
+}
+
+/// One compared tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComparedTick {
+    /// The live tick.
+    pub live: LiveTick,
+    /// The simulated tick it is compared with.
+    pub sim: TickRecord,
+}
+
+/// The agreement between a live run and its replay.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParityReport {
+    /// The recorded run.
+    pub record: String,
+    /// The scenario.
+    pub scenario: String,
+    /// The policy kind.
+    pub policy: String,
+    /// Where the replayed arrivals came from.
+    pub arrivals: String,
+    /// Live decisions compared.
+    pub ticks: usize,
+    /// Live decisions not compared because every read failed.
+    pub ticks_failed_reads: usize,
+    /// Share of compared decisions with the same action.
+    pub same_action_share: f64,
+    /// Largest |live − simulated| desired count before a decision.
+    pub max_desired_gap: u32,
+    /// Seconds from the first tick where that gap was first reached.
+    pub max_desired_gap_at_s: f64,
+    /// Live scale-outs and scale-ins.
+    pub live_scale_out: usize,
+    /// Live scale-ins.
+    pub live_scale_in: usize,
+    /// Simulated scale-outs among the compared ticks.
+    pub sim_scale_out: usize,
+    /// Simulated scale-ins among the compared ticks.
+    pub sim_scale_in: usize,
+    /// Mean |live − simulated| visible + in-flight messages at the compared ticks.
+    pub mean_backlog_gap: f64,
+    /// Largest visible + in-flight messages seen live.
+    pub live_backlog_max: u64,
+    /// Mean time between live ticks in milliseconds (the simulation decides at the same
+    /// instants).
+    pub live_tick_interval_mean_ms: f64,
+    /// Longest time between live ticks in milliseconds.
+    pub live_tick_interval_max_ms: f64,
+}
+
+/// A parity check, run.
+#[derive(Debug, Clone)]
+pub struct Parity {
+    /// The figures.
+    pub report: ParityReport,
+    /// Tick by tick.
+    pub compared: Vec<ComparedTick>,
+}
+
+fn name_of(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Replays `inputs.record` and compares.
+pub fn run(inputs: &ParityInputs) -> Result<Parity, ParityError> {
+    let live = read_record(&inputs.record)?;
+    let overrides = Overrides {
+        trace: inputs.arrivals.clone(),
+        policy: inputs.policy.clone(),
+        time_column: inputs.arrivals.as_ref().map(|_| "time".to_string()),
+        // Every message replayed one by one, as the live queue held them.
+        fidelity: Some(crate::scenario::Fidelity::Discrete),
+        ..Overrides::default()
+    };
+    let mut bt = Backtest::prepare(&inputs.scenario, &overrides)?;
+    let period_s = bt.scenario.controller.period_secs;
+    let first = live[0].at_us;
+    let last = live[live.len() - 1].at_us;
+    // The scenario's period must be the live run's: the median gap between rows.
+    let mut gaps: Vec<Micros> = live.windows(2).map(|w| w[1].at_us - w[0].at_us).collect();
+    gaps.sort_unstable();
+    let median_s = gaps[gaps.len() / 2] as f64 / 1e6;
+    if (median_s - period_s).abs() > 0.25 * period_s {
+        return Err(ParityError::Mismatch {
+            path: inputs.scenario.clone(),
+            key: "controller.period_secs".into(),
+            value: crate::limits::show(period_s),
+            rule: format!(
+                "must be the live run's period: the record's rows are {median_s:.3} s apart (median)"
+            ),
+        });
+    }
+    let mut times = match &inputs.arrivals {
+        Some(_) => match &bt.prepared.arrivals.kind {
+            ArrivalKind::Events { times_us } => times_us.clone(),
+            _ => {
+                return Err(ParityError::RecordFile {
+                    path: inputs.arrivals.clone().unwrap_or_default(),
+                    detail: "an arrivals log has one row per message and no count column".into(),
+                })
+            }
+        },
+        None => arrivals_from_record(&live),
+    };
+    // Messages sent before the first tick were in the queue when it looked.
+    times.retain(|&t| t <= last);
+    for t in &mut times {
+        *t = (*t).max(first);
+    }
+    if times.len() as f64 > crate::limits::MAX_DISCRETE_MESSAGES {
+        return Err(ParityError::RecordFile {
+            path: inputs.record.clone(),
+            detail: format!(
+                "{} messages to replay one by one; at most {:e}",
+                times.len(),
+                crate::limits::MAX_DISCRETE_MESSAGES
+            ),
+        });
+    }
+    let p = &mut bt.prepared;
+    p.arrivals = Arrivals {
+        start_us: first,
+        kind: ArrivalKind::Events { times_us: times },
+    };
+    p.start_us = first;
+    // Run to the last live tick (and half a period on), whether or not the queue empties.
+    let end = last + (period_s * 5e5) as Micros;
+    p.arrivals_end_us = end;
+    p.hard_end_us = end;
+    p.initial_tasks = live[0].desired;
+    p.keep_ticks = true;
+    // The live run's own tick times: its timer's jitter and drift are replayed, not modelled.
+    p.tick_times_us = Some(live.iter().map(|t| t.at_us).collect());
+    p.resolution_us = (period_s * 1e6).round() as Micros;
+    let (outcome, _) = bt.simulate_into(&bt.prepared, &bt.config, crate::model::RowSink::Discard);
+    let mut compared = Vec::new();
+    let mut failed = 0;
+    for (l, s) in live.iter().zip(&outcome.ticks) {
+        if l.visible.is_none() {
+            failed += 1;
+            continue;
+        }
+        compared.push(ComparedTick {
+            live: l.clone(),
+            sim: *s,
+        });
+    }
+    let report = report(inputs, &bt, &compared, failed);
+    Ok(Parity { report, compared })
+}
+
+fn report(
+    inputs: &ParityInputs,
+    bt: &Backtest,
+    compared: &[ComparedTick],
+    failed: usize,
+) -> ParityReport {
+    let n = compared.len().max(1) as f64;
+    let same = compared
+        .iter()
+        .filter(|c| c.live.action == c.sim.action)
+        .count();
+    let first = compared.first().map_or(0, |c| c.live.at_us);
+    let (mut gap, mut gap_at) = (0u32, 0.0);
+    for c in compared {
+        let g = c.live.desired.abs_diff(c.sim.previous);
+        if g > gap {
+            gap = g;
+            gap_at = (c.live.at_us - first) as f64 / 1e6;
+        }
+    }
+    let intervals: Vec<f64> = compared
+        .windows(2)
+        .map(|w| (w[1].live.at_us - w[0].live.at_us) as f64 / 1e3)
+        .collect();
+    let count = |f: &dyn Fn(&ComparedTick) -> bool| compared.iter().filter(|c| f(c)).count();
+    let live_level = |c: &ComparedTick| c.live.visible.unwrap_or(0) + c.live.in_flight.unwrap_or(0);
+    ParityReport {
+        record: name_of(&inputs.record),
+        scenario: bt.scenario.name.clone(),
+        policy: bt.config.policy.kind().to_string(),
+        arrivals: inputs
+            .arrivals
+            .as_ref()
+            .map_or_else(|| "the record's arrivals column".into(), |a| name_of(a)),
+        ticks: compared.len(),
+        ticks_failed_reads: failed,
+        same_action_share: same as f64 / n,
+        max_desired_gap: gap,
+        max_desired_gap_at_s: gap_at,
+        live_scale_out: count(&|c| c.live.action == Action::ScaleOut),
+        live_scale_in: count(&|c| c.live.action == Action::ScaleIn),
+        sim_scale_out: count(&|c| c.sim.action == Action::ScaleOut),
+        sim_scale_in: count(&|c| c.sim.action == Action::ScaleIn),
+        mean_backlog_gap: compared
+            .iter()
+            .map(|c| live_level(c).abs_diff(c.sim.visible + c.sim.in_flight) as f64)
+            .sum::<f64>()
+            / n,
+        live_backlog_max: compared.iter().map(live_level).max().unwrap_or(0),
+        live_tick_interval_mean_ms: intervals.iter().sum::<f64>() / intervals.len().max(1) as f64,
+        live_tick_interval_max_ms: intervals.iter().copied().fold(0.0, f64::max),
+    }
+}
+
+impl Parity {
+    /// The tick-by-tick comparison as CSV.
+    #[must_use]
+    pub fn csv(&self) -> String {
+        let mut out = String::from(
+            "time,offset_s,live_visible,sim_visible,live_in_flight,sim_in_flight,live_desired,sim_desired,live_action,sim_action,same_action\n",
+        );
+        let first = self.compared.first().map_or(0, |c| c.live.at_us);
+        for c in &self.compared {
+            let mut t = String::new();
+            timefmt::push_rfc3339(&mut t, c.live.at_us);
+            out.push_str(&format!(
+                "{t},{:.3},{},{},{},{},{},{},{},{},{}\n",
+                (c.live.at_us - first) as f64 / 1e6,
+                c.live.visible.unwrap_or(0),
+                c.sim.visible,
+                c.live.in_flight.unwrap_or(0),
+                c.sim.in_flight,
+                c.live.desired,
+                c.sim.previous,
+                c.live.action,
+                c.sim.action,
+                c.live.action == c.sim.action
+            ));
+        }
+        out
+    }
+
+    /// Writes `parity.csv`, `parity.json` and `parity.png` into `dir` (a folder StepScale
+    /// owns, or a new one; `force` as for `backtest`).
+    pub fn write(&self, dir: &Path, force: bool, inputs: &ParityInputs) -> Result<(), ParityError> {
+        let mut sources = vec![inputs.scenario.clone(), inputs.record.clone()];
+        sources.extend(inputs.policy.clone());
+        sources.extend(inputs.arrivals.clone());
+        let rules = OutputRules {
+            force,
+            inputs: sources,
+        };
+        let mut staged = StagedDir::new(dir, "parity", &rules)?;
+        staged.write("parity.csv", self.csv().as_bytes())?;
+        let mut json = serde_json::to_string_pretty(&self.report).unwrap_or_default();
+        json.push('\n');
+        staged.write("parity.json", json.as_bytes())?;
+        let png = staged.path("parity.png");
+        crate::plot::write_parity(&png, self)?;
+        staged.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tick(at_s: i64, arrivals: Option<f64>) -> LiveTick {
+        LiveTick {
+            at_us: at_s * 1_000_000,
+            arrivals,
+            visible: arrivals.map(|_| 0),
+            in_flight: arrivals.map(|_| 0),
+            desired: 1,
+            action: Action::Hold,
+        }
+    }
+
+    #[test]
+    fn record_arrivals_are_spread_over_their_interval_and_carried() {
+        let ticks = [
+            tick(10, Some(0.0)),
+            tick(11, Some(2.0)),
+            tick(12, None),
+            tick(13, Some(1.5)),
+            tick(14, Some(0.5)),
+        ];
+        let t = arrivals_from_record(&ticks);
+        // 2 in (10, 11]; 1 in (11, 13] (the failed row's interval joins the next); 1 in (13, 14].
+        assert_eq!(
+            t,
+            vec![10_250_000, 10_750_000, 12_000_000, 13_500_000],
+            "{t:?}"
+        );
+    }
+
+    #[test]
+    fn a_record_with_a_bad_cell_names_line_column_and_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        std::fs::write(
+            &path,
+            "time,arrivals,arrivals_estimated,visible,in_flight,delayed,desired,running,pending,action\n\
+             2026-01-05T00:00:00.000Z,0.000,true,0,0,0,1,1,0,hold\n\
+             2026-01-05T00:00:01.000Z,1.000,true,1,0,0,1,1,0,jump\n",
+        )
+        .unwrap();
+        let e = read_record(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("line 3") && e.contains("action") && e.contains("\"jump\""),
+            "{e}"
+        );
+    }
+}

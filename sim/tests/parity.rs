@@ -1,0 +1,148 @@
+//! `stepscale parity` against a run whose answer is known: a "live" record written by the
+//! simulator itself must agree with its replay on every tick, and a record shifted by one
+//! decision must not.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use stepscale_sim::model::TickRecord;
+use stepscale_sim::parity::{self, ParityInputs};
+use stepscale_sim::timefmt::push_rfc3339;
+use stepscale_sim::{Backtest, Overrides};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The plant's arrivals as the harness's generator sends them, from 2026-01-05T00:00:00Z.
+fn arrivals_log(dir: &Path) -> PathBuf {
+    let plant = stepscale_sim::Scenario::load(&repo().join("tests/parity/plant.toml")).unwrap();
+    let t0 = 1_767_571_200.0_f64;
+    let mut text = String::from("time\n");
+    let mut carry = 0.0;
+    for s in 0..plant.duration_secs.unwrap() {
+        let rate: f64 = plant
+            .arrivals
+            .synthetic
+            .iter()
+            .map(|g| g.rate_at(s as f64 + 0.5))
+            .sum();
+        carry += rate;
+        let n = (carry + 1e-9).floor();
+        carry -= n;
+        for j in 0..n as u64 {
+            let _ = writeln!(text, "{:.6}", t0 + s as f64 + (j as f64 + 0.5) / n);
+        }
+    }
+    let path = dir.join("sent.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Writes `ticks` as `stepscale run --record` would.
+fn record(dir: &Path, ticks: &[TickRecord]) -> PathBuf {
+    let mut text = String::from(
+        "time,arrivals,arrivals_estimated,visible,in_flight,delayed,desired,running,pending,action\n",
+    );
+    for t in ticks {
+        push_rfc3339(&mut text, t.at_us);
+        let _ = writeln!(
+            text,
+            ",0.000,true,{},{},0,{},{},0,{}",
+            t.visible, t.in_flight, t.previous, t.previous, t.action
+        );
+    }
+    let path = dir.join("record.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn simulated_ticks(policy: &Path, sent: &Path) -> Vec<TickRecord> {
+    let mut bt = Backtest::prepare(
+        &repo().join("tests/parity/plant.toml"),
+        &Overrides {
+            trace: Some(sent.to_path_buf()),
+            policy: Some(policy.to_path_buf()),
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    bt.prepared.keep_ticks = true;
+    let (outcome, _) = bt.simulate();
+    outcome.ticks
+}
+
+#[test]
+fn a_record_of_the_simulator_agrees_with_its_replay_on_every_tick() {
+    for kind in ["seed", "step", "target", "slo"] {
+        let dir = tempfile::tempdir().unwrap();
+        let sent = arrivals_log(dir.path());
+        let policy = repo().join(format!("tests/parity/policies/{kind}.toml"));
+        let ticks = simulated_ticks(&policy, &sent);
+        assert!(ticks.len() > 200, "{kind}: {} ticks", ticks.len());
+        assert!(
+            ticks
+                .iter()
+                .any(|t| t.action == stepscale_engine::Action::ScaleOut)
+                && ticks
+                    .iter()
+                    .any(|t| t.action == stepscale_engine::Action::ScaleIn),
+            "{kind}: the plant should make the policy scale both ways"
+        );
+        let inputs = ParityInputs {
+            scenario: repo().join("tests/parity/plant.toml"),
+            policy: Some(policy),
+            record: record(dir.path(), &ticks),
+            arrivals: Some(sent),
+        };
+        let p = parity::run(&inputs).unwrap();
+        let r = &p.report;
+        assert_eq!(r.ticks, ticks.len(), "{kind}");
+        assert!(
+            (r.same_action_share - 1.0).abs() < 1e-12 && r.max_desired_gap == 0,
+            "{kind}: {r:?}"
+        );
+        assert!(r.mean_backlog_gap.abs() < 1e-12, "{kind}: {r:?}");
+
+        // The same record one decision late everywhere: the comparison must see it.
+        let late: Vec<TickRecord> = ticks
+            .iter()
+            .zip(ticks.iter().skip(1))
+            .map(|(a, b)| TickRecord {
+                at_us: b.at_us,
+                ..*a
+            })
+            .collect();
+        let inputs = ParityInputs {
+            record: record(dir.path(), &late),
+            ..inputs
+        };
+        let shifted = parity::run(&inputs).unwrap().report;
+        assert!(
+            shifted.same_action_share < 1.0 && shifted.mean_backlog_gap > 0.0,
+            "{kind}: {shifted:?}"
+        );
+    }
+}
+
+#[test]
+fn a_scenario_with_another_period_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let sent = arrivals_log(dir.path());
+    let policy = repo().join("tests/parity/policies/step.toml");
+    let ticks = simulated_ticks(&policy, &sent);
+    // Every other tick: a record 2 s apart against a 1 s scenario.
+    let sparse: Vec<TickRecord> = ticks.iter().step_by(2).copied().collect();
+    let e = parity::run(&ParityInputs {
+        scenario: repo().join("tests/parity/plant.toml"),
+        policy: Some(policy),
+        record: record(dir.path(), &sparse),
+        arrivals: Some(sent),
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("controller.period_secs") && e.contains("2.000 s apart"),
+        "{e}"
+    );
+}

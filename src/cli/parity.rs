@@ -1,0 +1,72 @@
+//! `stepscale parity`: replay a recorded live run through the simulator and compare decisions.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use stepscale_sim::parity::{self, ParityInputs};
+
+/// Arguments of `stepscale parity`.
+#[derive(Debug, clap::Args)]
+pub struct ParityArgs {
+    /// Scenario describing the live plant: service time, concurrency, start-up, period.
+    #[arg(long)]
+    scenario: PathBuf,
+    /// The policy file the live run used (default: the scenario's).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// The file `stepscale run --record` wrote.
+    #[arg(long)]
+    record: PathBuf,
+    /// A log of the messages sent, one row per message with a `time` column (epoch seconds or
+    /// RFC 3339). Without it, the record's `arrivals` column (a lower bound for probes that
+    /// report no arrival rate).
+    #[arg(long)]
+    arrivals: Option<PathBuf>,
+    /// Output folder for parity.csv, parity.json and parity.png (same rules as `backtest`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace `--out` even when it is a file or a folder StepScale did not write.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Runs `stepscale parity`.
+pub fn run(args: &ParityArgs) -> anyhow::Result<ExitCode> {
+    let inputs = ParityInputs {
+        scenario: args.scenario.clone(),
+        policy: args.policy.clone(),
+        record: args.record.clone(),
+        arrivals: args.arrivals.clone(),
+    };
+    let result = parity::run(&inputs)?;
+    if let Some(out) = &args.out {
+        result.write(out, args.force, &inputs)?;
+    }
+    let r = &result.report;
+    println!(
+        "parity {} ({} policy, arrivals from {}):",
+        r.record, r.policy, r.arrivals
+    );
+    println!(
+        "  ticks compared      {} ({} with failed reads not compared)",
+        r.ticks, r.ticks_failed_reads
+    );
+    println!("  same action         {:.1} %", r.same_action_share * 100.0);
+    println!(
+        "  desired count gap   at most {} task(s) (first at {:.0} s)",
+        r.max_desired_gap, r.max_desired_gap_at_s
+    );
+    println!(
+        "  scale-outs / -ins   live {} / {}, simulated {} / {}",
+        r.live_scale_out, r.live_scale_in, r.sim_scale_out, r.sim_scale_in
+    );
+    println!(
+        "  backlog gap         mean {:.2} messages (live peak {})",
+        r.mean_backlog_gap, r.live_backlog_max
+    );
+    println!(
+        "  live tick interval  mean {:.1} ms, longest {:.1} ms",
+        r.live_tick_interval_mean_ms, r.live_tick_interval_max_ms
+    );
+    Ok(ExitCode::SUCCESS)
+}

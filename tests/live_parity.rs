@@ -1,0 +1,621 @@
+//! The sim-live parity harness: a real worker pool drains a Redis list and an SQS queue (moto)
+//! at the plant's service time, sized by the ECS desired count (moto) with the plant's
+//! start-up delay; a generator sends the plant's ramp, spike and quiet; `stepscale run
+//! --period-secs 1 --record` scales each pool; then `stepscale parity` replays each recorded
+//! run through the simulator and the decisions are compared tick by tick.
+//!
+//! Every shipped policy kind runs on both queues at once (8 services, one process each), so
+//! the whole harness takes the plant's duration (4 minutes) plus about 20 s. Its figures are
+//! printed (`cargo test --test live_parity -- --nocapture`) and each run's parity.csv,
+//! parity.json and parity.png are left in `target/parity/NAME/parity/`, beside the live run's
+//! record, arrivals log, policy and log in `target/parity/NAME/live/` (or under
+//! `$STEPSCALE_PARITY_OUT`).
+#![cfg(all(feature = "redis", feature = "sqs"))]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use stepscale_sim::dist::Duration as Dist;
+use stepscale_sim::rng::SimRng;
+use stepscale_sim::Scenario;
+use tokio::sync::watch;
+
+const KINDS: [&str; 4] = ["seed", "step", "target", "slo"];
+/// The goals of the parity check.
+const MIN_SAME_ACTION: f64 = 0.95;
+const MAX_DESIRED_GAP: u64 = 1;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn now_s() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A queue the pool drains and the generator feeds.
+#[derive(Clone)]
+enum Queue {
+    /// A Redis list; a worker moves an item to `processing` while it works on it.
+    Redis {
+        client: redis::Client,
+        key: String,
+        processing: String,
+    },
+    /// An SQS queue in moto; a message is in flight between its receive and its delete.
+    Sqs {
+        client: aws_sdk_sqs::Client,
+        url: String,
+    },
+}
+
+impl Queue {
+    async fn send(&self, conn: &mut Option<redis::aio::MultiplexedConnection>, body: &str) {
+        match self {
+            Self::Redis { client, key, .. } => {
+                if conn.is_none() {
+                    *conn = Some(
+                        client
+                            .get_multiplexed_async_connection()
+                            .await
+                            .expect("Redis answers"),
+                    );
+                }
+                if let Some(c) = conn.as_mut() {
+                    let _: i64 = redis::cmd("RPUSH")
+                        .arg(key)
+                        .arg(body)
+                        .query_async(c)
+                        .await
+                        .expect("RPUSH");
+                }
+            }
+            Self::Sqs { client, url } => {
+                client
+                    .send_message()
+                    .queue_url(url)
+                    .message_body(body)
+                    .send()
+                    .await
+                    .expect("moto answers SendMessage");
+            }
+        }
+    }
+
+    /// One worker: takes a message, works on it for a draw of `service`, acknowledges it;
+    /// stops between messages once `stop` is set (ECS drains a stopped task).
+    async fn work(self, service: Dist, seed: u64, stop: Arc<AtomicBool>) {
+        let mut rng = SimRng::new(seed);
+        match self {
+            Self::Redis {
+                client,
+                key,
+                processing,
+            } => {
+                // Its own connection: a blocking move holds the connection it runs on.
+                let mut conn = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .expect("Redis answers");
+                while !stop.load(Ordering::Relaxed) {
+                    let item: Option<String> = redis::cmd("BLMOVE")
+                        .arg(&key)
+                        .arg(&processing)
+                        .arg("LEFT")
+                        .arg("RIGHT")
+                        .arg(0.1)
+                        .query_async(&mut conn)
+                        .await
+                        .expect("BLMOVE");
+                    let Some(item) = item else { continue };
+                    tokio::time::sleep(Duration::from_secs_f64(service.sample_secs(&mut rng)))
+                        .await;
+                    let _: i64 = redis::cmd("LREM")
+                        .arg(&processing)
+                        .arg(1)
+                        .arg(&item)
+                        .query_async(&mut conn)
+                        .await
+                        .expect("LREM");
+                }
+            }
+            Self::Sqs { client, url } => {
+                while !stop.load(Ordering::Relaxed) {
+                    let out = client
+                        .receive_message()
+                        .queue_url(&url)
+                        .max_number_of_messages(1)
+                        .wait_time_seconds(1)
+                        .send()
+                        .await
+                        .expect("moto answers ReceiveMessage");
+                    for m in out.messages() {
+                        tokio::time::sleep(Duration::from_secs_f64(service.sample_secs(&mut rng)))
+                            .await;
+                        // Acknowledged while the worker asks for the next message: the
+                        // worker's cycle is the service time, not the service time plus a
+                        // round trip to moto. The message stays in flight until the delete.
+                        let (client, url) = (client.clone(), url.clone());
+                        let handle = m.receipt_handle().unwrap_or_default().to_string();
+                        tokio::spawn(async move {
+                            client
+                                .delete_message()
+                                .queue_url(url)
+                                .receipt_handle(handle)
+                                .send()
+                                .await
+                                .expect("moto answers DeleteMessage");
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A worker task of the pool: starting (until its start-up delay has passed) or running.
+struct Worker {
+    stop: Arc<AtomicBool>,
+    ready_at: Instant,
+}
+
+/// Keeps as many workers as the service's desired count, as ECS would: a new worker works
+/// only after `startup`; a scale-in stops the newest starting workers first, then the newest
+/// running ones, each finishing the message it holds.
+async fn pool(
+    queue: Queue,
+    service: Dist,
+    startup: Dist,
+    mut desired: watch::Receiver<u32>,
+    done: Arc<AtomicBool>,
+    seed: u64,
+) {
+    let mut rng = SimRng::new(seed);
+    let mut workers: Vec<Worker> = Vec::new();
+    let mut launched = 0u64;
+    while !done.load(Ordering::Relaxed) {
+        let want = *desired.borrow_and_update() as usize;
+        while workers.len() < want {
+            let stop = Arc::new(AtomicBool::new(false));
+            let delay = Duration::from_secs_f64(startup.sample_secs(&mut rng));
+            launched += 1;
+            let (q, s, st) = (queue.clone(), service, Arc::clone(&stop));
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if !st.load(Ordering::Relaxed) {
+                    q.work(s, seed ^ launched, st).await;
+                }
+            });
+            workers.push(Worker {
+                stop,
+                ready_at: Instant::now() + delay,
+            });
+        }
+        while workers.len() > want {
+            let now = Instant::now();
+            let pick = workers
+                .iter()
+                .rposition(|w| w.ready_at > now)
+                .unwrap_or(workers.len() - 1);
+            workers.remove(pick).stop.store(true, Ordering::Relaxed);
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(200), desired.changed()).await;
+    }
+    for w in workers {
+        w.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Sends the plant's synthetic arrivals to `queue` for `seconds` from `t0`, as the simulator
+/// reads them (second s carries the rate at s + 0.5, fractions carried), evenly spaced within
+/// each second; logs each message's time, once it is in the queue, to `log`. With `t0` on a
+/// tick, no message is sent within 45 ms of a tick (0.5 / 11 s at the spike's 10.5 msg/s), so
+/// which side of a tick a message lands on is not left to a few milliseconds of jitter.
+async fn generate(queue: Queue, scenario: Scenario, seconds: u64, log: PathBuf, t0: Instant) {
+    let mut conn = None;
+    let mut text = String::from("time\n");
+    let mut carry = 0.0;
+    let mut n = 0u64;
+    for s in 0..seconds {
+        let rate: f64 = scenario
+            .arrivals
+            .synthetic
+            .iter()
+            .map(|g| g.rate_at(s as f64 + 0.5))
+            .sum();
+        carry += rate;
+        let count = (carry + 1e-9).floor();
+        carry -= count;
+        let count = count as u64;
+        for j in 0..count {
+            let at = t0 + Duration::from_secs_f64(s as f64 + (j as f64 + 0.5) / count as f64);
+            tokio::time::sleep_until(at.into()).await;
+            n += 1;
+            let sent = Instant::now();
+            queue.send(&mut conn, &format!("m{n}")).await;
+            if sent.elapsed() > Duration::from_millis(250) {
+                eprintln!(
+                    "generator: a send at {s} s took {:?} (the replay sees the logged time)",
+                    sent.elapsed()
+                );
+            }
+            text.push_str(&format!("{:.6}\n", now_s()));
+        }
+    }
+    tokio::time::sleep_until((t0 + Duration::from_secs(seconds)).into()).await;
+    std::fs::write(&log, text).expect("arrivals log written");
+}
+
+/// One service under test: its queue, its policy and its files.
+struct Case {
+    name: String,
+    service: String,
+    queue: Queue,
+    policy: PathBuf,
+    record: PathBuf,
+    arrivals: PathBuf,
+    log: PathBuf,
+}
+
+fn redis_section(key: &str, processing: &str) -> String {
+    let (host, port) = support::redis_address();
+    format!(
+        "[[queues]]\ntype = \"redis\"\nhost = \"{host}\"\nport = {port}\nqueue_key = \"{key}\"\nprocessing_key = \"{processing}\"\n# Redis deletes a drained list.\nmissing_key_is_empty = true\n"
+    )
+}
+
+fn sqs_section(url: &str) -> String {
+    // moto publishes no SQS metrics in CloudWatch: the counts alone, as with the API.
+    format!("[[queues]]\ntype = \"sqs\"\nqueue_url = \"{url}\"\ncloudwatch_metrics = false\n")
+}
+
+async fn ecs_services(sdk: &aws_config::SdkConfig, names: &[String]) -> String {
+    let ecs = aws_sdk_ecs::Client::new(sdk);
+    let cluster = support::unique("parity");
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .expect("moto answers CreateCluster");
+    let family = support::unique("parity-task");
+    ecs.register_task_definition()
+        .family(&family)
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("worker")
+                .image("worker:latest")
+                .memory(512)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("moto answers RegisterTaskDefinition");
+    for name in names {
+        ecs.create_service()
+            .cluster(&cluster)
+            .service_name(name)
+            .task_definition(&family)
+            .desired_count(1)
+            .send()
+            .await
+            .expect("moto answers CreateService");
+    }
+    cluster
+}
+
+/// Reads every service's desired count (one DescribeServices call, as often as every 20 ms)
+/// into its channel, until `done`.
+async fn watch_desired(
+    sdk: aws_config::SdkConfig,
+    cluster: String,
+    senders: BTreeMap<String, watch::Sender<u32>>,
+    done: Arc<AtomicBool>,
+) {
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let names: Vec<String> = senders.keys().cloned().collect();
+    while !done.load(Ordering::Relaxed) {
+        let out = ecs
+            .describe_services()
+            .cluster(&cluster)
+            .set_services(Some(names.clone()))
+            .send()
+            .await
+            .expect("moto answers DescribeServices");
+        for s in out.services() {
+            if let (Some(name), Some(tx)) = (
+                s.service_name(),
+                s.service_name().and_then(|n| senders.get(n)),
+            ) {
+                let d = u32::try_from(s.desired_count()).unwrap_or(0);
+                tx.send_if_modified(|v| {
+                    let changed = *v != d;
+                    *v = d;
+                    changed
+                });
+                let _ = name;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn data_rows(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count().saturating_sub(1))
+}
+
+fn terminate(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_policy_kind_behaves_live_as_its_backtest_said() {
+    let plant_path = repo().join("tests/parity/plant.toml");
+    let scenario = Scenario::load(&plant_path).expect("the plant scenario loads");
+    let seconds = scenario.duration_secs.expect("the plant has a duration");
+    let (service_time, startup) = (scenario.plant.service_time, scenario.plant.startup);
+    let out_root = std::env::var_os("STEPSCALE_PARITY_OUT")
+        .map_or_else(|| repo().join("target/parity"), PathBuf::from);
+    let work = tempfile::tempdir().expect("a temporary folder");
+    let sdk = support::aws::sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let redis_client = redis::Client::open(support::redis_url()).expect("REDIS_URL");
+
+    let mut cases = Vec::new();
+    for kind in KINDS {
+        for queue_kind in ["redis", "sqs"] {
+            let name = format!("{kind}-{queue_kind}");
+            let service = support::unique(&format!("parity-{name}"));
+            let (queue, section) = if queue_kind == "redis" {
+                let key = support::unique(&format!("stepscale-parity:{name}"));
+                let processing = format!("{key}:processing");
+                (
+                    Queue::Redis {
+                        client: redis_client.clone(),
+                        key: key.clone(),
+                        processing: processing.clone(),
+                    },
+                    redis_section(&key, &processing),
+                )
+            } else {
+                let url = sqs
+                    .create_queue()
+                    .queue_name(support::unique(&format!("parity-{name}")))
+                    .attributes(
+                        aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                        "30",
+                    )
+                    .send()
+                    .await
+                    .expect("moto answers CreateQueue")
+                    .queue_url()
+                    .unwrap_or_default()
+                    .to_string();
+                (
+                    Queue::Sqs {
+                        client: sqs.clone(),
+                        url: url.clone(),
+                    },
+                    sqs_section(&url),
+                )
+            };
+            cases.push((name, service, queue, section, kind));
+        }
+    }
+    let names: Vec<String> = cases.iter().map(|c| c.1.clone()).collect();
+    let cluster = ecs_services(&sdk, &names).await;
+
+    let done = Arc::new(AtomicBool::new(false));
+    let mut senders = BTreeMap::new();
+    let mut runs: Vec<(Case, Child)> = Vec::new();
+    for (i, (name, service, queue, section, kind)) in cases.into_iter().enumerate() {
+        let body =
+            std::fs::read_to_string(repo().join(format!("tests/parity/policies/{kind}.toml")))
+                .expect("the policy is shipped");
+        let policy = work.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &policy,
+            format!(
+                "[service]\ncluster = \"{cluster}\"\nname = \"{service}\"\n\n{section}\n{body}"
+            ),
+        )
+        .expect("policy written");
+        let (tx, rx) = watch::channel(1);
+        senders.insert(service.clone(), tx);
+        tokio::spawn(pool(
+            queue.clone(),
+            service_time,
+            startup,
+            rx,
+            Arc::clone(&done),
+            1000 + i as u64,
+        ));
+        let case = Case {
+            record: work.path().join(format!("{name}.record.csv")),
+            arrivals: work.path().join(format!("{name}.arrivals.csv")),
+            log: work.path().join(format!("{name}.log")),
+            name,
+            service,
+            queue,
+            policy,
+        };
+        let state = work.path().join(format!("{}-state", case.name));
+        std::fs::create_dir_all(&state).expect("state folder");
+        let log = std::fs::File::create(&case.log).expect("log file");
+        let mut cmd = support::live_run::stepscale(
+            &[
+                "--policy",
+                case.policy.to_str().unwrap_or_default(),
+                "--period-secs",
+                "1",
+                "--record",
+                case.record.to_str().unwrap_or_default(),
+                "--state-dir",
+                state.to_str().unwrap_or_default(),
+            ],
+            &[("REDIS_URL", &support::redis_url())],
+        );
+        cmd.stderr(Stdio::from(log));
+        let child = cmd.spawn().expect("stepscale run starts");
+        runs.push((case, child));
+    }
+    tokio::spawn(watch_desired(
+        sdk.clone(),
+        cluster.clone(),
+        senders,
+        Arc::clone(&done),
+    ));
+
+    // The generators start once every run has made its first decision.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while runs.iter().any(|(c, _)| data_rows(&c.record) == 0) {
+        assert!(
+            Instant::now() < deadline,
+            "a `stepscale run` made no decision in 60 s; logs: {}",
+            runs.iter()
+                .map(|(c, _)| format!(
+                    "{}: {}",
+                    c.name,
+                    std::fs::read_to_string(&c.log).unwrap_or_default()
+                ))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // How late this test's own timers run: a stalled harness is a harness fault, not a
+    // policy's, and the assertion below says so.
+    let lag = Arc::new(std::sync::Mutex::new((Duration::ZERO, 0.0_f64)));
+    let lag_done = Arc::new(AtomicBool::new(false));
+    {
+        let (lag, lag_done) = (Arc::clone(&lag), Arc::clone(&lag_done));
+        let t0 = Instant::now();
+        tokio::spawn(async move {
+            while !lag_done.load(Ordering::Relaxed) {
+                let asked = Instant::now();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                let late = asked.elapsed().saturating_sub(Duration::from_millis(10));
+                if let Ok(mut l) = lag.lock() {
+                    if late > l.0 {
+                        *l = (late, t0.elapsed().as_secs_f64());
+                    }
+                }
+            }
+        });
+    }
+    // Each generator starts on a tick of its run: the first tick's time plus whole periods.
+    let generators: Vec<_> = runs
+        .iter()
+        .map(|(c, _)| {
+            let text = std::fs::read_to_string(&c.record).unwrap_or_default();
+            let first = text
+                .lines()
+                .nth(1)
+                .and_then(|l| l.split(',').next())
+                .and_then(|t| {
+                    stepscale_sim::timefmt::parse(t, stepscale_sim::timefmt::TimeFormat::DateTime)
+                        .ok()
+                })
+                .expect("the record's first row has a time") as f64
+                / 1e6;
+            let now = now_s();
+            let at = first + (now - first + 0.2).ceil();
+            let t0 = Instant::now() + Duration::from_secs_f64((at - now).max(0.0));
+            tokio::spawn(generate(
+                c.queue.clone(),
+                scenario.clone(),
+                seconds,
+                c.arrivals.clone(),
+                t0,
+            ))
+        })
+        .collect();
+    for g in generators {
+        g.await.expect("the generator finished");
+    }
+    for (_, child) in &runs {
+        terminate(child);
+    }
+    for (case, child) in &mut runs {
+        let status = child.wait().expect("stepscale run exits");
+        assert!(
+            status.success(),
+            "{}: stepscale run exited with {status}; log:\n{}",
+            case.name,
+            std::fs::read_to_string(&case.log).unwrap_or_default()
+        );
+    }
+    done.store(true, Ordering::Relaxed);
+    lag_done.store(true, Ordering::Relaxed);
+    let (late, late_at) = lag.lock().map(|l| *l).unwrap_or_default();
+    println!("harness timers: at most {late:?} late (at {late_at:.1} s)");
+
+    let mut failures = Vec::new();
+    println!("| policy | queue | ticks | same action | largest desired gap | scale-outs live/sim | scale-ins live/sim | mean backlog gap |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (case, _) in &runs {
+        let out = out_root.join(&case.name).join("parity");
+        let kept = out_root.join(&case.name).join("live");
+        let status = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+            .args(["parity", "--scenario"])
+            .arg(&plant_path)
+            .arg("--policy")
+            .arg(&case.policy)
+            .arg("--record")
+            .arg(&case.record)
+            .arg("--arrivals")
+            .arg(&case.arrivals)
+            .arg("--out")
+            .arg(&out)
+            .stdout(Stdio::null())
+            .status()
+            .expect("stepscale parity runs");
+        assert!(status.success(), "{}: stepscale parity failed", case.name);
+        // Keep what the live run wrote beside the figures, for a look at a failure.
+        std::fs::create_dir_all(&kept).expect("a folder for the live run's files");
+        for f in [&case.record, &case.arrivals, &case.policy, &case.log] {
+            let _ = std::fs::copy(f, kept.join(f.file_name().unwrap_or_default()));
+        }
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join("parity.json")).expect("parity.json written"),
+        )
+        .expect("parity.json is JSON");
+        let share = report["same_action_share"].as_f64().unwrap_or(0.0);
+        let gap = report["max_desired_gap"].as_u64().unwrap_or(u64::MAX);
+        let ticks = report["ticks"].as_u64().unwrap_or(0);
+        let (kind, queue) = case.name.split_once('-').unwrap_or((&case.name, ""));
+        println!(
+            "| {kind} | {queue} | {ticks} | {:.1} % | {gap} | {}/{} | {}/{} | {:.2} |",
+            share * 100.0,
+            report["live_scale_out"],
+            report["sim_scale_out"],
+            report["live_scale_in"],
+            report["sim_scale_in"],
+            report["mean_backlog_gap"].as_f64().unwrap_or(f64::NAN),
+        );
+        if ticks < seconds * 9 / 10 || share < MIN_SAME_ACTION || gap > MAX_DESIRED_GAP {
+            failures.push(format!(
+                "{}: {ticks} ticks, {:.1} % same action, desired gap {gap} (see {})",
+                case.name,
+                share * 100.0,
+                out.display()
+            ));
+        }
+        let _ = &case.service;
+    }
+    assert!(
+        failures.is_empty(),
+        "parity goals ({} % same action, desired within ±{MAX_DESIRED_GAP}) missed:\n{}",
+        MIN_SAME_ACTION * 100.0,
+        failures.join("\n")
+    );
+}
