@@ -15,6 +15,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +41,38 @@ fn now_s() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
 }
+
+/// Round trips to a queue: a worker's cycle is its service time plus about one round trip (to
+/// take the next message), which the plant's constant service time leaves out. Measured on
+/// the acknowledgements (Redis `LREM`, SQS `DeleteMessage`), plain calls that never wait for
+/// an arrival, unlike a take.
+struct Latency {
+    micros: std::sync::atomic::AtomicU64,
+    count: std::sync::atomic::AtomicU64,
+}
+
+impl Latency {
+    const fn new() -> Self {
+        Self {
+            micros: std::sync::atomic::AtomicU64::new(0),
+            count: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.micros.fetch_add(us, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn mean_ms(&self) -> f64 {
+        let n = self.count.load(Ordering::Relaxed).max(1);
+        self.micros.load(Ordering::Relaxed) as f64 / n as f64 / 1000.0
+    }
+}
+
+static SQS_ROUND_TRIP: Latency = Latency::new();
+static REDIS_ROUND_TRIP: Latency = Latency::new();
 
 /// A queue the pool drains and the generator feeds.
 #[derive(Clone)]
@@ -118,6 +151,7 @@ impl Queue {
                     let Some(item) = item else { continue };
                     tokio::time::sleep(Duration::from_secs_f64(service.sample_secs(&mut rng)))
                         .await;
+                    let asked = Instant::now();
                     let _: i64 = redis::cmd("LREM")
                         .arg(&processing)
                         .arg(1)
@@ -125,6 +159,7 @@ impl Queue {
                         .query_async(&mut conn)
                         .await
                         .expect("LREM");
+                    REDIS_ROUND_TRIP.record(asked.elapsed());
                 }
             }
             Self::Sqs { client, url } => {
@@ -146,6 +181,7 @@ impl Queue {
                         let (client, url) = (client.clone(), url.clone());
                         let handle = m.receipt_handle().unwrap_or_default().to_string();
                         tokio::spawn(async move {
+                            let asked = Instant::now();
                             client
                                 .delete_message()
                                 .queue_url(url)
@@ -153,6 +189,7 @@ impl Queue {
                                 .send()
                                 .await
                                 .expect("moto answers DeleteMessage");
+                            SQS_ROUND_TRIP.record(asked.elapsed());
                         });
                     }
                 }
@@ -247,7 +284,7 @@ async fn generate(queue: Queue, scenario: Scenario, seconds: u64, log: PathBuf, 
                     sent.elapsed()
                 );
             }
-            text.push_str(&format!("{:.6}\n", now_s()));
+            let _ = writeln!(text, "{:.6}", now_s());
         }
     }
     tokio::time::sleep_until((t0 + Duration::from_secs(seconds)).into()).await;
@@ -558,6 +595,11 @@ async fn every_policy_kind_behaves_live_as_its_backtest_said() {
     lag_done.store(true, Ordering::Relaxed);
     let (late, late_at) = lag.lock().map(|l| *l).unwrap_or_default();
     println!("harness timers: at most {late:?} late (at {late_at:.1} s)");
+    println!(
+        "a round trip to the queue: Redis LREM {:.2} ms, SQS DeleteMessage on moto {:.2} ms (mean)",
+        REDIS_ROUND_TRIP.mean_ms(),
+        SQS_ROUND_TRIP.mean_ms()
+    );
 
     let mut failures = Vec::new();
     println!("| policy | queue | ticks | same action | largest desired gap | scale-outs live/sim | scale-ins live/sim | mean backlog gap |");

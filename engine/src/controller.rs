@@ -176,7 +176,18 @@ impl Controller {
         };
         if let Some(forecast) = &self.forecast {
             let complete = !combined.any_failed;
-            let fleet = forecast.step(&self.policy, &combined.flow, complete, now, state);
+            // The SLO policy's own queueing fleet at its λ̂ is within the recommendation: a
+            // forecast rate no higher cannot beat it, and its inversion is skipped.
+            let known = match &reason {
+                Reason::Slo {
+                    arrival_rate_per_s,
+                    queueing_tasks,
+                    ..
+                } if *queueing_tasks <= recommended => Some(*arrival_rate_per_s),
+                _ => None,
+            };
+            let fleet =
+                forecast.step_beyond(&self.policy, &combined.flow, complete, now, state, known);
             if let Some(fleet) = fleet.filter(|f| f.tasks > recommended) {
                 // Only ever adds: max(reactive, forecast). `limit` stays the policy's.
                 reason = Reason::Forecast {

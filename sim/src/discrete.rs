@@ -300,7 +300,9 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
             control.take_snapshot(QueueSample {
                 visible: backlog as u64,
                 in_flight: slots.busy_at(now, drain) as u64,
-                oldest_age_ms: oldest_arrival.map(|a| ((now - a) / 1000) as u64),
+                oldest_age_ms: oldest_arrival
+                    .filter(|_| p.schedule.reports_oldest_age)
+                    .map(|a| ((now - a) / 1000) as u64),
                 ..QueueSample::default()
             });
         }

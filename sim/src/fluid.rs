@@ -424,7 +424,10 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
             control.take_snapshot(QueueSample {
                 visible: q.backlog.round() as u64,
                 in_flight: in_flight.round() as u64,
-                oldest_age_ms: q.oldest_step().map(|_| (oldest_age_s * 1000.0) as u64),
+                oldest_age_ms: q
+                    .oldest_step()
+                    .filter(|_| p.schedule.reports_oldest_age)
+                    .map(|_| (oldest_age_s * 1000.0) as u64),
                 ..QueueSample::default()
             });
         }

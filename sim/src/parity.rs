@@ -10,6 +10,7 @@
 //! column, spread evenly over each row's interval. Rows whose reads all failed are not
 //! compared (the live engine held on missing data; the simulator never misses a read).
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -463,8 +464,9 @@ impl Parity {
         for c in &self.compared {
             let mut t = String::new();
             timefmt::push_rfc3339(&mut t, c.live.at_us);
-            out.push_str(&format!(
-                "{t},{:.3},{},{},{},{},{},{},{},{},{}\n",
+            let _ = writeln!(
+                out,
+                "{t},{:.3},{},{},{},{},{},{},{},{},{}",
                 (c.live.at_us - first) as f64 / 1e6,
                 c.live.visible.unwrap_or(0),
                 c.sim.visible,
@@ -475,7 +477,7 @@ impl Parity {
                 c.live.action,
                 c.sim.action,
                 c.live.action == c.sim.action
-            ));
+            );
         }
         out
     }

@@ -103,6 +103,10 @@ pub struct ControllerSpec {
     pub jitter_secs: f64,
     /// The controller sees the queue as it was this long ago (`CloudWatch` staleness).
     pub metric_delay_secs: f64,
+    /// Whether the modelled probe reports the oldest message's age (SQS with `CloudWatch`,
+    /// Kinesis and Kafka do; a Redis list, RabbitMQ and SQS without `CloudWatch` do not). Off,
+    /// the policy sees no age, as live.
+    pub reports_oldest_age: bool,
 }
 
 impl Default for ControllerSpec {
@@ -111,6 +115,7 @@ impl Default for ControllerSpec {
             period_secs: 60.0,
             jitter_secs: 0.0,
             metric_delay_secs: 0.0,
+            reports_oldest_age: true,
         }
     }
 }

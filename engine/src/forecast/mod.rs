@@ -159,6 +159,23 @@ impl ForecastParams {
         now: Millis,
         state: &mut ScalerState,
     ) -> Option<ForecastFleet> {
+        self.step_beyond(policy, flow, complete, now, state, None)
+    }
+
+    /// [`Self::step`], for a controller that only wants a fleet that can beat its reactive
+    /// one: under `slo`, `known_at_or_below` is a rate whose queueing fleet is already no more
+    /// than the reactive recommendation. The queueing fleet never falls as λ rises, so a
+    /// forecast rate at or below it cannot win, and its Erlang C inversion is skipped (none is
+    /// returned). The profile learns from the read either way.
+    pub fn step_beyond(
+        &self,
+        policy: &PolicySpec,
+        flow: &Flow,
+        complete: bool,
+        now: Millis,
+        state: &mut ScalerState,
+        known_at_or_below: Option<f64>,
+    ) -> Option<ForecastFleet> {
         let slots = self.slots()?;
         if complete {
             let estimate = state.arrivals.get_or_insert_with(ArrivalEstimate::default);
@@ -190,6 +207,9 @@ impl ForecastParams {
         let lambda = profile.peak_ahead(now, self.lead_secs.saturating_mul(1000))?;
         let estimate = state.arrivals.as_ref()?;
         let tasks = if let PolicySpec::Slo(p) = policy {
+            if known_at_or_below.is_some_and(|known| lambda <= known) {
+                return None;
+            }
             let service_secs = estimate.service_secs(p.service_secs)?;
             p.fleets(lambda, service_secs, 0.0).0
         } else {
@@ -392,9 +412,18 @@ mod tests {
                 .observe(now, &reported(20.0), p.service_secs, 0.0);
             f.step(&policy, &reported(20.0), true, now, &mut state);
         }
+        let before = state.clone();
         let fleet = f.step(&policy, &reported(20.0), true, DAY_MS, &mut state);
         // λ = 20/s, S = 1 s, p99 within 30 s: 21 slots (see the queueing tests).
         assert_eq!(fleet.map(|f| f.tasks), Some(21));
+        // A controller that knows a rate whose fleet is within its recommendation: a forecast
+        // at or below it is skipped, above it is the same fleet; the state learns alike.
+        for (known, want) in [(20.0, None), (25.0, None), (19.99, fleet)] {
+            let mut s = before.clone();
+            let got = f.step_beyond(&policy, &reported(20.0), true, DAY_MS, &mut s, Some(known));
+            assert_eq!(got, want, "known {known}");
+            assert_eq!(s, state, "known {known}");
+        }
     }
 
     #[test]
