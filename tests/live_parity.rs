@@ -138,6 +138,7 @@ impl Queue {
                     .get_multiplexed_async_connection()
                     .await
                     .expect("Redis answers");
+                let mut asked = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
                     let item: Option<String> = redis::cmd("BLMOVE")
                         .arg(&key)
@@ -148,10 +149,19 @@ impl Queue {
                         .query_async(&mut conn)
                         .await
                         .expect("BLMOVE");
-                    let Some(item) = item else { continue };
-                    tokio::time::sleep(Duration::from_secs_f64(service.sample_secs(&mut rng)))
-                        .await;
-                    let asked = Instant::now();
+                    let Some(item) = item else {
+                        asked = Instant::now();
+                        continue;
+                    };
+                    let work = Duration::from_secs_f64(service.sample_secs(&mut rng));
+                    tokio::time::sleep_until(
+                        work_started(asked)
+                            .checked_add(work)
+                            .unwrap_or_else(Instant::now)
+                            .into(),
+                    )
+                    .await;
+                    asked = Instant::now();
                     let _: i64 = redis::cmd("LREM")
                         .arg(&processing)
                         .arg(1)
@@ -164,6 +174,7 @@ impl Queue {
             }
             Self::Sqs { client, url } => {
                 while !stop.load(Ordering::Relaxed) {
+                    let asked = Instant::now();
                     let out = client
                         .receive_message()
                         .queue_url(&url)
@@ -173,8 +184,14 @@ impl Queue {
                         .await
                         .expect("moto answers ReceiveMessage");
                     for m in out.messages() {
-                        tokio::time::sleep(Duration::from_secs_f64(service.sample_secs(&mut rng)))
-                            .await;
+                        let work = Duration::from_secs_f64(service.sample_secs(&mut rng));
+                        tokio::time::sleep_until(
+                            work_started(asked)
+                                .checked_add(work)
+                                .unwrap_or_else(Instant::now)
+                                .into(),
+                        )
+                        .await;
                         // Acknowledged while the worker asks for the next message: the
                         // worker's cycle is the service time, not the service time plus a
                         // round trip to moto. The message stays in flight until the delete.
@@ -198,6 +215,18 @@ impl Queue {
     }
 }
 
+/// When a worker's work on the message it just took counts from: when it asked for it, if the
+/// message came back within 30 ms (it was waiting: the take is the round trip, part of the
+/// worker's cycle, which the plant's service time is), else now (it arrived while the worker
+/// waited). So a busy worker's cycle is the service time, as in the simulator.
+fn work_started(asked: Instant) -> Instant {
+    if asked.elapsed() < Duration::from_millis(30) {
+        asked
+    } else {
+        Instant::now()
+    }
+}
+
 /// A worker task of the pool: starting (until its start-up delay has passed) or running.
 struct Worker {
     stop: Arc<AtomicBool>,
@@ -218,11 +247,18 @@ async fn pool(
     let mut rng = SimRng::new(seed);
     let mut workers: Vec<Worker> = Vec::new();
     let mut launched = 0u64;
+    // The tasks the service has when the pool starts are running already, as in the simulator.
+    let mut running_at_start = *desired.borrow() as usize;
     while !done.load(Ordering::Relaxed) {
         let want = *desired.borrow_and_update() as usize;
         while workers.len() < want {
             let stop = Arc::new(AtomicBool::new(false));
-            let delay = Duration::from_secs_f64(startup.sample_secs(&mut rng));
+            let delay = if running_at_start > 0 {
+                running_at_start -= 1;
+                Duration::ZERO
+            } else {
+                Duration::from_secs_f64(startup.sample_secs(&mut rng))
+            };
             launched += 1;
             let (q, s, st) = (queue.clone(), service, Arc::clone(&stop));
             tokio::spawn(async move {
