@@ -923,22 +923,52 @@ impl ParityFigure<'_> {
             &axis,
             false,
         )?);
-        let signed = |a: stepscale_engine::Action| match a {
-            stepscale_engine::Action::ScaleOut => 1.0,
-            stepscale_engine::Action::ScaleIn => -1.0,
-            stepscale_engine::Action::Hold => 0.0,
+        // Actions as running counts: where the runs part, the lines part.
+        let so_far = |live: bool, action: stepscale_engine::Action| {
+            let mut n = 0.0;
+            c.iter()
+                .map(|t| {
+                    if (if live { t.live.action } else { t.sim.action }) == action {
+                        n += 1.0;
+                    }
+                    (at(t), n, n)
+                })
+                .collect::<Vec<_>>()
         };
+        let counted = |label: &str, color, stroke, live: bool, action| Line {
+            label: label.into(),
+            color,
+            stroke,
+            points: so_far(live, action),
+        };
+        use stepscale_engine::Action::{ScaleIn, ScaleOut};
         out.push(panel(
             &areas[2],
-            "Action (+1 scale out, -1 scale in)",
-            "action",
+            "Scaling actions so far",
+            "actions",
             &[
-                series("live", live, Stroke::Solid(4), &|t| {
-                    signed(t.live.action) + 1.0
-                }),
-                series("simulated", sim, Stroke::Dashed(2), &|t| {
-                    signed(t.sim.action) + 1.0
-                }),
+                counted("scale-outs, live", live, Stroke::Solid(4), true, ScaleOut),
+                counted(
+                    "scale-outs, simulated",
+                    sim,
+                    Stroke::Dashed(2),
+                    false,
+                    ScaleOut,
+                ),
+                counted(
+                    "scale-ins, live",
+                    PALETTE[2],
+                    Stroke::Solid(4),
+                    true,
+                    ScaleIn,
+                ),
+                counted(
+                    "scale-ins, simulated",
+                    PALETTE[3],
+                    Stroke::Dashed(2),
+                    false,
+                    ScaleIn,
+                ),
             ],
             None,
             &axis,
