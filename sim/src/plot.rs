@@ -15,6 +15,7 @@ use plotters::prelude::*;
 
 use crate::model::{Envelope, Row};
 use crate::output::OutputError;
+use stepscale_engine::Action;
 
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const WIDTH: u32 = 1600;
@@ -924,7 +925,7 @@ impl ParityFigure<'_> {
             false,
         )?);
         // Actions as running counts: where the runs part, the lines part.
-        let so_far = |live: bool, action: stepscale_engine::Action| {
+        let so_far = |live: bool, action: Action| {
             let mut n = 0.0;
             c.iter()
                 .map(|t| {
@@ -941,33 +942,38 @@ impl ParityFigure<'_> {
             stroke,
             points: so_far(live, action),
         };
-        use stepscale_engine::Action::{ScaleIn, ScaleOut};
         out.push(panel(
             &areas[2],
             "Scaling actions so far",
             "actions",
             &[
-                counted("scale-outs, live", live, Stroke::Solid(4), true, ScaleOut),
+                counted(
+                    "scale-outs, live",
+                    live,
+                    Stroke::Solid(4),
+                    true,
+                    Action::ScaleOut,
+                ),
                 counted(
                     "scale-outs, simulated",
                     sim,
                     Stroke::Dashed(2),
                     false,
-                    ScaleOut,
+                    Action::ScaleOut,
                 ),
                 counted(
                     "scale-ins, live",
                     PALETTE[2],
                     Stroke::Solid(4),
                     true,
-                    ScaleIn,
+                    Action::ScaleIn,
                 ),
                 counted(
                     "scale-ins, simulated",
                     PALETTE[3],
                     Stroke::Dashed(2),
                     false,
-                    ScaleIn,
+                    Action::ScaleIn,
                 ),
             ],
             None,
