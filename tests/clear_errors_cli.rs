@@ -139,3 +139,43 @@ fn an_unreachable_ecs_endpoint_is_named_with_its_cause() {
         "{e}"
     );
 }
+
+#[test]
+fn parity_names_the_record_line_and_the_scenario_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("observed.csv");
+    let header =
+        "time,arrivals,arrivals_estimated,visible,in_flight,delayed,desired,running,pending,action\n";
+    std::fs::write(
+        &record,
+        format!(
+            "{header}2026-01-05T00:00:00.000Z,0.000,true,0,0,0,1,1,0,hold\n2026-01-05T00:00:01.000Z,1.000,true,x,0,0,1,1,0,hold\n"
+        ),
+    )
+    .unwrap();
+    let args = |r: &std::path::Path| {
+        vec![
+            "parity".to_string(),
+            "--scenario".into(),
+            "tests/parity/plant.toml".into(),
+            "--record".into(),
+            r.display().to_string(),
+        ]
+    };
+    let a = args(&record);
+    let err = stderr_of(&a.iter().map(String::as_str).collect::<Vec<_>>(), "", &[]);
+    once(&err, "line 3");
+    assert!(err.contains("visible") && err.contains("\"x\""), "{err}");
+
+    // Rows a minute apart against the plant's 1 s period.
+    std::fs::write(
+        &record,
+        format!(
+            "{header}2026-01-05T00:00:00.000Z,0.000,true,0,0,0,1,1,0,hold\n2026-01-05T00:01:00.000Z,1.000,true,1,0,0,1,1,0,hold\n"
+        ),
+    )
+    .unwrap();
+    let err = stderr_of(&a.iter().map(String::as_str).collect::<Vec<_>>(), "", &[]);
+    once(&err, "controller.period_secs");
+    assert!(err.contains("60.000 s apart"), "{err}");
+}
