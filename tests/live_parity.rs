@@ -42,6 +42,17 @@ fn now_s() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// What went wrong in the harness's own background tasks (workers, acknowledgements, the
+/// desired-count watcher). A panic there would end the task silently and show only as a
+/// parity gap; the test fails on these first, naming them.
+static FAULTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn fault(what: &str, e: impl std::fmt::Display) {
+    if let Ok(mut faults) = FAULTS.lock() {
+        faults.push(format!("{what}: {e}"));
+    }
+}
+
 /// Round trips to a queue: a worker's cycle is its service time plus about one round trip (to
 /// take the next message), which the plant's constant service time leaves out. Measured on
 /// the acknowledgements (Redis `LREM`, SQS `DeleteMessage`), plain calls that never wait for
@@ -134,64 +145,58 @@ impl Queue {
                 processing,
             } => {
                 // Its own connection: a blocking move holds the connection it runs on.
-                let mut conn = client
-                    .get_multiplexed_async_connection()
-                    .await
-                    .expect("Redis answers");
+                let mut conn = match client.get_multiplexed_async_connection().await {
+                    Ok(c) => c,
+                    Err(e) => return fault("a Redis worker's connection", e),
+                };
                 let mut asked = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
-                    let item: Option<String> = redis::cmd("BLMOVE")
+                    let taken = redis::cmd("BLMOVE")
                         .arg(&key)
                         .arg(&processing)
                         .arg("LEFT")
                         .arg("RIGHT")
                         .arg(0.1)
-                        .query_async(&mut conn)
-                        .await
-                        .expect("BLMOVE");
+                        .query_async::<Option<String>>(&mut conn)
+                        .await;
+                    let item = match taken {
+                        Ok(item) => item,
+                        Err(e) => return fault("a Redis worker's BLMOVE", e),
+                    };
                     let Some(item) = item else {
                         asked = Instant::now();
                         continue;
                     };
-                    let work = Duration::from_secs_f64(service.sample_secs(&mut rng));
-                    tokio::time::sleep_until(
-                        work_started(asked)
-                            .checked_add(work)
-                            .unwrap_or_else(Instant::now)
-                            .into(),
-                    )
-                    .await;
+                    work_on(asked, service, &mut rng).await;
                     asked = Instant::now();
-                    let _: i64 = redis::cmd("LREM")
+                    let acked = redis::cmd("LREM")
                         .arg(&processing)
                         .arg(1)
                         .arg(&item)
-                        .query_async(&mut conn)
-                        .await
-                        .expect("LREM");
+                        .query_async::<i64>(&mut conn)
+                        .await;
+                    if let Err(e) = acked {
+                        return fault("a Redis worker's LREM", e);
+                    }
                     REDIS_ROUND_TRIP.record(asked.elapsed());
                 }
             }
             Self::Sqs { client, url } => {
                 while !stop.load(Ordering::Relaxed) {
                     let asked = Instant::now();
-                    let out = client
+                    let received = client
                         .receive_message()
                         .queue_url(&url)
                         .max_number_of_messages(1)
                         .wait_time_seconds(1)
                         .send()
-                        .await
-                        .expect("moto answers ReceiveMessage");
-                    for m in out.messages() {
-                        let work = Duration::from_secs_f64(service.sample_secs(&mut rng));
-                        tokio::time::sleep_until(
-                            work_started(asked)
-                                .checked_add(work)
-                                .unwrap_or_else(Instant::now)
-                                .into(),
-                        )
                         .await;
+                    let out = match received {
+                        Ok(out) => out,
+                        Err(e) => return fault("an SQS worker's ReceiveMessage", e),
+                    };
+                    for m in out.messages() {
+                        work_on(asked, service, &mut rng).await;
                         // Acknowledged while the worker asks for the next message: the
                         // worker's cycle is the service time, not the service time plus a
                         // round trip to moto. The message stays in flight until the delete.
@@ -199,14 +204,16 @@ impl Queue {
                         let handle = m.receipt_handle().unwrap_or_default().to_string();
                         tokio::spawn(async move {
                             let asked = Instant::now();
-                            client
+                            let deleted = client
                                 .delete_message()
                                 .queue_url(url)
                                 .receipt_handle(handle)
                                 .send()
-                                .await
-                                .expect("moto answers DeleteMessage");
-                            SQS_ROUND_TRIP.record(asked.elapsed());
+                                .await;
+                            match deleted {
+                                Ok(_) => SQS_ROUND_TRIP.record(asked.elapsed()),
+                                Err(e) => fault("an SQS worker's DeleteMessage", e),
+                            }
                         });
                     }
                 }
@@ -225,6 +232,15 @@ fn work_started(asked: Instant) -> Instant {
     } else {
         Instant::now()
     }
+}
+
+/// Works on a message for a draw of `service`, counted from [`work_started`].
+async fn work_on(asked: Instant, service: Dist, rng: &mut SimRng) {
+    let work = Duration::from_secs_f64(service.sample_secs(rng));
+    let until = work_started(asked)
+        .checked_add(work)
+        .unwrap_or_else(Instant::now);
+    tokio::time::sleep_until(until.into()).await;
 }
 
 /// A worker task of the pool: starting (until its start-up delay has passed) or running.
@@ -287,41 +303,26 @@ async fn pool(
     }
 }
 
-/// Sends the plant's synthetic arrivals to `queue` for `seconds` from `t0`, as the simulator
-/// reads them (second s carries the rate at s + 0.5, fractions carried), evenly spaced within
-/// each second; logs each message's time, once it is in the queue, to `log`. With `t0` on a
+/// Sends the plant's synthetic arrivals to `queue` for `seconds` from `t0` on
+/// [`stepscale_sim::synth::even_send_times`]'s schedule; logs each message's time, once it is
+/// in the queue, to `log`. With `t0` on a
 /// tick, no message is sent within 45 ms of a tick (0.5 / 11 s at the spike's 10.5 msg/s), so
 /// which side of a tick a message lands on is not left to a few milliseconds of jitter.
 async fn generate(queue: Queue, scenario: Scenario, seconds: u64, log: PathBuf, t0: Instant) {
     let mut conn = None;
     let mut text = String::from("time\n");
-    let mut carry = 0.0;
-    let mut n = 0u64;
-    for s in 0..seconds {
-        let rate: f64 = scenario
-            .arrivals
-            .synthetic
-            .iter()
-            .map(|g| g.rate_at(s as f64 + 0.5))
-            .sum();
-        carry += rate;
-        let count = (carry + 1e-9).floor();
-        carry -= count;
-        let count = count as u64;
-        for j in 0..count {
-            let at = t0 + Duration::from_secs_f64(s as f64 + (j as f64 + 0.5) / count as f64);
-            tokio::time::sleep_until(at.into()).await;
-            n += 1;
-            let sent = Instant::now();
-            queue.send(&mut conn, &format!("m{n}")).await;
-            if sent.elapsed() > Duration::from_millis(250) {
-                eprintln!(
-                    "generator: a send at {s} s took {:?} (the replay sees the logged time)",
-                    sent.elapsed()
-                );
-            }
-            let _ = writeln!(text, "{:.6}", now_s());
+    let sends = stepscale_sim::synth::even_send_times(&scenario.arrivals.synthetic, seconds);
+    for (n, at) in sends.into_iter().enumerate() {
+        tokio::time::sleep_until((t0 + Duration::from_secs_f64(at)).into()).await;
+        let sent = Instant::now();
+        queue.send(&mut conn, &format!("m{n}")).await;
+        if sent.elapsed() > Duration::from_millis(250) {
+            eprintln!(
+                "generator: a send at {at:.3} s took {:?} (the replay sees the logged time)",
+                sent.elapsed()
+            );
         }
+        let _ = writeln!(text, "{:.6}", now_s());
     }
     tokio::time::sleep_until((t0 + Duration::from_secs(seconds)).into()).await;
     std::fs::write(&log, text).expect("arrivals log written");
@@ -330,7 +331,6 @@ async fn generate(queue: Queue, scenario: Scenario, seconds: u64, log: PathBuf, 
 /// One service under test: its queue, its policy and its files.
 struct Case {
     name: String,
-    service: String,
     queue: Queue,
     policy: PathBuf,
     record: PathBuf,
@@ -350,40 +350,6 @@ fn sqs_section(url: &str) -> String {
     format!("[[queues]]\ntype = \"sqs\"\nqueue_url = \"{url}\"\ncloudwatch_metrics = false\n")
 }
 
-async fn ecs_services(sdk: &aws_config::SdkConfig, names: &[String]) -> String {
-    let ecs = aws_sdk_ecs::Client::new(sdk);
-    let cluster = support::unique("parity");
-    ecs.create_cluster()
-        .cluster_name(&cluster)
-        .send()
-        .await
-        .expect("moto answers CreateCluster");
-    let family = support::unique("parity-task");
-    ecs.register_task_definition()
-        .family(&family)
-        .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
-                .name("worker")
-                .image("worker:latest")
-                .memory(512)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("moto answers RegisterTaskDefinition");
-    for name in names {
-        ecs.create_service()
-            .cluster(&cluster)
-            .service_name(name)
-            .task_definition(&family)
-            .desired_count(1)
-            .send()
-            .await
-            .expect("moto answers CreateService");
-    }
-    cluster
-}
-
 /// Reads every service's desired count (one DescribeServices call, as often as every 20 ms)
 /// into its channel, until `done`.
 async fn watch_desired(
@@ -395,26 +361,35 @@ async fn watch_desired(
     let ecs = aws_sdk_ecs::Client::new(&sdk);
     let names: Vec<String> = senders.keys().cloned().collect();
     while !done.load(Ordering::Relaxed) {
-        let out = ecs
+        let described = ecs
             .describe_services()
             .cluster(&cluster)
             .set_services(Some(names.clone()))
             .send()
-            .await
-            .expect("moto answers DescribeServices");
+            .await;
+        let out = match described {
+            Ok(out) => out,
+            Err(e) => return fault("the desired-count watcher's DescribeServices", e),
+        };
         for s in out.services() {
-            if let (Some(name), Some(tx)) = (
-                s.service_name(),
-                s.service_name().and_then(|n| senders.get(n)),
-            ) {
-                let d = u32::try_from(s.desired_count()).unwrap_or(0);
-                tx.send_if_modified(|v| {
-                    let changed = *v != d;
-                    *v = d;
-                    changed
-                });
-                let _ = name;
-            }
+            let Some(tx) = s.service_name().and_then(|n| senders.get(n)) else {
+                continue;
+            };
+            let Ok(d) = u32::try_from(s.desired_count()) else {
+                return fault(
+                    "the desired-count watcher",
+                    format!(
+                        "desired count {} for {:?}",
+                        s.desired_count(),
+                        s.service_name()
+                    ),
+                );
+            };
+            tx.send_if_modified(|v| {
+                let changed = *v != d;
+                *v = d;
+                changed
+            });
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -485,7 +460,7 @@ async fn every_policy_kind_behaves_live_as_its_backtest_said() {
         }
     }
     let names: Vec<String> = cases.iter().map(|c| c.1.clone()).collect();
-    let cluster = ecs_services(&sdk, &names).await;
+    let cluster = support::aws::ecs_services(&sdk, &names, 1).await;
 
     let done = Arc::new(AtomicBool::new(false));
     let mut senders = BTreeMap::new();
@@ -517,7 +492,6 @@ async fn every_policy_kind_behaves_live_as_its_backtest_said() {
             arrivals: work.path().join(format!("{name}.arrivals.csv")),
             log: work.path().join(format!("{name}.log")),
             name,
-            service,
             queue,
             policy,
         };
@@ -566,7 +540,7 @@ async fn every_policy_kind_behaves_live_as_its_backtest_said() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // How late this test's own timers run: a stalled harness is a harness fault, not a
-    // policy's, and the assertion below says so.
+    // policy's, and a failure message says how late they ran.
     let lag = Arc::new(std::sync::Mutex::new((Duration::ZERO, 0.0_f64)));
     let lag_done = Arc::new(AtomicBool::new(false));
     {
@@ -630,7 +604,14 @@ async fn every_policy_kind_behaves_live_as_its_backtest_said() {
     done.store(true, Ordering::Relaxed);
     lag_done.store(true, Ordering::Relaxed);
     let (late, late_at) = lag.lock().map(|l| *l).unwrap_or_default();
-    println!("harness timers: at most {late:?} late (at {late_at:.1} s)");
+    let lateness = format!("harness timers: at most {late:?} late (at {late_at:.1} s)");
+    println!("{lateness}");
+    let faults = FAULTS.lock().map(|f| f.clone()).unwrap_or_default();
+    assert!(
+        faults.is_empty(),
+        "the harness itself failed, so the runs do not show the policies:\n{}",
+        faults.join("\n")
+    );
     println!(
         "a round trip to the queue: Redis LREM {:.2} ms, SQS DeleteMessage on moto {:.2} ms (mean)",
         REDIS_ROUND_TRIP.mean_ms(),
@@ -688,11 +669,10 @@ async fn every_policy_kind_behaves_live_as_its_backtest_said() {
                 out.display()
             ));
         }
-        let _ = &case.service;
     }
     assert!(
         failures.is_empty(),
-        "parity goals ({} % same action, desired within ±{MAX_DESIRED_GAP}) missed:\n{}",
+        "parity goals ({} % same action, desired within ±{MAX_DESIRED_GAP}) missed:\n{}\n({lateness})",
         MIN_SAME_ACTION * 100.0,
         failures.join("\n")
     );

@@ -346,7 +346,7 @@ pub fn run(inputs: &ParityInputs) -> Result<Parity, ParityError> {
             _ => {
                 return Err(ParityError::RecordFile {
                     path: inputs.arrivals.clone().unwrap_or_default(),
-                    detail: "an arrivals log has one row per message and no count column".into(),
+                    detail: "was read as counts per row, because the scenario's [arrivals.trace] names a value_column; an arrivals log has one row per message and no count column: use a scenario without [arrivals.trace] (parity replaces its arrivals anyway)".into(),
                 })
             }
         },

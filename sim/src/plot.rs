@@ -873,11 +873,8 @@ struct ParityFigure<'a> {
     parity: &'a crate::parity::Parity,
 }
 
-impl ParityFigure<'_> {
-    fn panels<DB: DrawingBackend>(
-        &self,
-        root: &DrawingArea<DB, Shift>,
-    ) -> Result<Vec<PixelArea>, String> {
+impl Figure for ParityFigure<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let areas = panels(root, &self.title, 3)?;
         let c = &self.parity.compared;
         let start_us = c.first().map_or(0, |t| t.live.at_us);
@@ -891,7 +888,7 @@ impl ParityFigure<'_> {
                 points: c.iter().map(|t| (at(t), f(t), f(t))).collect(),
             };
         let (live, sim) = (PALETTE[0], PALETTE[1]);
-        let mut out = vec![panel(
+        panel(
             &areas[0],
             "Desired count before each decision",
             "tasks",
@@ -906,9 +903,9 @@ impl ParityFigure<'_> {
             None,
             &axis,
             false,
-        )?];
+        )?;
         let level = |v: Option<u64>, f: Option<u64>| (v.unwrap_or(0) + f.unwrap_or(0)) as f64;
-        out.push(panel(
+        panel(
             &areas[1],
             "Visible + in-flight messages seen by the policy",
             "messages",
@@ -923,7 +920,7 @@ impl ParityFigure<'_> {
             None,
             &axis,
             false,
-        )?);
+        )?;
         // Actions as running counts: where the runs part, the lines part.
         let so_far = |live: bool, action: Action| {
             let mut n = 0.0;
@@ -942,7 +939,7 @@ impl ParityFigure<'_> {
             stroke,
             points: so_far(live, action),
         };
-        out.push(panel(
+        panel(
             &areas[2],
             "Scaling actions so far",
             "actions",
@@ -979,15 +976,8 @@ impl ParityFigure<'_> {
             None,
             &axis,
             true,
-        )?);
-        root.present().map_err(|e| format!("{e:?}"))?;
-        Ok(out)
-    }
-}
-
-impl Figure for ParityFigure<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        self.panels(root).map(|_| ())
+        )?;
+        root.present().map_err(|e| format!("{e:?}"))
     }
 }
 

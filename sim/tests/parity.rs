@@ -19,20 +19,12 @@ fn arrivals_log(dir: &Path) -> PathBuf {
     let plant = stepscale_sim::Scenario::load(&repo().join("tests/parity/plant.toml")).unwrap();
     let t0 = 1_767_571_200.0_f64;
     let mut text = String::from("time\n");
-    let mut carry = 0.0;
-    for s in 0..plant.duration_secs.unwrap() {
-        let rate: f64 = plant
-            .arrivals
-            .synthetic
-            .iter()
-            .map(|g| g.rate_at(s as f64 + 0.5))
-            .sum();
-        carry += rate;
-        let n = (carry + 1e-9).floor();
-        carry -= n;
-        for j in 0..n as u64 {
-            let _ = writeln!(text, "{:.6}", t0 + s as f64 + (j as f64 + 0.5) / n);
-        }
+    let sends = stepscale_sim::synth::even_send_times(
+        &plant.arrivals.synthetic,
+        plant.duration_secs.unwrap(),
+    );
+    for at in sends {
+        let _ = writeln!(text, "{:.6}", t0 + at);
     }
     let path = dir.join("sent.csv");
     std::fs::write(&path, text).unwrap();

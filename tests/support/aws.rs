@@ -87,9 +87,15 @@ pub async fn bucket(sdk: &SdkConfig) -> String {
 
 /// A cluster with one ACTIVE service at `desired` tasks.
 pub async fn ecs_service(sdk: &SdkConfig, desired: i32) -> (String, String) {
+    let service = super::unique("worker");
+    let cluster = ecs_services(sdk, std::slice::from_ref(&service), desired).await;
+    (cluster, service)
+}
+
+/// A new cluster with one ACTIVE service per name, each at `desired` tasks; the cluster's name.
+pub async fn ecs_services(sdk: &SdkConfig, names: &[String], desired: i32) -> String {
     let ecs = aws_sdk_ecs::Client::new(sdk);
     let cluster = super::unique("cluster");
-    let service = super::unique("worker");
     ecs.create_cluster()
         .cluster_name(&cluster)
         .send()
@@ -107,16 +113,18 @@ pub async fn ecs_service(sdk: &SdkConfig, desired: i32) -> (String, String) {
         )
         .send()
         .await
-        .unwrap();
-    ecs.create_service()
-        .cluster(&cluster)
-        .service_name(&service)
-        .task_definition(&family)
-        .desired_count(desired)
-        .send()
-        .await
-        .unwrap();
-    (cluster, service)
+        .expect("moto answers RegisterTaskDefinition");
+    for name in names {
+        ecs.create_service()
+            .cluster(&cluster)
+            .service_name(name)
+            .task_definition(&family)
+            .desired_count(desired)
+            .send()
+            .await
+            .expect("moto answers CreateService");
+    }
+    cluster
 }
 
 /// The service's desired count, as ECS (moto) has it now.
