@@ -4,11 +4,19 @@
 //! --period-secs 1 --record` scales each pool; then `stepscale parity` replays each recorded
 //! run through the simulator and the decisions are compared tick by tick.
 //!
+//! The plant does not depend on how fast the broker answers: a worker's work on a message starts
+//! when the worker became free or when the generator's send of it returned, whichever is later
+//! (as the simulator starts it), however long the take itself took; an SQS delete is sent early by
+//! the delete round trip measured so far, so the message leaves when its work ends; and the
+//! generator sends only inside [`stepscale_sim::synth::SEND_WINDOW`], so a tick's read that
+//! returns late still sees the same messages as the replay's. Run beside a CPU hog on every
+//! core (README, "The parity harness") it keeps its goals.
+//!
 //! Every shipped policy kind runs on both queues at once (8 services, one process each), so
 //! the whole harness takes the plant's duration (4 minutes) plus about 20 s. Its figures are
 //! printed (`cargo test --test live_parity -- --nocapture`) and each run's parity.csv,
-//! parity.json and parity.png are left in `target/parity/NAME/parity/`, beside the live run's
-//! record, arrivals log, policy and log in `target/parity/NAME/live/` (or under
+//! parity.json and parity.png are left in `$CARGO_TARGET_DIR/tmp/parity/NAME/parity/`, beside the live run's
+//! record, arrivals log, policy and log in `…/parity/NAME/live/` (or under
 //! `$STEPSCALE_PARITY_OUT`).
 #![cfg(all(feature = "redis", feature = "sqs"))]
 
@@ -53,10 +61,9 @@ fn fault(what: &str, e: impl std::fmt::Display) {
     }
 }
 
-/// Round trips to a queue: a worker's cycle is its service time plus about one round trip (to
-/// take the next message), which the plant's constant service time leaves out. Measured on
-/// the acknowledgements (Redis `LREM`, SQS `DeleteMessage`), plain calls that never wait for
-/// an arrival, unlike a take.
+/// Round trips to a queue, measured on the acknowledgements (Redis `LREM`, SQS
+/// `DeleteMessage`): plain calls that never wait for an arrival, unlike a take. Reported with
+/// the figures; the SQS mean also times each delete (see [`Latency::lead`]).
 struct Latency {
     micros: std::sync::atomic::AtomicU64,
     count: std::sync::atomic::AtomicU64,
@@ -79,6 +86,33 @@ impl Latency {
     fn mean_ms(&self) -> f64 {
         let n = self.count.load(Ordering::Relaxed).max(1);
         self.micros.load(Ordering::Relaxed) as f64 / n as f64 / 1000.0
+    }
+
+    /// How early to send an acknowledgement so that it lands when the work ends: the mean round
+    /// trip so far, at most 400 ms (well inside the 1 s service time).
+    fn lead(&self) -> Duration {
+        Duration::from_secs_f64((self.mean_ms() / 1000.0).min(0.4))
+    }
+}
+
+/// When each message's send returned (the time its arrivals log line gives), by body. A worker
+/// counts its work from this, not from when its take returned, so the broker's latency is not
+/// part of the plant.
+static ARRIVED: std::sync::Mutex<BTreeMap<String, Instant>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// When `body`'s send returned, waiting (up to 5 s) for the generator to note it: a take can
+/// return before the send's own response does.
+async fn arrived(body: &str) -> Option<Instant> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(at) = ARRIVED.lock().ok().and_then(|m| m.get(body).copied()) {
+            return Some(at);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
@@ -135,9 +169,13 @@ impl Queue {
     }
 
     /// One worker: takes a message, works on it for a draw of `service`, acknowledges it;
-    /// stops between messages once `stop` is set (ECS drains a stopped task).
+    /// stops between messages once `stop` is set (ECS drains a stopped task). Its work on a
+    /// message runs from [`work_until`]'s start, so its cycle is the service time whatever
+    /// the broker's round trips cost.
     async fn work(self, service: Dist, seed: u64, stop: Arc<AtomicBool>) {
         let mut rng = SimRng::new(seed);
+        // When the worker is next free: now (it has just become ready), then each work's end.
+        let mut free = Instant::now();
         match self {
             Self::Redis {
                 client,
@@ -149,7 +187,6 @@ impl Queue {
                     Ok(c) => c,
                     Err(e) => return fault("a Redis worker's connection", e),
                 };
-                let mut asked = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
                     let taken = redis::cmd("BLMOVE")
                         .arg(&key)
@@ -164,11 +201,14 @@ impl Queue {
                         Err(e) => return fault("a Redis worker's BLMOVE", e),
                     };
                     let Some(item) = item else {
-                        asked = Instant::now();
                         continue;
                     };
-                    work_on(asked, service, &mut rng).await;
-                    asked = Instant::now();
+                    let Some(until) = work_until(free, &item, service, &mut rng).await else {
+                        return fault("a Redis worker", format!("no send noted for {item}"));
+                    };
+                    tokio::time::sleep_until(until.into()).await;
+                    free = until;
+                    let asked = Instant::now();
                     let acked = redis::cmd("LREM")
                         .arg(&processing)
                         .arg(1)
@@ -183,7 +223,10 @@ impl Queue {
             }
             Self::Sqs { client, url } => {
                 while !stop.load(Ordering::Relaxed) {
-                    let asked = Instant::now();
+                    // Asked one round trip before the worker is free, so the next message
+                    // leaves the visible count about when the simulator's worker takes it.
+                    let ask_at = free.checked_sub(SQS_ROUND_TRIP.lead()).unwrap_or(free);
+                    tokio::time::sleep_until(ask_at.into()).await;
                     let received = client
                         .receive_message()
                         .queue_url(&url)
@@ -196,13 +239,18 @@ impl Queue {
                         Err(e) => return fault("an SQS worker's ReceiveMessage", e),
                     };
                     for m in out.messages() {
-                        work_on(asked, service, &mut rng).await;
-                        // Acknowledged while the worker asks for the next message: the
-                        // worker's cycle is the service time, not the service time plus a
-                        // round trip to moto. The message stays in flight until the delete.
+                        let body = m.body().unwrap_or_default();
+                        let Some(until) = work_until(free, body, service, &mut rng).await else {
+                            return fault("an SQS worker", format!("no send noted for {body}"));
+                        };
+                        // The delete goes out one round trip before the work ends, so the
+                        // message leaves the in-flight count when the simulator's does; the
+                        // worker's cycle does not wait for it.
                         let (client, url) = (client.clone(), url.clone());
                         let handle = m.receipt_handle().unwrap_or_default().to_string();
+                        let send_at = until.checked_sub(SQS_ROUND_TRIP.lead()).unwrap_or(until);
                         tokio::spawn(async move {
+                            tokio::time::sleep_until(send_at.into()).await;
                             let asked = Instant::now();
                             let deleted = client
                                 .delete_message()
@@ -215,6 +263,7 @@ impl Queue {
                                 Err(e) => fault("an SQS worker's DeleteMessage", e),
                             }
                         });
+                        free = until;
                     }
                 }
             }
@@ -222,25 +271,14 @@ impl Queue {
     }
 }
 
-/// When a worker's work on the message it just took counts from: when it asked for it, if the
-/// message came back within 30 ms (it was waiting: the take is the round trip, part of the
-/// worker's cycle, which the plant's service time is), else now (it arrived while the worker
-/// waited). So a busy worker's cycle is the service time, as in the simulator.
-fn work_started(asked: Instant) -> Instant {
-    if asked.elapsed() < Duration::from_millis(30) {
-        asked
-    } else {
-        Instant::now()
-    }
-}
-
-/// Works on a message for a draw of `service`, counted from [`work_started`].
-async fn work_on(asked: Instant, service: Dist, rng: &mut SimRng) {
+/// When a worker's work on `body`, taken when it was free from `free`, ends: the work starts
+/// when the worker became free or when the message's send returned, whichever is later (as the
+/// simulator starts a message), and lasts a draw of `service`. The take's own round trip is
+/// not part of it. `None` when the generator never noted the message.
+async fn work_until(free: Instant, body: &str, service: Dist, rng: &mut SimRng) -> Option<Instant> {
+    let start = free.max(arrived(body).await?);
     let work = Duration::from_secs_f64(service.sample_secs(rng));
-    let until = work_started(asked)
-        .checked_add(work)
-        .unwrap_or_else(Instant::now);
-    tokio::time::sleep_until(until.into()).await;
+    Some(start.checked_add(work).unwrap_or(start))
 }
 
 /// A worker task of the pool: starting (until its start-up delay has passed) or running.
@@ -305,17 +343,26 @@ async fn pool(
 
 /// Sends the plant's synthetic arrivals to `queue` for `seconds` from `t0` on
 /// [`stepscale_sim::synth::even_send_times`]'s schedule; logs each message's time, once it is
-/// in the queue, to `log`. With `t0` on a
-/// tick, no message is sent within 45 ms of a tick (0.5 / 11 s at the spike's 10.5 msg/s), so
-/// which side of a tick a message lands on is not left to a few milliseconds of jitter.
-async fn generate(queue: Queue, scenario: Scenario, seconds: u64, log: PathBuf, t0: Instant) {
+/// in the queue, to `log`, and notes it in [`ARRIVED`] under its body (`NAME-mN`). With `t0` on
+/// a tick, no message is sent within 150 ms after a tick or 50 ms before one, so which side of a
+/// tick a message lands on is not left to the broker's latency.
+async fn generate(
+    queue: Queue,
+    name: String,
+    scenario: Scenario,
+    seconds: u64,
+    log: PathBuf,
+    t0: Instant,
+) {
     let mut conn = None;
     let mut text = String::from("time\n");
     let sends = stepscale_sim::synth::even_send_times(&scenario.arrivals.synthetic, seconds);
     for (n, at) in sends.into_iter().enumerate() {
         tokio::time::sleep_until((t0 + Duration::from_secs_f64(at)).into()).await;
         let sent = Instant::now();
-        queue.send(&mut conn, &format!("m{n}")).await;
+        let body = format!("{name}-m{n}");
+        queue.send(&mut conn, &body).await;
+        let returned = Instant::now();
         if sent.elapsed() > Duration::from_millis(250) {
             eprintln!(
                 "generator: a send at {at:.3} s took {:?} (the replay sees the logged time)",
@@ -323,6 +370,9 @@ async fn generate(queue: Queue, scenario: Scenario, seconds: u64, log: PathBuf, 
             );
         }
         let _ = writeln!(text, "{:.6}", now_s());
+        if let Ok(mut arrived) = ARRIVED.lock() {
+            arrived.insert(body, returned);
+        }
     }
     tokio::time::sleep_until((t0 + Duration::from_secs(seconds)).into()).await;
     std::fs::write(&log, text).expect("arrivals log written");
@@ -412,7 +462,10 @@ async fn every_policy_kind_behaves_live_as_its_backtest_said() {
     let seconds = scenario.duration_secs.expect("the plant has a duration");
     let (service_time, startup) = (scenario.plant.service_time, scenario.plant.startup);
     let out_root = std::env::var_os("STEPSCALE_PARITY_OUT")
-        .map_or_else(|| repo().join("target/parity"), PathBuf::from);
+        .map_or_else(
+            || PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("parity"),
+            PathBuf::from,
+        );
     let work = tempfile::tempdir().expect("a temporary folder");
     let sdk = support::aws::sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -579,6 +632,7 @@ async fn every_policy_kind_behaves_live_as_its_backtest_said() {
             let t0 = Instant::now() + Duration::from_secs_f64((at - now).max(0.0));
             tokio::spawn(generate(
                 c.queue.clone(),
+                c.name.clone(),
                 scenario.clone(),
                 seconds,
                 c.arrivals.clone(),

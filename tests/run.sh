@@ -52,4 +52,5 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 log "cargo test"
-cargo test --workspace --all-features
+# --no-fail-fast: one failing test binary must not hide the others' results.
+cargo test --workspace --all-features --no-fail-fast

@@ -164,13 +164,21 @@ impl Generator {
     }
 }
 
+/// Where in each second a producer on [`even_send_times`]'s schedule sends: from 0.15 s to
+/// 0.95 s after the second begins. A live run reads its queue a round trip *after* its tick,
+/// so the quiet stretch after a tick is the longer one: a read up to 150 ms late, or a message
+/// that takes up to 50 ms to show, still lands on the same side of the tick as in the replay.
+pub const SEND_WINDOW: (f64, f64) = (0.15, 0.95);
+
 /// When a producer that sends `generators`' summed arrivals evenly sends each message, in
 /// seconds from its start, over `seconds` seconds: second s carries the rate at s + 0.5 (as
 /// the simulator reads synthetic arrivals), its fraction carried to the next second, and a
-/// second's n messages go out at (j + 0.5) / n into it. The parity harness sends on this
-/// schedule; with the start on a tick, no message leaves within 0.5 / n s of one.
+/// second's n messages go out evenly inside [`SEND_WINDOW`], at `open + (close - open) ×
+/// (j + 0.5) / n`. The parity harness sends on this schedule; with the start on a tick, no
+/// message leaves within 150 ms after a tick or 50 ms before one.
 #[must_use]
 pub fn even_send_times(generators: &[Generator], seconds: u64) -> Vec<f64> {
+    let (open, close) = SEND_WINDOW;
     let mut times = Vec::new();
     let mut carry = 0.0;
     for s in 0..seconds {
@@ -179,7 +187,7 @@ pub fn even_send_times(generators: &[Generator], seconds: u64) -> Vec<f64> {
         let n = (carry + 1e-9).floor();
         carry -= n;
         for j in 0..n as u64 {
-            times.push(at + (j as f64 + 0.5) / n);
+            times.push(at + open + (close - open) * (j as f64 + 0.5) / n);
         }
     }
     times
@@ -192,10 +200,21 @@ mod tests {
     #[test]
     fn even_sends_carry_fractions_and_keep_off_the_second() {
         let half = [Generator::Constant { rate_per_s: 0.5 }];
-        assert_eq!(even_send_times(&half, 4), vec![1.5, 3.5]);
+        let half_times = even_send_times(&half, 4);
+        assert_eq!(half_times.len(), 2);
+        assert!((half_times[0] - 1.55).abs() < 1e-12 && (half_times[1] - 3.55).abs() < 1e-12);
         let three = [Generator::Constant { rate_per_s: 3.0 }];
         let t = even_send_times(&three, 1);
         assert_eq!(t.len(), 3);
-        assert!((t[0] - 1.0 / 6.0).abs() < 1e-12 && (t[2] - 5.0 / 6.0).abs() < 1e-12);
+        let (open, close) = SEND_WINDOW;
+        let width = close - open;
+        assert!((t[0] - (open + width / 6.0)).abs() < 1e-12);
+        assert!((t[2] - (open + width * 5.0 / 6.0)).abs() < 1e-12);
+        // The busiest second still keeps 150 ms clear after its tick and 50 ms before the next.
+        let spike = [Generator::Constant { rate_per_s: 10.5 }];
+        for at in even_send_times(&spike, 10) {
+            let phase = at.fract();
+            assert!(phase >= 0.15 && phase <= 0.95, "a send at {at}");
+        }
     }
 }
