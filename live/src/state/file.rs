@@ -67,8 +67,32 @@ impl FileStateStore {
         }
     }
 
-    /// Saves if the file still has `version` (none: the file must not exist).
+    /// The lock beside the state file (`NAME.lock`), held while a save compares and
+    /// replaces, so that the compare-and-swap is atomic across processes sharing the folder.
+    fn lock_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        self.path.with_file_name(name)
+    }
+
+    /// Saves if the file still has `version` (none: the file must not exist). The compare and
+    /// the replace happen under an exclusive OS lock (`flock` on `NAME.lock`), so of two
+    /// processes that loaded the same version exactly one saves; the other gets
+    /// [`StateError::Conflict`].
     pub fn save(&self, state: &ScalerState, version: Option<&str>) -> Result<String, StateError> {
+        // The folder is made on the first save, so a run that fails before it (a bad
+        // configuration, a dry run) leaves no empty folder behind.
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| self.io(&e))?;
+        }
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.lock_path())
+            .map_err(|e| self.io(&e))?;
+        // Released when `lock` is closed, at the end of this function (or if the process dies).
+        lock.lock().map_err(|e| self.io(&e))?;
         let current = match std::fs::read(&self.path) {
             Ok(b) => Some(version_of(&b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -83,16 +107,12 @@ impl FileStateStore {
             location: self.path.display().to_string(),
             detail: e.to_string(),
         })?;
-        // The folder is made on the first save, so a run that fails before it (a bad
-        // configuration, a dry run) leaves no empty folder behind.
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| self.io(&e))?;
-        }
         let tmp = self
             .path
             .with_extension(format!("tmp-{}", std::process::id()));
         std::fs::write(&tmp, &bytes).map_err(|e| self.io(&e))?;
         std::fs::rename(&tmp, &self.path).map_err(|e| self.io(&e))?;
+        drop(lock);
         Ok(version_of(&bytes))
     }
 }
