@@ -27,7 +27,7 @@ struct Combined {
     metric: Option<f64>,
     /// Whether any read failed.
     any_failed: bool,
-    /// Most useful tasks over all sources, when every successful source states one.
+    /// Most useful tasks over all sources, when every source was read and states one.
     useful_cap: Option<u32>,
     /// The successful sources' sums, for the slo policy's estimator.
     flow: Flow,
@@ -115,7 +115,9 @@ impl Controller {
                 _ => None,
             };
         }
-        if metric.is_none() {
+        if metric.is_none() || any_failed {
+            // A source that did not answer has a cap nobody knows: the sources that answered
+            // must not lower the scale-out on their own (a partial outage would cap it).
             useful_cap = None;
         }
         if sources != 1 {

@@ -188,6 +188,43 @@ proptest! {
     }
 }
 
+/// With two partitioned sources and one failing, the one that answered does not cap the
+/// scale-out: the failed source's partitions are unknown, not zero.
+#[test]
+fn a_failed_source_lowers_no_useful_task_cap() {
+    use stepscale_engine::Config;
+    let config: Config = serde_json::from_str(
+        r#"{"guards": {"min_tasks": 1, "max_tasks": 50},
+            "policy": {"kind": "target", "target_backlog_per_task": 10.0}}"#,
+    )
+    .unwrap();
+    let controller = config.controller();
+    let four_partitions = QueueSample {
+        visible: 400,
+        max_useful_tasks: Some(4),
+        ..QueueSample::default()
+    };
+    let mut state = ScalerState::default();
+    let both = controller.tick(
+        &NOW,
+        &[Ok(four_partitions), Ok(four_partitions)],
+        ServiceState::settled(2),
+        &mut state,
+    );
+    assert_eq!(both.desired, 8, "both answered: 4 + 4 partitions cap it: {both:?}");
+    let mut state = ScalerState::default();
+    let one_failed = controller.tick(
+        &NOW,
+        &[Ok(four_partitions), Err(ReadFailure::new("timed out"))],
+        ServiceState::settled(2),
+        &mut state,
+    );
+    assert!(
+        one_failed.desired > 4,
+        "the answering source's 4 partitions capped a partial outage: {one_failed:?}"
+    );
+}
+
 /// A state time near `i64::MIN` (or in the future) is clamped to now, so it neither overflows
 /// nor holds scale-in forever.
 #[test]
