@@ -18,7 +18,11 @@ fn parse_time_text(text: &str) -> Option<Millis> {
     // Python's `datetime.utcnow().isoformat()` writes it).
     let with_zone = if t.ends_with('Z')
         || t.ends_with('z')
-        || t[t.len().saturating_sub(6)..].contains(['+', '-']) && t.len() > 19
+        // Bytes, not a str slice: a multi-byte character must not split the look-back.
+        || t.as_bytes()[t.len().saturating_sub(6)..]
+            .iter()
+            .any(|c| matches!(c, b'+' | b'-'))
+            && t.len() > 19
     {
         t.to_string()
     } else {
@@ -132,5 +136,18 @@ mod tests {
         );
         assert_eq!(parse("{\"timestamp\": \"soon\"}"), None);
         assert_eq!(parse("not json"), None);
+    }
+
+    #[test]
+    fn multi_byte_text_is_refused_not_a_panic() {
+        for body in [
+            "{\"timestamp\": \"éaéé\"}",
+            "\"ééééééééééé\"",
+            "\"2023-11-14T22:13:20é\"",
+            "\"2023-11-14T22:13:20+0é:00\"",
+            "\"2023-11-14T22:13:20.éé\"",
+        ] {
+            assert_eq!(parse(body), None, "{body}");
+        }
     }
 }
