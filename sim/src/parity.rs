@@ -209,10 +209,16 @@ pub fn read_record(path: &Path) -> Result<Vec<LiveTick>, ParityError> {
 }
 
 /// The arrivals a record implies: each row's count spread evenly over the time since the
-/// previous row with readings (fractional counts carried to the next row).
+/// previous row with readings (fractional counts carried to the next row). `None` when they
+/// add up to more than [`crate::limits::MAX_DISCRETE_MESSAGES`]: the total is checked before
+/// anything is allocated, so a cell of `1e300` is refused, not run out of memory on.
 #[must_use]
-pub fn arrivals_from_record(ticks: &[LiveTick]) -> Vec<Micros> {
-    let mut times = Vec::new();
+pub fn arrivals_from_record(ticks: &[LiveTick]) -> Option<Vec<Micros>> {
+    let total: f64 = ticks.iter().skip(1).filter_map(|t| t.arrivals).sum();
+    if !(total <= crate::limits::MAX_DISCRETE_MESSAGES) {
+        return None;
+    }
+    let mut times = Vec::with_capacity(total as usize + 1);
     let mut carry = 0.0;
     let mut last_ok: Option<Micros> = None;
     for t in ticks {
@@ -229,7 +235,7 @@ pub fn arrivals_from_record(ticks: &[LiveTick]) -> Vec<Micros> {
         }
         last_ok = Some(t.at_us);
     }
-    times
+    Some(times)
 }
 
 /// What to compare.
@@ -350,7 +356,13 @@ pub fn run(inputs: &ParityInputs) -> Result<Parity, ParityError> {
                 })
             }
         },
-        None => arrivals_from_record(&live),
+        None => arrivals_from_record(&live).ok_or_else(|| ParityError::RecordFile {
+            path: inputs.record.clone(),
+            detail: format!(
+                "its `arrivals` column adds up to more than {:e} messages to replay one by one",
+                crate::limits::MAX_DISCRETE_MESSAGES
+            ),
+        })?,
     };
     // Messages sent before the first tick were in the queue when it looked.
     times.retain(|&t| t <= last);
@@ -528,13 +540,21 @@ mod tests {
             tick(13, Some(1.5)),
             tick(14, Some(0.5)),
         ];
-        let t = arrivals_from_record(&ticks);
+        let t = arrivals_from_record(&ticks).unwrap();
         // 2 in (10, 11]; 1 in (11, 13] (the failed row's interval joins the next); 1 in (13, 14].
         assert_eq!(
             t,
             vec![10_250_000, 10_750_000, 12_000_000, 13_500_000],
             "{t:?}"
         );
+    }
+
+    #[test]
+    fn a_huge_arrivals_cell_is_refused_before_anything_is_allocated() {
+        let ticks = [tick(10, Some(0.0)), tick(11, Some(1e300))];
+        assert_eq!(arrivals_from_record(&ticks), None);
+        let ticks = [tick(10, Some(0.0)), tick(11, Some(2e8))];
+        assert_eq!(arrivals_from_record(&ticks), None);
     }
 
     #[test]

@@ -385,11 +385,13 @@ pub fn merge(mut shards: Vec<TuneRun>) -> Result<TuneRun, TuneError> {
             "the first folder is a whole run, not a shard (made without --shard)".into(),
         ));
     };
-    let mut seen = vec![false; n];
+    // The count comes from shard.json: the shards seen are kept in a set, never in a table of
+    // that size, so a forged count cannot run the merge out of memory.
+    let mut seen = std::collections::BTreeSet::new();
     for s in &shards {
         match s.shard {
             Some((i, m)) if m == n && i < n => {
-                if std::mem::replace(&mut seen[i], true) {
+                if !seen.insert(i) {
                     return Err(TuneError::Merge(format!("shard {i}/{n} is given twice")));
                 }
             }
@@ -410,7 +412,8 @@ pub fn merge(mut shards: Vec<TuneRun>) -> Result<TuneRun, TuneError> {
             )));
         }
     }
-    if let Some(missing) = seen.iter().position(|s| !s) {
+    // At most one more than the shards given: the first gap.
+    if let Some(missing) = (0..n).find(|i| !seen.contains(i)) {
         return Err(TuneError::Merge(format!("shard {missing}/{n} is missing")));
     }
     let complete = shards.iter().all(|s| s.complete);
