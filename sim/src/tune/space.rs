@@ -137,8 +137,12 @@ impl Domain {
                     min + u * (max - min)
                 };
                 if let Some(s) = step {
-                    let n = ((max - min) / s + 1e-9).floor();
-                    x = min + ((x - min) / s).round().min(n) * s;
+                    // k steps give k + 1 points; [0, 1] is cut into k + 1 equal shares, so a
+                    // random draw takes each point alike and the grid's positions i / k land on
+                    // point i exactly (i + i / k floors to i), whether or not `max - min` is a
+                    // multiple of the step.
+                    let k = (grid_points(*min, *max, *s) - 1) as f64;
+                    x = min + (u * (k + 1.0)).floor().min(k) * s;
                 }
                 x = x.clamp(*min, *max);
                 if *integer {
@@ -539,6 +543,40 @@ target_backlog_per_task = { min = 0.5, max = 20.0, log = true }
         let text = toml::to_string(&s.document(&[0.2, 0.3, 0.4])).unwrap();
         let again: Config = toml::from_str(&text).unwrap();
         again.validate().unwrap();
+    }
+
+    #[test]
+    fn a_stepped_grid_takes_every_point_when_the_range_is_not_a_multiple_of_its_step() {
+        let d = Domain::Range {
+            min: 0.0,
+            max: 15.0,
+            log: false,
+            step: Some(4.0),
+            integer: true,
+        };
+        let values: Vec<Value> = d.grid(10).into_iter().map(|u| d.value_at(u)).collect();
+        assert_eq!(
+            values,
+            [0, 4, 8, 12].map(Value::Integer).to_vec(),
+            "the grid of {{min = 0, max = 15, step = 4}}"
+        );
+        // Random draws take each point alike.
+        let mut seen = [0usize; 4];
+        for i in 0..4000 {
+            if let Value::Integer(v) = d.value_at((f64::from(i) + 0.5) / 4000.0) {
+                seen[(v / 4) as usize] += 1;
+            }
+        }
+        assert_eq!(seen, [1000; 4]);
+        let f = Domain::Range {
+            min: 0.5,
+            max: 2.0,
+            log: false,
+            step: Some(0.4),
+            integer: false,
+        };
+        let values: Vec<Value> = f.grid(10).into_iter().map(|u| f.value_at(u)).collect();
+        assert_eq!(values, [0.5, 0.9, 1.3, 1.7].map(Value::Float).to_vec());
     }
 
     #[test]
