@@ -15,6 +15,10 @@ pub enum Op {
     Ge,
     /// `>`
     Gt,
+    /// `==` (for a boolean key: `drained==true`)
+    Eq,
+    /// `!=`
+    Ne,
 }
 
 impl Op {
@@ -26,6 +30,8 @@ impl Op {
             Self::Lt => "<",
             Self::Ge => ">=",
             Self::Gt => ">",
+            Self::Eq => "==",
+            Self::Ne => "!=",
         }
     }
 
@@ -36,7 +42,10 @@ impl Op {
     }
 }
 
-/// `KEY <= VALUE` and its kin.
+/// The operators a constraint accepts, as written; `==` and `!=` also take `true` or `false`.
+pub const OPERATORS: &str = "<=, <, >=, >, == or !=";
+
+/// `KEY <= VALUE` and its kin; a boolean key's value is 1 for true and 0 for false.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Constraint {
     /// The summary key.
@@ -49,7 +58,11 @@ pub struct Constraint {
 
 impl std::fmt::Display for Constraint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} {}", self.key, self.op.as_str(), self.value)
+        if boolean_keys().contains(&self.key) {
+            write!(f, "{} {} {}", self.key, self.op.as_str(), self.value != 0.0)
+        } else {
+            write!(f, "{} {} {}", self.key, self.op.as_str(), self.value)
+        }
     }
 }
 
@@ -75,31 +88,119 @@ pub fn numeric_keys() -> Vec<String> {
     }
 }
 
-fn check_key(key: &str, what: &str) -> Result<(), String> {
-    let keys = numeric_keys();
-    if keys.iter().any(|k| k == key) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} `{key}` is not a numeric key of summary.json; the keys are: {}",
-            keys.join(", ")
-        ))
+/// The boolean keys of `summary.json` (`drained`), usable with `==` and `!=`.
+#[must_use]
+pub fn boolean_keys() -> Vec<String> {
+    match serde_json::to_value(Summary::default()) {
+        Ok(serde_json::Value::Object(m)) => m
+            .into_iter()
+            .filter(|(_, v)| v.is_boolean())
+            .map(|(k, _)| k)
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
+/// The key among `keys` nearest to `key` (edit distance at most a third of its length, and at
+/// least 1), for a "did you mean".
+#[must_use]
+pub fn nearest<'k>(key: &str, keys: &'k [String]) -> Option<&'k str> {
+    let limit = (key.chars().count() / 3).max(1);
+    keys.iter()
+        .map(|k| (edit_distance(key, k), k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.as_str())
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+fn check_key(key: &str, what: &str) -> Result<(), String> {
+    let keys = numeric_keys();
+    if keys.iter().any(|k| k == key) {
+        return Ok(());
+    }
+    let hint = nearest(key, &keys)
+        .map(|k| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default();
+    Err(format!(
+        "{what} `{key}` is not a numeric key of summary.json{hint}; the keys are: {}",
+        keys.join(", ")
+    ))
+}
+
 impl Constraint {
-    /// Parses `KEY<=VALUE` (also `<`, `>=`, `>`; spaces allowed).
+    /// Parses `KEY<=VALUE` (also `<`, `>=`, `>`, `==`, `!=`; spaces allowed). A boolean key
+    /// (`drained`) takes `==` or `!=` and `true` or `false`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let ops = [("<=", Op::Le), (">=", Op::Ge), ("<", Op::Lt), (">", Op::Gt)];
+        let ops = [
+            ("<=", Op::Le),
+            (">=", Op::Ge),
+            ("==", Op::Eq),
+            ("!=", Op::Ne),
+            ("<", Op::Lt),
+            (">", Op::Gt),
+        ];
         let Some((at, op_text, op)) = ops
             .iter()
             .filter_map(|(t, op)| text.find(t).map(|i| (i, *t, *op)))
             .min_by_key(|(i, t, _)| (*i, std::cmp::Reverse(t.len())))
         else {
-            return Err("expected KEY<=VALUE, KEY>=VALUE, KEY<VALUE or KEY>VALUE".into());
+            return Err(format!(
+                "no operator: a constraint is KEY, an operator ({OPERATORS}) and a value, \
+                 as in wait_p99_s<=30 or drained==true"
+            ));
         };
         let key = text[..at].trim();
         let value_text = text[at + op_text.len()..].trim();
+        if let Some(stray) = value_text.chars().next().filter(|c| "<>=!".contains(*c)) {
+            return Err(format!(
+                "`{op_text}{stray}` is not an operator: use one of {OPERATORS}"
+            ));
+        }
+        if key.ends_with(['=', '!']) {
+            return Err(format!(
+                "`{}{op_text}` is not an operator: use one of {OPERATORS}",
+                &key[key.len() - 1..]
+            ));
+        }
+        if boolean_keys().iter().any(|k| k == key) {
+            if !matches!(op, Op::Eq | Op::Ne) {
+                return Err(format!(
+                    "`{key}` is true or false: compare it with == or != (as in {key}==true)"
+                ));
+            }
+            let value = match value_text {
+                "true" => 1.0,
+                "false" => 0.0,
+                other => {
+                    return Err(format!(
+                        "`{key}` is true or false, not {other:?}: write {key}==true or {key}==false"
+                    ))
+                }
+            };
+            return Ok(Self {
+                key: key.to_string(),
+                op,
+                value,
+            });
+        }
         check_key(key, "constraint key")?;
         let value: f64 = value_text
             .parse()
@@ -113,6 +214,18 @@ impl Constraint {
         })
     }
 
+    /// The constraint every search has unless the user constrains `drained` themselves: a
+    /// candidate whose run was cut off with messages still waiting reports waits only for the
+    /// messages it served, so it must not win on its waits.
+    #[must_use]
+    pub fn drained() -> Self {
+        Self {
+            key: "drained".to_string(),
+            op: Op::Eq,
+            value: 1.0,
+        }
+    }
+
     /// Whether `x` meets the bound.
     #[must_use]
     pub fn holds(&self, x: f64) -> bool {
@@ -121,6 +234,8 @@ impl Constraint {
             Op::Lt => x < self.value,
             Op::Ge => x >= self.value,
             Op::Gt => x > self.value,
+            Op::Eq => x == self.value,
+            Op::Ne => x != self.value,
         }
     }
 
@@ -130,14 +245,22 @@ impl Constraint {
         if self.holds(x) {
             return 0.0;
         }
-        (x - self.value).abs() / self.value.abs().max(1e-9)
+        match self.op {
+            // A boolean or an exact count that differs: one whole miss.
+            Op::Eq | Op::Ne => 1.0,
+            _ => (x - self.value).abs() / self.value.abs().max(1e-9),
+        }
     }
 }
 
 impl Goals {
-    /// Checks the objective key.
-    pub fn new(objective: &str, constraints: Vec<Constraint>) -> Result<Self, String> {
+    /// Checks the objective key, and adds `drained == true` unless a constraint names
+    /// `drained` already (`--constraint drained==false` or `drained!=true` lifts it).
+    pub fn new(objective: &str, mut constraints: Vec<Constraint>) -> Result<Self, String> {
         check_key(objective, "objective")?;
+        if !constraints.iter().any(|c| c.key == "drained") {
+            constraints.push(Constraint::drained());
+        }
         Ok(Self {
             objective: objective.to_string(),
             constraints,
@@ -165,23 +288,37 @@ impl Goals {
         keys
     }
 
-    /// The key drawn against the objective: the first constraint's, else p99 wait.
+    /// The first bound (a `<`, `<=`, `>` or `>=` constraint): what the Pareto plot draws
+    /// against the objective.
+    #[must_use]
+    pub fn trade_off_constraint(&self) -> Option<&Constraint> {
+        self.constraints
+            .iter()
+            .find(|c| !matches!(c.op, Op::Eq | Op::Ne))
+    }
+
+    /// The key drawn against the objective: the first bound's, else p99 wait.
     #[must_use]
     pub fn trade_off_key(&self) -> (String, bool) {
-        self.constraints
-            .first()
+        self.trade_off_constraint()
             .map_or(("wait_p99_s".to_string(), true), |c| {
                 (c.key.clone(), c.op.upper())
             })
     }
 }
 
-/// A summary's value for `key` (0 for a key it does not have, which `Goals` refuses up front).
+/// A summary's value for `key`, a boolean as 1 or 0 (0 for a key it does not have, which
+/// `Goals` refuses up front).
 #[must_use]
 pub fn value(s: &Summary, key: &str) -> f64 {
     serde_json::to_value(s)
         .ok()
-        .and_then(|v| v.get(key).and_then(serde_json::Value::as_f64))
+        .and_then(|v| {
+            v.get(key).and_then(|x| {
+                x.as_f64()
+                    .or_else(|| x.as_bool().map(|b| if b { 1.0 } else { 0.0 }))
+            })
+        })
         .unwrap_or(0.0)
 }
 
@@ -217,8 +354,11 @@ impl Goals {
         let objective = over_seeds(ss, &self.objective).0;
         let mut violation = 0.0;
         for c in &self.constraints {
-            let (_, min, max) = over_seeds(ss, &c.key);
-            violation += c.violation(if c.op.upper() { max } else { min });
+            // The worst seed's miss.
+            violation += ss
+                .iter()
+                .map(|s| c.violation(value(s, &c.key)))
+                .fold(0.0, f64::max);
         }
         Some(Score {
             objective,
@@ -245,7 +385,17 @@ mod tests {
             .unwrap_err()
             .contains("`wait_p999` is not a numeric key"));
         assert!(Constraint::parse("scenario<=3").is_err());
-        assert!(Constraint::parse("wait_p99_s=3").is_err());
+        let e = Constraint::parse("wait_p99_s=<30").unwrap_err();
+        assert!(e.contains("`=<` is not an operator") && e.contains(OPERATORS), "{e}");
+        let e = Constraint::parse("wait_p99_s=3").unwrap_err();
+        assert!(e.contains("no operator") && e.contains(OPERATORS), "{e}");
+        let e = Constraint::parse("wait_p99<=3").unwrap_err();
+        assert!(e.contains("did you mean `wait_p99_s`?"), "{e}");
+        let c = Constraint::parse("drained==true").unwrap();
+        assert_eq!((c.op, c.value), (Op::Eq, 1.0));
+        assert_eq!(c.to_string(), "drained == true");
+        assert!(Constraint::parse("drained<=1").unwrap_err().contains("== or !="));
+        assert!(Constraint::parse("drained==yes").is_err());
         assert!(Constraint::parse("wait_p99_s<=abc").is_err());
         assert!(Goals::new("costs", vec![]).is_err());
     }
@@ -260,16 +410,36 @@ mod tests {
         let a = Summary {
             cost_usd: 1.0,
             wait_p99_s: 5.0,
+            drained: true,
             ..Summary::default()
         };
         let b = Summary {
             cost_usd: 3.0,
             wait_p99_s: 12.0,
+            drained: true,
             ..Summary::default()
         };
         let s = goals.score(&[a.clone(), b]).unwrap();
         assert!((s.objective - 2.0).abs() < 1e-12);
         assert!(!s.feasible);
-        assert!(goals.score(&[a]).unwrap().feasible);
+        assert!(goals.score(&[a.clone()]).unwrap().feasible);
+        // A run cut off with messages waiting is infeasible, however short its waits...
+        let cut_off = Summary {
+            drained: false,
+            ..a.clone()
+        };
+        assert!(!goals.score(&[cut_off.clone()]).unwrap().feasible);
+        assert!(!goals.score(&[a, cut_off.clone()]).unwrap().feasible);
+        // ...unless the user says otherwise.
+        let lifted = Goals::new(
+            "cost_usd",
+            vec![
+                Constraint::parse("wait_p99_s<=10").unwrap(),
+                Constraint::parse("drained==false").unwrap(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(lifted.constraints.len(), 2);
+        assert!(lifted.score(&[cut_off]).unwrap().feasible);
     }
 }

@@ -45,7 +45,7 @@ impl Figure for Pareto<'_> {
             .iter()
             .map(|p| p.y)
             .chain(refs.iter().map(|r| r.2));
-        let bound = goals.constraints.first().map(|c| c.value);
+        let bound = goals.trade_off_constraint().map(|c| c.value);
         let (x0, x1) = padded(
             xs.clone().chain(bound).fold(f64::INFINITY, f64::min),
             xs.chain(bound).fold(f64::NEG_INFINITY, f64::max),
@@ -87,7 +87,7 @@ impl Figure for Pareto<'_> {
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(e)?;
-        if let Some(c) = goals.constraints.first() {
+        if let Some(c) = goals.trade_off_constraint() {
             chart
                 .draw_series(DashedLineSeries::new(
                     [(c.value, y0), (c.value, y1)],

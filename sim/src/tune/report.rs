@@ -184,6 +184,47 @@ struct BestJson<'a> {
     feasible: bool,
     best: Option<BestEntry<'a>>,
     references: &'a [Reference],
+    /// Reference policies that meet every constraint and beat the best candidate's objective
+    /// (or meet them where no candidate does): widen the space.
+    beaten_by: Vec<BeatenBy<'a>>,
+}
+
+/// A reference policy that does better than the search's best.
+#[derive(Serialize)]
+struct BeatenBy<'a> {
+    reference: &'a str,
+    objective: f64,
+    best_objective: Option<f64>,
+}
+
+/// The references that meet every constraint on the train part and beat `best` (or that meet
+/// them where `best` does not), best first.
+fn beaten_by<'a>(run: &'a TuneRun, best: Option<&Row<'_>>) -> Vec<BeatenBy<'a>> {
+    let best_score = best.and_then(|b| b.score.clone());
+    let mut out: Vec<BeatenBy<'a>> = run
+        .references
+        .iter()
+        .filter_map(|r| {
+            let s = run.spec.goals.score(&r.train)?;
+            if !s.feasible {
+                return None;
+            }
+            let better = match &best_score {
+                Some(b) if b.feasible => s.objective < b.objective,
+                _ => true,
+            };
+            better.then(|| BeatenBy {
+                reference: &r.name,
+                objective: s.objective,
+                best_objective: best_score
+                    .as_ref()
+                    .filter(|b| b.feasible)
+                    .map(|b| b.objective),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.objective.total_cmp(&b.objective));
+    out
 }
 
 #[derive(Serialize)]
@@ -329,6 +370,7 @@ pub fn write(
             holdout: &b.ev.holdout,
         }),
         references: &run.references,
+        beaten_by: beaten_by(run, best),
     };
     let mut json = serde_json::to_string_pretty(&best_json).unwrap_or_default();
     json.push('\n');
@@ -376,6 +418,20 @@ pub fn write(
         None => {
             let _ = writeln!(text, "no candidate could run: every one was refused (see the error column of results.csv)");
         }
+    }
+    for b in beaten_by(run, best) {
+        let _ = match b.best_objective {
+            Some(best) => writeln!(
+                text,
+                "NOTE: the reference `{}` meets every constraint at {} {}, better than the best candidate's {}: the space does not hold it; widen the space (its ranges, or the policy kind) and search again",
+                b.reference, run.spec.goals.objective, b.objective, best
+            ),
+            None => writeln!(
+                text,
+                "NOTE: the reference `{}` meets every constraint ({} {}) where no candidate does: widen the space and search again",
+                b.reference, run.spec.goals.objective, b.objective
+            ),
+        };
     }
     for (part, holdout) in [("train", false), ("hold-out", true)] {
         let pick = |ss: &'_ Evaluated| {
