@@ -294,6 +294,126 @@ async fn a_refused_state_claim_means_nothing_scales() {
 }
 
 // ---------------------------------------------------------------------------------------
+// 2b. A claim whose answer is lost, and an UpdateService refused once: the scale-out is
+// never lost to the cooldown its own claim set.
+
+/// A target policy with a 300 s scale-out cooldown, as an operator would run it.
+const TARGET_300: &str = "[guards]\nmin_tasks = 1\nmax_tasks = 50\nscale_out_cooldown_secs = 300\n\
+scale_in_cooldown_secs = 300\n[policy]\nkind = \"target\"\ntarget_backlog_per_task = 50.0\n";
+
+#[tokio::test]
+async fn a_claim_whose_answer_was_lost_is_recognised_and_acted_on() {
+    let sdk = support::aws::sdk().await;
+    let (cluster, service) = support::aws::ecs_service(&sdk, 2).await;
+    let bucket = support::aws::bucket(&sdk).await;
+    let key = support::unique("jobs");
+    support::redis_list(&key, 1_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (host, port) = support::redis_address();
+    let policy = policy_file(
+        dir.path(),
+        (&cluster, &service),
+        (&host, port),
+        &key,
+        &format!("[state]\ns3_bucket = \"{bucket}\"\n"),
+        TARGET_300,
+    );
+    // The first PUT (the claim) reaches moto and is stored; its answer is replaced by a 500,
+    // so the SDK retries it and the retry gets 412 from moto.
+    let puts = Arc::new(AtomicUsize::new(0));
+    let seen = puts.clone();
+    let s3 = relay::start(move |request| {
+        if request.method == "PUT" && seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            Verdict::ForwardThenRespond {
+                status: 500,
+                body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code>\
+<Message>We encountered an internal error. Please try again.</Message></Error>",
+            }
+        } else {
+            Verdict::Forward
+        }
+    });
+    let out = stepscale(&["--once", "--policy", policy.to_str().unwrap()], &[])
+        .env("AWS_ENDPOINT_URL_S3", &s3)
+        .output()
+        .expect("the binary runs");
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        puts.load(Ordering::SeqCst) >= 2,
+        "the claim was retried after its lost answer:\n{log}"
+    );
+    assert!(out.status.success(), "{log}");
+    // 1,000 messages at 50 per task: 20 tasks.
+    assert_eq!(
+        support::aws::desired_count(&sdk, &cluster, &service).await,
+        20,
+        "the scale-out its own claim stood for reached ECS:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn an_update_service_refused_once_does_not_hold_the_next_run_for_a_cooldown() {
+    let sdk = support::aws::sdk().await;
+    let (cluster, service) = support::aws::ecs_service(&sdk, 2).await;
+    let key = support::unique("jobs");
+    support::redis_list(&key, 1_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (host, port) = support::redis_address();
+    let policy = policy_file(
+        dir.path(),
+        (&cluster, &service),
+        (&host, port),
+        &key,
+        "",
+        TARGET_300,
+    );
+    let state_dir = dir.path().join("state");
+    let updates = Arc::new(AtomicUsize::new(0));
+    let u = updates.clone();
+    let ecs = relay::start(move |request| {
+        if request.target_operation() == Some("UpdateService") && u.fetch_add(1, Ordering::SeqCst) == 0
+        {
+            Verdict::Respond {
+                status: 400,
+                body: "{\"__type\":\"AccessDeniedException\",\"message\":\"User is not authorized to perform: ecs:UpdateService\"}",
+            }
+        } else {
+            Verdict::Forward
+        }
+    });
+    let once = || {
+        stepscale(
+            &[
+                "--once",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--state-dir",
+                state_dir.to_str().unwrap(),
+            ],
+            &[("AWS_ENDPOINT_URL_ECS", ecs.as_str())],
+        )
+        .output()
+        .expect("the binary runs")
+    };
+    let first = once();
+    let first_log = String::from_utf8_lossy(&first.stderr).to_string();
+    assert!(!first.status.success(), "the refused update fails the run:\n{first_log}");
+    assert_eq!(
+        support::aws::desired_count(&sdk, &cluster, &service).await,
+        2,
+        "{first_log}"
+    );
+    let second = once();
+    let second_log = String::from_utf8_lossy(&second.stderr).to_string();
+    assert!(second.status.success(), "{second_log}");
+    assert_eq!(
+        support::aws::desired_count(&sdk, &cluster, &service).await,
+        20,
+        "the next run scaled out instead of holding on the failed action's cooldown:\n{first_log}\n{second_log}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // 3. Five `--once` runs race for one service.
 
 /// Holds the first `n` callers until all `n` have arrived (or 10 s have passed); later

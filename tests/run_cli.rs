@@ -382,3 +382,40 @@ fn no_credentials_is_one_line_naming_the_chain_and_what_to_set() {
     assert!(!log.contains("DispatchFailure"), "{log}");
     assert!(!dir.path().join("state").exists(), "{log}");
 }
+
+/// `run --dry-run --desired N` on a Redis-only policy needs no AWS at all: with no credentials
+/// and no instance metadata it reads the queue, decides against N and prints the decision,
+/// and writes no state.
+#[tokio::test]
+async fn a_dry_run_given_the_desired_count_needs_no_aws() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = support::unique("jobs");
+    support::redis_list(&key, 500).await;
+    let (host, port) = support::redis_address();
+    let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .args(["run", "--once", "--dry-run", "--desired", "2", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        // Any AWS call would fail here: nothing listens on port 9.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("QUEUE_TYPE", "redis")
+        .env("REDIS_HOST", &host)
+        .env("REDIS_PORT", port.to_string())
+        .env("REDIS_QUEUE_KEY", &key)
+        .env("ECS_CLUSTER", "prod")
+        .env("SERVICE_NAME", "worker")
+        .env("SCALE_UP_THRESHOLD", "100")
+        .env("TASKS_PER_MESSAGE", "0.01")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("Dry run: would scale."), "{log}");
+    // Decided against the given count, not one read from ECS.
+    assert!(log.contains("from=2"), "{log}");
+    assert!(!dir.path().join("state").exists(), "{log}");
+}

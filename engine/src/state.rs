@@ -29,6 +29,39 @@ pub struct Change {
     pub to: u32,
 }
 
+/// The cooldown fields as they were before a claimed decision, to put back if the claim never
+/// reached ECS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CooldownTimes {
+    /// `last_scale_out_ms` before the decision.
+    pub last_scale_out_ms: Option<Millis>,
+    /// `last_scale_in_ms` before the decision.
+    pub last_scale_in_ms: Option<Millis>,
+    /// `cooldown_base_tasks` before the decision.
+    pub cooldown_base_tasks: Option<u32>,
+}
+
+/// What a live tick wrote into the state before it acted on ECS: who wrote it (an id unique to
+/// that tick's attempt, so that a retried write that had in fact succeeded is recognised as
+/// one's own), the change it claims and the cooldowns it replaced. The simulator never sets
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    /// The writer: unique per tick attempt.
+    pub id: String,
+    /// When the decision was made.
+    pub at_ms: Millis,
+    /// ECS's desired count when it was decided.
+    pub from: u32,
+    /// The desired count it claims (equal to `from` for a hold).
+    pub to: u32,
+    /// The cooldown fields before the decision.
+    #[serde(default)]
+    pub before: CooldownTimes,
+}
+
 /// Everything the engine remembers between decisions. It survives a serde round trip, so it
 /// can live in a file, in S3, or in the simulator's memory.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -55,6 +88,10 @@ pub struct ScalerState {
     /// table, and in state documents written before it existed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<SeasonalProfile>,
+    /// The last live tick's claim (see [`Claim`]); absent in the simulator and in state
+    /// documents written before it existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Claim>,
 }
 
 /// `t` clamped to `now` when it lies in the future or so far back that `now - t` overflows.
@@ -68,6 +105,30 @@ fn clamp(t: &mut Millis, now: Millis, name: &'static str, out: &mut Vec<&'static
 }
 
 impl ScalerState {
+    /// The cooldown fields as they are now.
+    #[must_use]
+    pub fn cooldown_times(&self) -> CooldownTimes {
+        CooldownTimes {
+            last_scale_out_ms: self.last_scale_out_ms,
+            last_scale_in_ms: self.last_scale_in_ms,
+            cooldown_base_tasks: self.cooldown_base_tasks,
+        }
+    }
+
+    /// Takes back the claim: its action never reached ECS, so its cooldowns must not hold the
+    /// next decision. Puts back the cooldown fields it replaced and drops its rate-limit
+    /// change; returns the claim (none when there was none to release, or it was a hold).
+    pub fn release_claim(&mut self) -> Option<Claim> {
+        let claim = self.claim.take().filter(|c| c.from != c.to)?;
+        let before = claim.before;
+        self.last_scale_out_ms = before.last_scale_out_ms;
+        self.last_scale_in_ms = before.last_scale_in_ms;
+        self.cooldown_base_tasks = before.cooldown_base_tasks;
+        self.changes
+            .retain(|c| !(c.at_ms == claim.at_ms && c.from == claim.from && c.to == claim.to));
+        Some(claim)
+    }
+
     /// Clamps every stored time to `now` when it lies in the future (a clock that moved back,
     /// a hand-edited file) or overflows `now - t`; returns the fields it changed. Without this,
     /// a time near `i64::MIN` would hold scale-in forever.

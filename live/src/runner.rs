@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stepscale_engine::{Config, Controller, Decision, Millis, Reading};
+use stepscale_engine::state::Claim;
+use stepscale_engine::{Config, Controller, Decision, Millis, Reading, ScalerState};
 
 use crate::probe::{AnyProbe, ProbeContext, ProbeError};
 use crate::record::Recorder;
@@ -15,6 +16,22 @@ use crate::state::{AnyStateStore, StateError};
 
 #[cfg(feature = "aws")]
 use crate::ecs::{Applied, EcsError, EcsService, ServiceView};
+
+/// How long after a claim a tick waits before it takes ECS still at the claim's starting
+/// count to mean that the claim's action never reached ECS (its writer may still be acting).
+pub const CLAIM_GRACE_MS: Millis = 15_000;
+
+/// An id for one tick's claim, unique across processes and ticks: the process id, the time in
+/// nanoseconds and a counter.
+#[cfg(feature = "aws")]
+fn claim_id() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{nanos:x}-{n:x}", std::process::id())
+}
 
 /// Why a tick could not decide or act.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +139,8 @@ pub struct ServiceRunner {
     ecs: EcsService,
     store: AnyStateStore,
     dry_run: bool,
+    /// A dry run's fleet, given instead of read from ECS (`run --dry-run --desired N`).
+    given_fleet: Option<stepscale_engine::ServiceState>,
     recorder: Option<Recorder>,
     shadows: Vec<Shadow>,
     read_timeout: Duration,
@@ -172,10 +191,21 @@ impl ServiceRunner {
             probes,
             store,
             dry_run,
+            given_fleet: None,
             recorder,
             shadows: Vec::new(),
             read_timeout: DEFAULT_READ_TIMEOUT,
         })
+    }
+
+    /// For a dry run: decide against this desired count (all running) instead of asking ECS,
+    /// and read the state only if it can be read (an unreadable state is an empty one: the
+    /// dry run writes nothing). With sources that are not AWS services, the tick then makes
+    /// no AWS call at all.
+    #[must_use]
+    pub fn with_given_desired(mut self, desired: u32) -> Self {
+        self.given_fleet = Some(stepscale_engine::ServiceState::settled(desired));
+        self
     }
 
     /// Adds a shadow policy: `config` is the service's configuration for it
@@ -265,15 +295,33 @@ impl ServiceRunner {
     /// Decides once at `now_ms` and acts. The state is claimed with a conditional write
     /// before ECS is touched: of two overlapping invocations only one acts; the other
     /// re-reads and decides again once, then stands down.
+    ///
+    /// The claim carries an id unique to this attempt ([`Claim`]), so a write that succeeded
+    /// but whose answer was lost (the SDK's retry then gets 412) is recognised as this tick's
+    /// own and acted on. A claimed action that does not reach ECS (`UpdateService` fails) is
+    /// taken back at once; if even that write fails, the next tick finds the claim unapplied
+    /// (ECS still at its `from` count after [`CLAIM_GRACE_MS`]) and releases its cooldowns
+    /// before deciding. Either way a scale-out is never lost to a whole cooldown.
     #[cfg(feature = "aws")]
     pub async fn tick(&mut self, now_ms: Millis) -> Result<TickReport, RunnerError> {
         // The reads that do not depend on each other go out at once.
         let (view, readings, first_load) = tokio::join!(
-            self.ecs.describe(),
+            self.describe(),
             self.read_all(),
             self.store.load(now_ms)
         );
         let mut view: ServiceView = view?;
+        let first_load = match first_load {
+            Err(e) if self.given_fleet.is_some() => {
+                tracing::warn!(service = %self.name, error = %e, "Dry run: the state could not be read; deciding from an empty state.");
+                Ok(crate::state::Loaded {
+                    state: ScalerState::default(),
+                    version: None,
+                    source: crate::state::StateSource::Empty,
+                })
+            }
+            other => other,
+        };
         let mut first_load = Some(first_load?);
         for failed in readings.iter().filter_map(|r| r.as_ref().err()) {
             tracing::warn!(service = %self.name, error = %failed.message, "Metric read failed: holding, never read as zero.");
@@ -285,6 +333,8 @@ impl ServiceRunner {
                 None => self.store.load(now_ms).await?,
             };
             let mut state = loaded.state;
+            self.release_unapplied_claim(&mut state, view.state.desired, now_ms);
+            let before = state.cooldown_times();
             let decision = self
                 .controller
                 .tick(&now_ms, &readings, view.state, &mut state);
@@ -302,23 +352,45 @@ impl ServiceRunner {
             // claims (and records) nothing in the state either.
             let suppressed =
                 decision.action == stepscale_engine::Action::ScaleIn && view.deployment_in_progress;
+            let mut claimed_version = None;
             if !self.dry_run && !suppressed {
+                let id = claim_id();
+                state.claim = Some(Claim {
+                    id: id.clone(),
+                    at_ms: now_ms,
+                    from: view.state.desired,
+                    to: decision.desired,
+                    before,
+                });
                 match self.store.save(&state, loaded.version.as_deref()).await {
-                    Ok(_) => {}
-                    Err(StateError::Conflict { location }) if !retried => {
-                        tracing::info!(service = %self.name, %location, "State changed under us: re-reading and deciding again.");
-                        retried = true;
-                        view = self.ecs.describe().await?;
-                        continue;
-                    }
+                    Ok(v) => claimed_version = Some(v),
                     Err(StateError::Conflict { location }) => {
-                        tracing::warn!(service = %self.name, %location, "Another invocation acted: standing down.");
-                        return Ok(report(Applied::StoodDown));
+                        // Someone else's write, or this tick's own whose answer was lost.
+                        let again = self.store.load(now_ms).await?;
+                        if again.state.claim.as_ref().is_some_and(|c| c.id == id) {
+                            tracing::info!(service = %self.name, %location, "The state holds this tick's own claim (a write retried after it had succeeded): acting on it.");
+                            claimed_version = again.version;
+                        } else if !retried {
+                            tracing::info!(service = %self.name, %location, "State changed under us: re-reading and deciding again.");
+                            retried = true;
+                            view = self.describe().await?;
+                            first_load = Some(again);
+                            continue;
+                        } else {
+                            tracing::warn!(service = %self.name, %location, "Another invocation acted: standing down.");
+                            return Ok(report(Applied::StoodDown));
+                        }
                     }
                     Err(e) => return Err(e.into()),
                 }
             }
-            let applied = self.ecs.apply(&view, &decision, self.dry_run).await?;
+            let applied = match self.ecs.apply(&view, &decision, self.dry_run).await {
+                Ok(applied) => applied,
+                Err(e) => {
+                    self.take_back(state, claimed_version.as_deref()).await;
+                    return Err(e.into());
+                }
+            };
             let mut report = report(applied);
             report.shadows = self.decide_shadows(now_ms, &readings, view.state).await;
             let shadow_desired: Vec<Option<u32>> = report
@@ -328,6 +400,55 @@ impl ServiceRunner {
                 .collect();
             self.record(now_ms, &readings, &view, &decision, &shadow_desired)?;
             return Ok(report);
+        }
+    }
+
+    /// The service as ECS describes it, or as a dry run was given it.
+    #[cfg(feature = "aws")]
+    async fn describe(&self) -> Result<ServiceView, EcsError> {
+        match self.given_fleet {
+            Some(state) => Ok(ServiceView {
+                state,
+                deployment_in_progress: false,
+            }),
+            None => self.ecs.describe().await,
+        }
+    }
+
+    /// Releases the claim in `state` when its action never reached ECS: ECS's desired count is
+    /// still the claim's `from`, [`CLAIM_GRACE_MS`] after the claim (time for its writer to
+    /// finish acting).
+    #[cfg(feature = "aws")]
+    fn release_unapplied_claim(&self, state: &mut ScalerState, desired: u32, now_ms: Millis) {
+        let unapplied = state.claim.as_ref().is_some_and(|c| {
+            c.from != c.to
+                && desired == c.from
+                && now_ms.saturating_sub(c.at_ms) >= CLAIM_GRACE_MS
+        });
+        if !unapplied {
+            return;
+        }
+        if let Some(c) = state.release_claim() {
+            tracing::warn!(service = %self.name, claim = %c.id, from = c.from, to = c.to, "A claimed action never reached ECS (its desired count is still the claim's starting count): its cooldown is released and the decision made again.");
+        }
+    }
+
+    /// After `UpdateService` failed: writes `state` back with its claim released, so the next
+    /// tick decides without the failed action's cooldown. A failed write is logged; the next
+    /// tick then releases the claim itself.
+    #[cfg(feature = "aws")]
+    async fn take_back(&self, mut state: ScalerState, version: Option<&str>) {
+        let Some(version) = version else { return };
+        let Some(claim) = state.release_claim() else {
+            return;
+        };
+        match self.store.save(&state, Some(version)).await {
+            Ok(_) => {
+                tracing::warn!(service = %self.name, claim = %claim.id, from = claim.from, to = claim.to, "The action did not reach ECS: its claim is taken back, so the next tick decides without its cooldown.");
+            }
+            Err(e) => {
+                tracing::warn!(service = %self.name, claim = %claim.id, error = %e, "The action did not reach ECS and its claim could not be taken back: the next tick releases it once ECS still shows the starting count.");
+            }
         }
     }
 

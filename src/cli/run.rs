@@ -24,9 +24,15 @@ pub struct RunArgs {
     /// Decide once and exit.
     #[arg(long)]
     once: bool,
-    /// Decide and log; never touch ECS or the state.
+    /// Read the queues and the state, decide and log; never write the state and never change
+    /// ECS (it still calls DescribeServices for the current count, unless --desired is given).
     #[arg(long)]
     dry_run: bool,
+    /// With --dry-run: the service's current desired count, given instead of read from ECS.
+    /// No credentials are then needed unless a source or the state is an AWS service (an
+    /// unreadable state is taken as empty).
+    #[arg(long, requires = "dry_run", value_name = "N")]
+    desired: Option<u32>,
     /// Append what was observed to this CSV trace (one service only); `backtest` replays it.
     #[arg(long)]
     record: Option<PathBuf>,
@@ -144,6 +150,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 // delays only its own service, by at most that much.
                 let mut runner = ServiceRunner::new(config, &ctx, store, args.dry_run, recorder)?
                     .with_read_timeout(period.min(DEFAULT_READ_TIMEOUT));
+                if let Some(desired) = args.desired {
+                    runner = runner.with_given_desired(desired);
+                }
                 for spec in &config.shadow {
                     let store = store_for(config, &ctx, &args.state_dir, Some(&spec.name))?;
                     runner = runner.with_shadow(&spec.name, &config.for_shadow(spec), store);
@@ -151,9 +160,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 runners.push(runner);
             }
             // After the configuration, so that a bad file is reported as such wherever it runs.
-            stepscale_live::aws::check_credentials(&sdk)
-                .await
-                .map_err(anyhow::Error::msg)?;
+            // A dry run given the desired count needs AWS only for AWS sources, whose reads
+            // then fail (and hold) on their own.
+            if args.desired.is_none() {
+                stepscale_live::aws::check_credentials(&sdk)
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+            }
             let options = LoopOptions {
                 period,
                 once: args.once,

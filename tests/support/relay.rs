@@ -46,6 +46,14 @@ pub enum Verdict {
         /// Body (S3 reads an XML `<Error>`; empty is fine elsewhere).
         body: &'static str,
     },
+    /// Send it on to moto, which acts on it, then throw moto's reply away and answer with
+    /// this instead: a request that succeeded but whose answer was lost.
+    ForwardThenRespond {
+        /// HTTP status.
+        status: u16,
+        /// Body.
+        body: &'static str,
+    },
 }
 
 /// moto's address: `AWS_ENDPOINT_URL`, default 127.0.0.1:5000.
@@ -111,7 +119,8 @@ pub fn serve(
         }
         request.extend_from_slice(&chunk[..n]);
     }
-    if let Verdict::Respond { status, body } = hook(&parsed) {
+    let verdict = hook(&parsed);
+    let answer = |client: &mut TcpStream, status: u16, body: &str| {
         let reason = match status {
             200 => "OK",
             403 => "Forbidden",
@@ -130,7 +139,10 @@ pub fn serve(
             "HTTP/1.1 {status} {reason}\r\n{kind}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
-        return client.write_all(reply.as_bytes());
+        client.write_all(reply.as_bytes())
+    };
+    if let Verdict::Respond { status, body } = verdict {
+        return answer(&mut client, status, body);
     }
     let mut headers = String::new();
     for line in head.split("\r\n") {
@@ -145,5 +157,8 @@ pub fn serve(
     server.write_all(&request[head_end..])?;
     let mut reply = Vec::new();
     server.read_to_end(&mut reply)?;
+    if let Verdict::ForwardThenRespond { status, body } = verdict {
+        return answer(&mut client, status, body);
+    }
     client.write_all(&reply)
 }
