@@ -110,3 +110,111 @@ fn iam_prints_a_least_privilege_policy_for_every_live_example() {
         }
     }
 }
+
+/// Each shipped live policy, copied with only its names changed, scales out on a rising
+/// backlog when driven through `stepscale decide` with what its source reports: the counts,
+/// plus the arrival rate and the oldest message's age where the source gives them. (The Redis
+/// example once held at 2 tasks on every tick: an `slo` policy on a source that cannot teach
+/// the service time.)
+#[test]
+fn every_shipped_live_policy_scales_out_on_a_rising_backlog() {
+    use std::fmt::Write as _;
+    use std::io::Write as _;
+    let dir = root().join("scenarios/policies/live");
+    let work = tempfile::tempdir().unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 7, "one example per queue type");
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("cluster = \"prod\"", "cluster = \"acme\"")
+            .replace("name = \"worker\"", "name = \"billing\"");
+        let copy = work.path().join(file.file_name().unwrap());
+        std::fs::write(&copy, &text).unwrap();
+        let config: stepscale_engine::Config = toml::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let rate = config
+            .queues
+            .iter()
+            .all(stepscale_engine::config::QueueConfig::reports_arrival_rate);
+        let age = config.queues.len() == 1 && config.queues[0].reports_oldest_age();
+        // A minute per line for 40 minutes: 2 tasks of 4 slots busy at 2 s a message (4 msg/s
+        // served) while 6 msg/s arrive, so the backlog rises by 120 a minute to 4,800.
+        let mut input = String::new();
+        for minute in 0..40u32 {
+            let visible = 120 * minute;
+            let _ = write!(
+                input,
+                "{{\"at\": {}, \"visible\": {visible}, \"in_flight\": 8, \"desired\": 2",
+                1_767_571_200 + 60 * minute
+            );
+            if rate {
+                input.push_str(", \"arrival_rate_per_s\": 6.0");
+            }
+            if age && visible > 0 {
+                let _ = write!(input, ", \"oldest_age_s\": {}", f64::from(visible) / 6.0);
+            }
+            input.push_str("}\n");
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+            .args(["decide", "--policy"])
+            .arg(&copy)
+            .env_remove("QUEUE_TYPE")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the stepscale binary runs");
+        let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let outs: Vec<serde_json::Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(
+            outs.iter().any(|o| o["action"] == "scale_out"
+                && o["desired"].as_u64().is_some_and(|d| d > 2)),
+            "{} never scaled out on a backlog rising to 4,680 (rate given: {rate}, age given: {age}):\n{stdout}",
+            file.display()
+        );
+    }
+}
+
+/// `stepscale config` refuses an `slo` policy without `service_secs` on a source that
+/// reports neither a rate nor an age, naming the key and the way out.
+#[test]
+fn config_refuses_an_slo_policy_that_could_never_learn_its_service_time() {
+    let text = std::fs::read_to_string(root().join("scenarios/policies/live/redis.toml"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("service_secs"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let work = tempfile::tempdir().unwrap();
+    let copy = work.path().join("redis.toml");
+    std::fs::write(&copy, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .args(["config", "--policy"])
+        .arg(&copy)
+        .env_remove("QUEUE_TYPE")
+        .output()
+        .expect("the stepscale binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("policy.service_secs") && stderr.contains("redis"),
+        "{stderr}"
+    );
+}

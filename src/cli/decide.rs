@@ -29,7 +29,7 @@ enum At {
 }
 
 /// What a line should look like, for error messages.
-const EXAMPLE: &str = r#"each line is one JSON object such as {"at": "2026-01-05T00:00:00Z", "visible": 120, "in_flight": 8, "desired": 4, "running": 4} (`at`: RFC 3339 text or epoch seconds; `visible` or `error` (a failed read); `desired` required)"#;
+const EXAMPLE: &str = r#"each line is one JSON object such as {"at": "2026-01-05T00:00:00Z", "visible": 120, "in_flight": 8, "desired": 4, "running": 4} (`at`: RFC 3339 text or epoch seconds; `visible` or `error` (a failed read); `desired` required; optional `in_flight`, `delayed`, `oldest_age_s`, `arrival_rate_per_s`, `running`, `pending`)"#;
 
 /// serde_json's message in plain words where its own names the Rust type.
 fn plain(e: &serde_json::Error) -> String {
@@ -60,6 +60,8 @@ struct Observation {
     #[serde(default)]
     delayed: u64,
     oldest_age_s: Option<f64>,
+    /// The source's arrival rate in messages per second, when it reports one.
+    arrival_rate_per_s: Option<f64>,
     desired: u32,
     running: Option<u32>,
     #[serde(default)]
@@ -151,6 +153,12 @@ pub fn run(args: &DecideArgs) -> anyhow::Result<ExitCode> {
             }
         }
         last_at = Some(now);
+        if let Some(rate) = obs
+            .arrival_rate_per_s
+            .filter(|r| !(r.is_finite() && *r >= 0.0))
+        {
+            bail!("line {n}: `arrival_rate_per_s` = {rate}: a rate must be a finite number of messages per second >= 0");
+        }
         let reading = match (&obs.error, obs.visible) {
             (Some(e), _) => Err(ReadFailure::new(e.clone())),
             (None, Some(visible)) => Ok(QueueSample {
@@ -158,6 +166,7 @@ pub fn run(args: &DecideArgs) -> anyhow::Result<ExitCode> {
                 in_flight: obs.in_flight,
                 delayed: obs.delayed,
                 oldest_age_ms: obs.oldest_age_s.map(|s| (s.max(0.0) * 1000.0) as u64),
+                arrival_rate_per_s: obs.arrival_rate_per_s,
                 ..QueueSample::default()
             }),
             (None, None) => {

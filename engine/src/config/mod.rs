@@ -478,6 +478,22 @@ impl Config {
                 ));
             }
         }
+        // The service time is learned from arrivals counted without it: a rate every source
+        // reports, or one source's oldest age (engine::estimator). Sources with neither never
+        // teach it, and the policy would hold on every tick ("service time not known yet").
+        let teaches = self.queues.iter().all(QueueConfig::reports_arrival_rate)
+            || (self.queues.len() == 1 && self.queues[0].reports_oldest_age());
+        if p.service_secs.is_none() && !self.queues.is_empty() && !teaches {
+            let sources: Vec<&str> = self.queues.iter().map(QueueConfig::type_name).collect();
+            return Err(ConfigError::invalid(
+                "policy.service_secs",
+                "(not set)",
+                format!(
+                    "the slo policy needs the service time, and these sources ({}) report neither an arrival rate nor the oldest message's age, so it cannot be learned: the policy would hold on every tick; set service_secs (seconds one message takes), or give the source a rate (SQS: cloudwatch_metrics = true; RabbitMQ: management_url)",
+                    sources.join(", ")
+                ),
+            ));
+        }
         if self.queues.len() > 1 && self.combine != Combine::Sum {
             return Err(ConfigError::invalid(
                 self.key_for("combine"),

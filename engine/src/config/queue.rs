@@ -126,6 +126,29 @@ impl QueueConfig {
             .collect()
     }
 
+    /// Whether the probe reports the source's arrival rate (SQS only with CloudWatch,
+    /// RabbitMQ only through the management API; Kinesis and SNS always; Redis, Kafka and
+    /// Amazon MQ never).
+    #[must_use]
+    pub fn reports_arrival_rate(&self) -> bool {
+        match self {
+            Self::Sqs(q) => q.cloudwatch_metrics,
+            Self::Rabbitmq(q) => q.management_url.is_some(),
+            Self::Kinesis(_) | Self::Sns(_) => true,
+            Self::AmazonMq(_) | Self::Kafka(_) | Self::Redis(_) => false,
+        }
+    }
+
+    /// Whether the probe reports the age of the oldest message (SQS with CloudWatch, Kinesis).
+    #[must_use]
+    pub fn reports_oldest_age(&self) -> bool {
+        match self {
+            Self::Sqs(q) => q.cloudwatch_metrics,
+            Self::Kinesis(_) => true,
+            _ => false,
+        }
+    }
+
     /// The accepted `type` names, for error messages.
     pub const TYPE_NAMES: &'static str =
         "sqs, amazon_mq (amazonmq), kinesis, kafka (msk), rabbitmq, redis, sns";
