@@ -7,9 +7,12 @@
 //! - An existing `--out` must be an empty folder or a folder StepScale wrote: it holds the
 //!   manifest [`MANIFEST`] and nothing that the manifest does not list. Anything else (a file,
 //!   a folder of the user's, a StepScale folder with a file added) is refused unless `--force`.
-//! - Results are staged in a hidden sibling folder and swapped in at the end. A failed run, or
-//!   one stopped by SIGINT or SIGTERM (see [`remove_staging`]), leaves the target untouched and
-//!   no staging folder behind.
+//! - Results are staged in a hidden sibling folder (`.NAME.staging-PID`) and swapped in at the
+//!   end, after the same rules are checked again: a file the user dropped into `--out` during a
+//!   long run stops the swap and is named. A failed run, or one stopped by SIGINT or SIGTERM
+//!   (see [`remove_staging`]), leaves the target untouched and no staging folder behind; one
+//!   left by a process that was killed outright (SIGKILL, out of memory) is swept by the next
+//!   run into the same `--out` once that process is gone.
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
@@ -62,6 +65,7 @@ pub fn remove_staging() {
 /// leaves no half-written output.
 pub struct StagedDir {
     target: PathBuf,
+    rules: OutputRules,
     staging: PathBuf,
     command: String,
     files: BTreeSet<String>,
@@ -182,11 +186,19 @@ pub fn check_target(target: &Path, rules: &OutputRules) -> Result<(), OutputErro
         return Ok(());
     }
     let Some(manifest) = read_manifest(target) else {
+        names.sort();
+        let shown: Vec<&str> = names.iter().take(3).map(String::as_str).collect();
         return Err(refused(
             target,
             format!(
-                "is a folder StepScale did not write (no {MANIFEST}) and is not empty; choose a \
-                 new folder, or pass --force to replace it"
+                "is a folder StepScale did not write (no {MANIFEST}) and holds {}{}; choose a \
+                 new folder, move them out, or pass --force to replace it",
+                shown.join(", "),
+                if names.len() > shown.len() {
+                    format!(" and {} more", names.len() - shown.len())
+                } else {
+                    String::new()
+                }
             ),
         ));
     };
@@ -220,6 +232,7 @@ impl StagedDir {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
+        sweep_orphans(parent, &name);
         let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
         // Only this process writes a folder of this name; an earlier one of ours may be left
         // from a process that was killed with SIGKILL and had the same id.
@@ -233,6 +246,7 @@ impl StagedDir {
         }
         Ok(Self {
             target: target.to_path_buf(),
+            rules: rules.clone(),
             staging,
             command: command.to_string(),
             files: BTreeSet::new(),
@@ -265,8 +279,17 @@ impl StagedDir {
         json.push('\n');
         let path = self.staging.join(MANIFEST);
         std::fs::write(&path, json).map_err(io("writing", &path))?;
+        // Looked at again now: the folder may have changed during a long run.
+        check_target(&self.target, &self.rules)?;
         let mut set = in_progress();
-        let old = self.staging.with_extension("old");
+        let name = self
+            .target
+            .file_name()
+            .map_or_else(|| "out".to_string(), |n| n.to_string_lossy().into_owned());
+        let old = self.staging.with_file_name(format!(
+            ".{name}.old-{}",
+            std::process::id()
+        ));
         let replaced = match std::fs::symlink_metadata(&self.target) {
             Ok(meta) => {
                 std::fs::rename(&self.target, &old).map_err(io("moving aside", &self.target))?;
@@ -292,6 +315,40 @@ impl StagedDir {
         }
         in_progress().remove(&old);
         Ok(())
+    }
+}
+
+/// Whether process `pid` is gone. Only Linux can tell (through /proc); elsewhere every
+/// process is taken to be alive, so nothing is swept.
+fn process_gone(pid: u32) -> bool {
+    cfg!(target_os = "linux")
+        && Path::new("/proc/self").exists()
+        && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Removes the staging and aside folders (`.NAME.staging-PID`, `.NAME.old-PID`) that processes
+/// which no longer exist left beside `NAME` in `parent`: runs killed before they could clean
+/// up. Those names are StepScale's own; a folder of another process still running is left.
+fn sweep_orphans(parent: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let prefixes = [format!(".{name}.staging-"), format!(".{name}.old-")];
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let pid = prefixes
+            .iter()
+            .find_map(|p| file.strip_prefix(p.as_str()))
+            .and_then(|rest| rest.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        if pid == std::process::id() || !process_gone(pid) {
+            continue;
+        }
+        let path = e.path();
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            tracing::info!(path = %path.display(), pid, "Removing a staging folder left by a run that was killed.");
+            let _ = std::fs::remove_dir_all(&path);
+        }
     }
 }
 
@@ -356,6 +413,7 @@ mod tests {
         std::fs::write(theirs.join("notes.txt"), "mine").unwrap();
         let err = stage(&theirs, &rules(&[])).unwrap_err().to_string();
         assert!(err.contains("did not write"), "{err}");
+        assert!(err.contains("holds notes.txt"), "names what is in the way: {err}");
         assert_eq!(
             std::fs::read_to_string(theirs.join("notes.txt")).unwrap(),
             "mine"
@@ -376,6 +434,44 @@ mod tests {
         assert!(!theirs.join("notes.txt").exists());
         stage(&file, &force).unwrap();
         assert!(file.join("a.txt").exists());
+    }
+
+    #[test]
+    fn a_file_dropped_into_the_folder_during_a_run_stops_the_swap() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        stage(&out, &rules(&[])).unwrap();
+        let mut s = StagedDir::new(&out, "test", &rules(&[])).unwrap();
+        s.write("a.txt", b"new").unwrap();
+        // The user drops a file in while the run works.
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+        let err = s.commit().unwrap_err().to_string();
+        assert!(err.contains("notes.txt"), "{err}");
+        assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+        assert_eq!(std::fs::read_to_string(out.join("a.txt")).unwrap(), "a");
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["out"], "no staging or aside folder left");
+    }
+
+    #[test]
+    fn a_staging_folder_of_a_killed_process_is_swept_and_a_live_ones_kept() {
+        let _serial = serial();
+        let dir = tempfile::tempdir().unwrap();
+        // A pid that cannot exist (above Linux's pid_max) and this test's parent's, alive.
+        let dead = dir.path().join(".out.staging-4194305");
+        let old = dir.path().join(".out.old-4194306");
+        let alive = dir.path().join(format!(".out.staging-{}", std::os::unix::process::parent_id()));
+        for d in [&dead, &old, &alive] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("timeseries.csv"), "x").unwrap();
+        }
+        stage(&dir.path().join("out"), &rules(&[])).unwrap();
+        assert!(!dead.exists() && !old.exists(), "the killed runs' folders are swept");
+        assert!(alive.exists(), "a running process's folder is left");
     }
 
     #[test]
