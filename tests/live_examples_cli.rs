@@ -136,8 +136,8 @@ fn every_shipped_live_policy_scales_out_on_a_rising_backlog() {
             .replace("name = \"worker\"", "name = \"billing\"");
         let copy = work.path().join(file.file_name().unwrap());
         std::fs::write(&copy, &text).unwrap();
-        let config: stepscale_engine::Config = toml::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let config: stepscale_engine::Config =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let rate = config
             .queues
             .iter()

@@ -371,7 +371,8 @@ async fn an_update_service_refused_once_does_not_hold_the_next_run_for_a_cooldow
     let updates = Arc::new(AtomicUsize::new(0));
     let u = updates.clone();
     let ecs = relay::start(move |request| {
-        if request.target_operation() == Some("UpdateService") && u.fetch_add(1, Ordering::SeqCst) == 0
+        if request.target_operation() == Some("UpdateService")
+            && u.fetch_add(1, Ordering::SeqCst) == 0
         {
             Verdict::Respond {
                 status: 400,
@@ -397,7 +398,10 @@ async fn an_update_service_refused_once_does_not_hold_the_next_run_for_a_cooldow
     };
     let first = once();
     let first_log = String::from_utf8_lossy(&first.stderr).to_string();
-    assert!(!first.status.success(), "the refused update fails the run:\n{first_log}");
+    assert!(
+        !first.status.success(),
+        "the refused update fails the run:\n{first_log}"
+    );
     assert_eq!(
         support::aws::desired_count(&sdk, &cluster, &service).await,
         2,

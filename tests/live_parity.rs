@@ -461,11 +461,10 @@ async fn every_policy_kind_behaves_live_as_its_backtest_said() {
     let scenario = Scenario::load(&plant_path).expect("the plant scenario loads");
     let seconds = scenario.duration_secs.expect("the plant has a duration");
     let (service_time, startup) = (scenario.plant.service_time, scenario.plant.startup);
-    let out_root = std::env::var_os("STEPSCALE_PARITY_OUT")
-        .map_or_else(
-            || PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("parity"),
-            PathBuf::from,
-        );
+    let out_root = std::env::var_os("STEPSCALE_PARITY_OUT").map_or_else(
+        || PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("parity"),
+        PathBuf::from,
+    );
     let work = tempfile::tempdir().expect("a temporary folder");
     let sdk = support::aws::sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);

@@ -393,7 +393,14 @@ async fn a_dry_run_given_the_desired_count_needs_no_aws() {
     support::redis_list(&key, 500).await;
     let (host, port) = support::redis_address();
     let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
-        .args(["run", "--once", "--dry-run", "--desired", "2", "--state-dir"])
+        .args([
+            "run",
+            "--once",
+            "--dry-run",
+            "--desired",
+            "2",
+            "--state-dir",
+        ])
         .arg(dir.path().join("state"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -211,7 +211,10 @@ fn a_failed_source_lowers_no_useful_task_cap() {
         ServiceState::settled(2),
         &mut state,
     );
-    assert_eq!(both.desired, 8, "both answered: 4 + 4 partitions cap it: {both:?}");
+    assert_eq!(
+        both.desired, 8,
+        "both answered: 4 + 4 partitions cap it: {both:?}"
+    );
     let mut state = ScalerState::default();
     let one_failed = controller.tick(
         &NOW,

@@ -305,11 +305,8 @@ impl ServiceRunner {
     #[cfg(feature = "aws")]
     pub async fn tick(&mut self, now_ms: Millis) -> Result<TickReport, RunnerError> {
         // The reads that do not depend on each other go out at once.
-        let (view, readings, first_load) = tokio::join!(
-            self.describe(),
-            self.read_all(),
-            self.store.load(now_ms)
-        );
+        let (view, readings, first_load) =
+            tokio::join!(self.describe(), self.read_all(), self.store.load(now_ms));
         let mut view: ServiceView = view?;
         let first_load = match first_load {
             Err(e) if self.given_fleet.is_some() => {
@@ -421,9 +418,7 @@ impl ServiceRunner {
     #[cfg(feature = "aws")]
     fn release_unapplied_claim(&self, state: &mut ScalerState, desired: u32, now_ms: Millis) {
         let unapplied = state.claim.as_ref().is_some_and(|c| {
-            c.from != c.to
-                && desired == c.from
-                && now_ms.saturating_sub(c.at_ms) >= CLAIM_GRACE_MS
+            c.from != c.to && desired == c.from && now_ms.saturating_sub(c.at_ms) >= CLAIM_GRACE_MS
         });
         if !unapplied {
             return;

@@ -55,7 +55,10 @@ fn processes_sharing_a_state_file_never_lose_an_update() {
         })
         .collect();
     for mut c in children {
-        assert!(c.wait().expect("a writer exits").success(), "a writer failed");
+        assert!(
+            c.wait().expect("a writer exits").success(),
+            "a writer failed"
+        );
     }
     let state: ScalerState = serde_json::from_slice(&std::fs::read(&path).expect("state written"))
         .expect("the state file is JSON");

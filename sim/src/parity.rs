@@ -215,7 +215,8 @@ pub fn read_record(path: &Path) -> Result<Vec<LiveTick>, ParityError> {
 #[must_use]
 pub fn arrivals_from_record(ticks: &[LiveTick]) -> Option<Vec<Micros>> {
     let total: f64 = ticks.iter().skip(1).filter_map(|t| t.arrivals).sum();
-    if !(total <= crate::limits::MAX_DISCRETE_MESSAGES) {
+    // NaN cannot come from the reader (it refuses non-finite cells), but fails here too.
+    if total.is_nan() || total > crate::limits::MAX_DISCRETE_MESSAGES {
         return None;
     }
     let mut times = Vec::with_capacity(total as usize + 1);

@@ -286,10 +286,9 @@ impl StagedDir {
             .target
             .file_name()
             .map_or_else(|| "out".to_string(), |n| n.to_string_lossy().into_owned());
-        let old = self.staging.with_file_name(format!(
-            ".{name}.old-{}",
-            std::process::id()
-        ));
+        let old = self
+            .staging
+            .with_file_name(format!(".{name}.old-{}", std::process::id()));
         let replaced = match std::fs::symlink_metadata(&self.target) {
             Ok(meta) => {
                 std::fs::rename(&self.target, &old).map_err(io("moving aside", &self.target))?;
@@ -413,7 +412,10 @@ mod tests {
         std::fs::write(theirs.join("notes.txt"), "mine").unwrap();
         let err = stage(&theirs, &rules(&[])).unwrap_err().to_string();
         assert!(err.contains("did not write"), "{err}");
-        assert!(err.contains("holds notes.txt"), "names what is in the way: {err}");
+        assert!(
+            err.contains("holds notes.txt"),
+            "names what is in the way: {err}"
+        );
         assert_eq!(
             std::fs::read_to_string(theirs.join("notes.txt")).unwrap(),
             "mine"
@@ -448,7 +450,10 @@ mod tests {
         std::fs::write(out.join("notes.txt"), "mine").unwrap();
         let err = s.commit().unwrap_err().to_string();
         assert!(err.contains("notes.txt"), "{err}");
-        assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+        assert_eq!(
+            std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+            "mine"
+        );
         assert_eq!(std::fs::read_to_string(out.join("a.txt")).unwrap(), "a");
         let left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
@@ -464,13 +469,19 @@ mod tests {
         // A pid that cannot exist (above Linux's pid_max) and this test's parent's, alive.
         let dead = dir.path().join(".out.staging-4194305");
         let old = dir.path().join(".out.old-4194306");
-        let alive = dir.path().join(format!(".out.staging-{}", std::os::unix::process::parent_id()));
+        let alive = dir.path().join(format!(
+            ".out.staging-{}",
+            std::os::unix::process::parent_id()
+        ));
         for d in [&dead, &old, &alive] {
             std::fs::create_dir(d).unwrap();
             std::fs::write(d.join("timeseries.csv"), "x").unwrap();
         }
         stage(&dir.path().join("out"), &rules(&[])).unwrap();
-        assert!(!dead.exists() && !old.exists(), "the killed runs' folders are swept");
+        assert!(
+            !dead.exists() && !old.exists(),
+            "the killed runs' folders are swept"
+        );
         assert!(alive.exists(), "a running process's folder is left");
     }
 

@@ -214,7 +214,7 @@ mod tests {
         let spike = [Generator::Constant { rate_per_s: 10.5 }];
         for at in even_send_times(&spike, 10) {
             let phase = at.fract();
-            assert!(phase >= 0.15 && phase <= 0.95, "a send at {at}");
+            assert!((0.15..=0.95).contains(&phase), "a send at {at}");
         }
     }
 }

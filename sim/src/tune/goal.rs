@@ -234,8 +234,9 @@ impl Constraint {
             Op::Lt => x < self.value,
             Op::Ge => x >= self.value,
             Op::Gt => x > self.value,
-            Op::Eq => x == self.value,
-            Op::Ne => x != self.value,
+            // Exact: booleans are 0 or 1 and counts are whole.
+            Op::Eq => x.total_cmp(&self.value).is_eq(),
+            Op::Ne => x.total_cmp(&self.value).is_ne(),
         }
     }
 
@@ -386,7 +387,10 @@ mod tests {
             .contains("`wait_p999` is not a numeric key"));
         assert!(Constraint::parse("scenario<=3").is_err());
         let e = Constraint::parse("wait_p99_s=<30").unwrap_err();
-        assert!(e.contains("`=<` is not an operator") && e.contains(OPERATORS), "{e}");
+        assert!(
+            e.contains("`=<` is not an operator") && e.contains(OPERATORS),
+            "{e}"
+        );
         let e = Constraint::parse("wait_p99_s=3").unwrap_err();
         assert!(e.contains("no operator") && e.contains(OPERATORS), "{e}");
         let e = Constraint::parse("wait_p99<=3").unwrap_err();
@@ -394,7 +398,9 @@ mod tests {
         let c = Constraint::parse("drained==true").unwrap();
         assert_eq!((c.op, c.value), (Op::Eq, 1.0));
         assert_eq!(c.to_string(), "drained == true");
-        assert!(Constraint::parse("drained<=1").unwrap_err().contains("== or !="));
+        assert!(Constraint::parse("drained<=1")
+            .unwrap_err()
+            .contains("== or !="));
         assert!(Constraint::parse("drained==yes").is_err());
         assert!(Constraint::parse("wait_p99_s<=abc").is_err());
         assert!(Goals::new("costs", vec![]).is_err());
@@ -422,13 +428,13 @@ mod tests {
         let s = goals.score(&[a.clone(), b]).unwrap();
         assert!((s.objective - 2.0).abs() < 1e-12);
         assert!(!s.feasible);
-        assert!(goals.score(&[a.clone()]).unwrap().feasible);
+        assert!(goals.score(std::slice::from_ref(&a)).unwrap().feasible);
         // A run cut off with messages waiting is infeasible, however short its waits...
         let cut_off = Summary {
             drained: false,
             ..a.clone()
         };
-        assert!(!goals.score(&[cut_off.clone()]).unwrap().feasible);
+        assert!(!goals.score(std::slice::from_ref(&cut_off)).unwrap().feasible);
         assert!(!goals.score(&[a, cut_off.clone()]).unwrap().feasible);
         // ...unless the user says otherwise.
         let lifted = Goals::new(
