@@ -434,7 +434,12 @@ mod tests {
             drained: false,
             ..a.clone()
         };
-        assert!(!goals.score(std::slice::from_ref(&cut_off)).unwrap().feasible);
+        assert!(
+            !goals
+                .score(std::slice::from_ref(&cut_off))
+                .unwrap()
+                .feasible
+        );
         assert!(!goals.score(&[a, cut_off.clone()]).unwrap().feasible);
         // ...unless the user says otherwise.
         let lifted = Goals::new(
