@@ -478,6 +478,13 @@ impl Config {
                 ));
             }
         }
+        if self.queues.len() > 1 && self.combine != Combine::Sum {
+            return Err(ConfigError::invalid(
+                self.key_for("combine"),
+                format!("{:?}", self.combine).to_lowercase(),
+                "the slo policy sizes one worker pool for every source's messages: set combine = \"sum\"",
+            ));
+        }
         // The service time is learned from arrivals counted without it: a rate every source
         // reports, or one source's oldest age (engine::estimator). Sources with neither never
         // teach it, and the policy would hold on every tick ("service time not known yet").
@@ -492,13 +499,6 @@ impl Config {
                     "the slo policy needs the service time, and these sources ({}) report neither an arrival rate nor the oldest message's age, so it cannot be learned: the policy would hold on every tick; set service_secs (seconds one message takes), or give the source a rate (SQS: cloudwatch_metrics = true; RabbitMQ: management_url)",
                     sources.join(", ")
                 ),
-            ));
-        }
-        if self.queues.len() > 1 && self.combine != Combine::Sum {
-            return Err(ConfigError::invalid(
-                self.key_for("combine"),
-                format!("{:?}", self.combine).to_lowercase(),
-                "the slo policy sizes one worker pool for every source's messages: set combine = \"sum\"",
             ));
         }
         Ok(())
