@@ -162,6 +162,10 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
     let mut started = 0u64;
     let mut redeliveries = 0u64;
     let mut backlog_max = 0usize;
+    // The worst backlog and oldest age seen since the last row (a row shows the interval's
+    // peak, not one sample).
+    let mut row_backlog_max = 0.0_f64;
+    let mut row_age_max_s = 0.0_f64;
     let mut violation_us: i128 = 0;
     let mut last_start = p.start_us;
     let emptied: bool;
@@ -286,13 +290,17 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         }
         let oldest_age_s = oldest_arrival.map_or(0.0, |a| (now - a) as f64 / 1e6);
         let backlog = (waiting.len() + visible_redo) as f64;
+        row_backlog_max = row_backlog_max.max(backlog);
+        row_age_max_s = row_age_max_s.max(oldest_age_s);
         if now >= rec.next_us {
             let snap = Snapshot {
                 arrivals: arrivals_since_row as f64,
-                backlog,
+                backlog: row_backlog_max,
                 in_flight: slots.busy_at(now, drain) as f64,
-                oldest_age_s,
+                oldest_age_s: row_age_max_s,
             };
+            row_backlog_max = 0.0;
+            row_age_max_s = 0.0;
             arrivals_since_row = 0;
             rec.record(now, &snap, &fleet, &mut control);
         }
@@ -345,9 +353,9 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
             }
             let snap = Snapshot {
                 arrivals: arrivals_since_row as f64,
-                backlog,
+                backlog: row_backlog_max.max(backlog),
                 in_flight: slots.busy_at(now, drain) as f64,
-                oldest_age_s,
+                oldest_age_s: row_age_max_s.max(oldest_age_s),
             };
             rec.record_final(now, &snap, &fleet, &mut control);
             break;

@@ -210,6 +210,10 @@ struct Queue {
     /// Served in the step they arrived (wait 0), summed here and recorded once.
     zero_wait: f64,
     backlog_max: f64,
+    /// The most visible messages at the end of any step since the last row.
+    row_backlog_max: f64,
+    /// The oldest message's largest age, in steps, at the end of any step since the last row.
+    row_age_steps_max: u64,
     violation_steps: u64,
     /// Messages lost by stopped or crashed tasks, waiting out the visibility timeout.
     /// (visible again at step, amount, original arrival step).
@@ -289,6 +293,8 @@ impl Queue {
             self.chunks.push_back((j, a - cap));
             self.backlog = a - cap;
             self.backlog_max = self.backlog_max.max(self.backlog);
+            self.row_backlog_max = self.row_backlog_max.max(self.backlog);
+            self.row_age_steps_max = self.row_age_steps_max.max(1);
             return;
         }
         if a > 0.0 {
@@ -334,11 +340,13 @@ impl Queue {
             self.chunks.clear();
         } else {
             self.backlog_max = self.backlog_max.max(self.backlog);
-            if self
-                .oldest_step()
-                .is_some_and(|oldest| (j + 1).saturating_sub(oldest) > slo_steps)
-            {
-                self.violation_steps += 1;
+            self.row_backlog_max = self.row_backlog_max.max(self.backlog);
+            if let Some(oldest) = self.oldest_step() {
+                let age = (j + 1).saturating_sub(oldest);
+                self.row_age_steps_max = self.row_age_steps_max.max(age);
+                if age > slo_steps {
+                    self.violation_steps += 1;
+                }
             }
         }
     }
@@ -376,6 +384,8 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         waits: WaitHistogram::default(),
         zero_wait: 0.0,
         backlog_max: 0.0,
+        row_backlog_max: 0.0,
+        row_age_steps_max: 0,
         violation_steps: 0,
         returns: VecDeque::new(),
         redelivered: 0.0,
@@ -411,12 +421,16 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
             .map_or(0.0, |o| i.saturating_sub(o) as f64 * dt_s);
         if now >= rec.next_us {
             let cum = arr.cumulative(i);
+            // The worst of the interval, not one sample: a row shows the peak backlog and the
+            // oldest age the summary counts.
             let snap = Snapshot {
                 arrivals: cum - cum_last_row,
-                backlog: q.backlog,
+                backlog: q.backlog.max(q.row_backlog_max),
                 in_flight,
-                oldest_age_s,
+                oldest_age_s: oldest_age_s.max(q.row_age_steps_max as f64 * dt_s),
             };
+            q.row_backlog_max = 0.0;
+            q.row_age_steps_max = 0;
             cum_last_row = cum;
             rec.record(now, &snap, &fleet, &mut control);
         }
@@ -448,9 +462,9 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
             emptied = drained;
             let snap = Snapshot {
                 arrivals: arr.cumulative(i) - cum_last_row,
-                backlog: q.backlog,
+                backlog: q.backlog.max(q.row_backlog_max),
                 in_flight,
-                oldest_age_s,
+                oldest_age_s: oldest_age_s.max(q.row_age_steps_max as f64 * dt_s),
             };
             rec.record_final(now, &snap, &fleet, &mut control);
             break;

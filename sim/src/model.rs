@@ -67,7 +67,7 @@ pub struct Row {
     pub t_us: Micros,
     /// Messages that arrived in the interval.
     pub arrivals: f64,
-    /// Visible messages at `t`.
+    /// The most visible messages at any step of the interval ending at `t`.
     pub backlog: f64,
     /// Messages being processed at `t`.
     pub in_flight: f64,
@@ -79,7 +79,7 @@ pub struct Row {
     pub pending: u32,
     /// The last decision in the interval, if one was made.
     pub action: Option<Action>,
-    /// Age of the oldest visible message at `t` in seconds.
+    /// The oldest visible message's largest age in the interval ending at `t`, in seconds.
     pub oldest_age_s: f64,
     /// Ideal tasks for the interval: ceil(arrival rate / per-task throughput).
     pub demand: u32,
@@ -652,11 +652,11 @@ pub struct Series {
 pub struct Snapshot {
     /// Arrivals since the previous row.
     pub arrivals: f64,
-    /// Visible messages.
+    /// The most visible messages since the previous row.
     pub backlog: f64,
     /// Messages in process.
     pub in_flight: f64,
-    /// Oldest visible message's age in seconds.
+    /// The oldest visible message's largest age since the previous row, in seconds.
     pub oldest_age_s: f64,
 }
 
