@@ -42,6 +42,9 @@ pub enum Stroke {
     Solid(u32),
     /// A dashed line this many pixels wide, drawn along the highs and the lows.
     Dashed(u32),
+    /// A light area from 0 up to the highs, with a line this many pixels wide along them: a
+    /// series other lines run on top of without hiding it.
+    Area(u32),
 }
 
 /// One series on a chart.
@@ -352,13 +355,16 @@ fn err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> OutputError + '_ {
 }
 
 /// The y range of `lines`: from zero to the highest value plus headroom.
-fn y_range(lines: &[&Line]) -> Range<f64> {
+/// From 0 to above the highest point, with room at the top for a legend of `legend_rows`
+/// entries (about a ninth of the panel each), so that the legend never covers data.
+fn y_range(lines: &[&Line], legend_rows: usize) -> Range<f64> {
     let m = lines
         .iter()
         .flat_map(|l| l.points.iter().map(|p| p.2))
         .filter(|v| v.is_finite())
         .fold(0.0_f64, f64::max);
-    0.0..if m > 0.0 { m * 1.08 } else { 1.0 }
+    let headroom = 1.08 + 0.11 * legend_rows as f64;
+    0.0..if m > 0.0 { m * headroom } else { 1.0 }
 }
 
 /// A plotting area in pixels: (x range, y range).
@@ -388,6 +394,27 @@ fn draw_line<DB: DrawingBackend>(
         .collect();
     let color = line.color;
     match line.stroke {
+        Stroke::Area(w) => {
+            let highs: Vec<(f64, f64)> = cols.iter().map(|c| (c.0, c.2)).collect();
+            chart
+                .draw_series(AreaSeries::new(
+                    highs,
+                    0.0,
+                    color.mix(0.45).filled(),
+                ))
+                .map_err(e)?;
+            // The edge along the highs (a column's low is inside the area).
+            let edge: Vec<(f64, f64)> = cols.iter().map(|c| (c.0, c.2)).collect();
+            let style = color.stroke_width(w);
+            let pieces = gentle_pieces(&edge, |p| chart.backend_coord(p));
+            chart
+                .draw_series(pieces.into_iter().map(|p| PathElement::new(p, style)))
+                .map_err(e)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 24, y + 5)], color.mix(0.45).filled())
+                });
+        }
         Stroke::Solid(w) => {
             // Low then high in every column: a spike is a vertical stroke, a quiet stretch a
             // line, and a busy stretch a band from its minima to its maxima.
@@ -478,8 +505,9 @@ fn panel<DB: DrawingBackend>(
 ) -> Result<PixelArea, String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("{e:?}");
     let primary: Vec<&Line> = lines.iter().collect();
-    let y = y_range(&primary);
-    let y2 = secondary.map_or(y.clone(), |(_, l)| y_range(&[l]));
+    let rows = lines.len() + usize::from(secondary.is_some());
+    let y = y_range(&primary, rows);
+    let y2 = secondary.map_or(y.clone(), |(_, l)| y_range(&[l], rows));
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 22))
         .margin(12)
@@ -505,9 +533,7 @@ fn panel<DB: DrawingBackend>(
         mesh.x_desc(desc.as_str());
     }
     mesh.draw().map_err(e)?;
-    for line in lines {
-        draw_line(&mut chart, line, 1.0, line.label.clone())?;
-    }
+    // The right-axis series first, under the left-axis ones, which it would otherwise cover.
     if let Some((desc, line)) = secondary {
         chart
             .configure_secondary_axes()
@@ -525,6 +551,9 @@ fn panel<DB: DrawingBackend>(
             scale,
             format!("{} (right axis)", line.label),
         )?;
+    }
+    for line in lines {
+        draw_line(&mut chart, line, 1.0, line.label.clone())?;
     }
     chart
         .configure_series_labels()
@@ -622,36 +651,49 @@ impl Backtest<'_> {
         let blue = RGBColor(31, 119, 180);
         let red = RGBColor(214, 39, 40);
         let resolution_s = self.resolution_s;
-        let arrivals = series("arrivals per second", blue, Stroke::Solid(1), &|r| {
-            r.arrivals / resolution_s
-        });
-        let backlog = series("backlog (visible messages)", red, Stroke::Solid(2), &|r| {
-            r.backlog
-        });
+        let arrivals = series(
+            "arrivals per second, mean of each row (left axis)",
+            blue,
+            Stroke::Solid(1),
+            &|r| r.arrivals / resolution_s,
+        );
+        let backlog = series(
+            "backlog: most visible messages in each row",
+            RGBColor(255, 152, 150),
+            Stroke::Solid(2),
+            &|r| r.backlog,
+        );
         let mut out = vec![panel(
             &areas[0],
-            "Arrivals and backlog",
-            "messages / s",
+            "Arrivals (left axis) and backlog (right axis)",
+            "arrivals, messages / s",
             &[arrivals],
-            Some(("messages", &backlog)),
+            Some(("backlog, messages", &backlog)),
             &axis,
             false,
         )?];
-        // `desired` last and dashed: it stays visible where it equals `running`.
+        // The fleet first (running as a light area), then what was asked for and what the
+        // load needed on top of it: `desired` dashed and `ideal` a thin dark line, both
+        // visible where they equal `running`, and the area visible under both.
         let tasks = [
             series(
-                "ideal (demand)",
-                RGBColor(150, 150, 150),
-                Stroke::Solid(2),
-                &|r| f64::from(r.demand),
+                "running",
+                RGBColor(31, 119, 180),
+                Stroke::Area(1),
+                &|r| f64::from(r.running),
             ),
-            series("running", blue, Stroke::Solid(3), &|r| f64::from(r.running)),
             series("pending", RGBColor(255, 127, 14), Stroke::Solid(2), &|r| {
                 f64::from(r.pending)
             }),
-            series("desired", RGBColor(44, 160, 44), Stroke::Dashed(1), &|r| {
+            series("desired", RGBColor(44, 160, 44), Stroke::Dashed(2), &|r| {
                 f64::from(r.desired)
             }),
+            series(
+                "ideal (demand at full use)",
+                RGBColor(40, 40, 40),
+                Stroke::Solid(1),
+                &|r| f64::from(r.demand),
+            ),
         ];
         out.push(panel(
             &areas[1],
@@ -664,7 +706,7 @@ impl Backtest<'_> {
         )?);
         let age = [
             series(
-                "oldest message age",
+                "oldest message's age, worst of each row",
                 RGBColor(148, 103, 189),
                 Stroke::Solid(2),
                 &|r| r.oldest_age_s,

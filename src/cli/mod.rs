@@ -3,6 +3,7 @@
 mod backtest;
 mod decide;
 mod parity;
+#[cfg(feature = "live")]
 mod run;
 mod signals;
 mod tune;
@@ -43,10 +44,12 @@ enum Command {
     /// Search a policy space for the cheapest policy that meets the goals; write best.toml.
     Tune(tune::TuneArgs),
     /// The live loop: read queues, decide, keep state, set the ECS desired count.
+    #[cfg(feature = "live")]
     Run(run::RunArgs),
     /// Replay a recorded live run (`run --record`) in the simulator; compare the decisions.
     Parity(parity::ParityArgs),
     /// Print the least-privilege IAM policy (JSON) for a configuration's service, state and queues.
+    #[cfg(feature = "live")]
     Iam {
         /// Policy file (TOML); without it, the environment alone (as the Lambda reads it).
         #[arg(long)]
@@ -81,8 +84,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
             backtest::compare(&args)
         }
         Command::Tune(args) => tune::run(&args),
+        #[cfg(feature = "live")]
         Command::Run(args) => run::run(&args),
         Command::Parity(args) => parity::run(&args),
+        #[cfg(feature = "live")]
         Command::Iam {
             policy,
             region,
