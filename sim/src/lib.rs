@@ -20,6 +20,7 @@ pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod staged;
+pub mod suggest;
 pub mod summary;
 pub mod synth;
 pub mod timefmt;

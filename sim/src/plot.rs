@@ -395,16 +395,11 @@ fn draw_line<DB: DrawingBackend>(
     let color = line.color;
     match line.stroke {
         Stroke::Area(w) => {
-            let highs: Vec<(f64, f64)> = cols.iter().map(|c| (c.0, c.2)).collect();
-            chart
-                .draw_series(AreaSeries::new(
-                    highs,
-                    0.0,
-                    color.mix(0.45).filled(),
-                ))
-                .map_err(e)?;
             // The edge along the highs (a column's low is inside the area).
             let edge: Vec<(f64, f64)> = cols.iter().map(|c| (c.0, c.2)).collect();
+            chart
+                .draw_series(AreaSeries::new(edge.clone(), 0.0, color.mix(0.45).filled()))
+                .map_err(e)?;
             let style = color.stroke_width(w);
             let pieces = gentle_pieces(&edge, |p| chart.backend_coord(p));
             chart
@@ -676,12 +671,9 @@ impl Backtest<'_> {
         // load needed on top of it: `desired` dashed and `ideal` a thin dark line, both
         // visible where they equal `running`, and the area visible under both.
         let tasks = [
-            series(
-                "running",
-                RGBColor(31, 119, 180),
-                Stroke::Area(1),
-                &|r| f64::from(r.running),
-            ),
+            series("running", RGBColor(31, 119, 180), Stroke::Area(1), &|r| {
+                f64::from(r.running)
+            }),
             series("pending", RGBColor(255, 127, 14), Stroke::Solid(2), &|r| {
                 f64::from(r.pending)
             }),

@@ -45,7 +45,7 @@ pub fn toml_message(e: &toml::de::Error) -> String {
 /// Like [`toml_message`], with the line and column computed from `text`.
 #[must_use]
 pub fn toml_message_in(e: &toml::de::Error, text: Option<&str>) -> String {
-    let message = e.message().trim_end().replace('\n', " ");
+    let message = crate::suggest::with_hint(&e.message().trim_end().replace('\n', " "));
     match (e.span(), text) {
         (Some(span), Some(text)) => {
             // serde loses the span of a key inside an internally tagged table (`[policy]`):

@@ -53,6 +53,11 @@ install_tansu() {
     die "cargo install tansu failed"
   fi
   log "tansu installed in $(elapsed_since "$t0")"
+  # The build folder (1.3 GB) is of no use once the binary is installed. Removed only when it is
+  # this script's own default folder, never one the caller named in TANSU_TARGET_DIR.
+  if [[ $TANSU_TARGET_DIR == "$STEPSCALE_CACHE/tansu-target" ]]; then
+    rm -rf "$TANSU_TARGET_DIR"
+  fi
 }
 
 if [[ $MODE == --install-only ]]; then

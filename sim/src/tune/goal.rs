@@ -101,42 +101,12 @@ pub fn boolean_keys() -> Vec<String> {
     }
 }
 
-/// The key among `keys` nearest to `key` (edit distance at most a third of its length, and at
-/// least 1), for a "did you mean".
-#[must_use]
-pub fn nearest<'k>(key: &str, keys: &'k [String]) -> Option<&'k str> {
-    let limit = (key.chars().count() / 3).max(1);
-    keys.iter()
-        .map(|k| (edit_distance(key, k), k))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k.as_str())
-}
-
-/// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
-
 fn check_key(key: &str, what: &str) -> Result<(), String> {
     let keys = numeric_keys();
     if keys.iter().any(|k| k == key) {
         return Ok(());
     }
-    let hint = nearest(key, &keys)
+    let hint = crate::suggest::nearest(key, &keys)
         .map(|k| format!(" (did you mean `{k}`?)"))
         .unwrap_or_default();
     Err(format!(
