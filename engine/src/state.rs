@@ -199,6 +199,12 @@ impl ScalerState {
             .map(|r| r.tasks)
             .fold(raw, u32::max);
         if window_ms > 0 {
+            // An older recommendation no higher than `raw` leaves the window before `raw` does,
+            // so it can never be the highest again: dropped. The window keeps a falling run of
+            // recommendations (a few entries, not one per tick), with the same floor.
+            while self.recommendations.back().is_some_and(|r| r.tasks <= raw) {
+                self.recommendations.pop_back();
+            }
             self.recommendations.push_back(Recommendation {
                 at_ms: now,
                 tasks: raw,

@@ -328,3 +328,50 @@ fn limit_names_match_the_serialized_ones() {
         );
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The stabilization floor keeps only the recommendations that can still be the highest,
+    /// and gives the same floor as the plain maximum over the whole window.
+    #[test]
+    fn the_stabilization_floor_is_the_windows_maximum(
+        raws in proptest::collection::vec(0u32..50, 1..400),
+        window_s in 1i64..120,
+        gaps in proptest::collection::vec(1i64..20, 400),
+    ) {
+        let mut state = ScalerState::default();
+        let mut seen: Vec<(i64, u32)> = Vec::new();
+        let mut now = NOW;
+        for (i, raw) in raws.iter().enumerate() {
+            now += gaps[i] * 1000;
+            let floor = state.stabilization_floor(now, window_s * 1000, *raw);
+            let naive = seen
+                .iter()
+                .filter(|(t, _)| now - t < window_s * 1000)
+                .map(|(_, r)| *r)
+                .fold(*raw, u32::max);
+            prop_assert_eq!(floor, naive);
+            seen.push((now, *raw));
+        }
+    }
+}
+
+/// A day-long window at a 1 s period keeps a handful of recommendations, not 86,400: the
+/// state document stays small.
+#[test]
+fn a_day_long_window_at_one_second_keeps_the_state_small() {
+    let mut state = ScalerState::default();
+    for i in 0..86_400i64 {
+        // A daily wave between 5 and 45 tasks.
+        let raw = 25 + (20.0 * ((i as f64) / 86_400.0 * std::f64::consts::TAU).sin()) as i64;
+        state.stabilization_floor(NOW + i * 1000, 86_400_000, raw as u32);
+    }
+    let json = serde_json::to_string(&state).unwrap();
+    assert!(
+        state.recommendations.len() <= 50,
+        "{}",
+        state.recommendations.len()
+    );
+    assert!(json.len() < 4_000, "{} bytes", json.len());
+}

@@ -472,7 +472,11 @@ fn several_sources_must_sum_for_slo() {
     let sqs = stepscale_engine::config::QueueConfig::of_type("sqs").unwrap();
     let mut config = Config::default();
     config.queues = vec![sqs.clone(), sqs];
-    config.policy = PolicySpec::Slo(SloParams::default());
+    // With the service time given: SQS without CloudWatch cannot teach it.
+    config.policy = PolicySpec::Slo(SloParams {
+        service_secs: Some(2.0),
+        ..SloParams::default()
+    });
     let Err(ConfigError::Invalid { key, value, rule }) = config.validate() else {
         panic!("two sources combined by max were accepted")
     };

@@ -395,11 +395,11 @@ impl Config {
                         "the tolerance must be in [0, 1)",
                     ));
                 }
-                if p.scale_in_stabilization_secs < 0 {
+                if !(0..=MAX_WINDOW_SECS).contains(&p.scale_in_stabilization_secs) {
                     return Err(ConfigError::invalid(
                         "policy.scale_in_stabilization_secs",
                         p.scale_in_stabilization_secs,
-                        "a window must be >= 0 seconds",
+                        format!("a window must be between 0 and {MAX_WINDOW_SECS} seconds (a day)"),
                     ));
                 }
                 if p.limit_period_secs <= 0 {
@@ -470,11 +470,11 @@ impl Config {
             ),
             ("policy.rate_smoothing_secs", p.rate_smoothing_secs),
         ] {
-            if secs < 0 {
+            if !(0..=MAX_WINDOW_SECS).contains(&secs) {
                 return Err(ConfigError::invalid(
                     key,
                     secs,
-                    "a window must be >= 0 seconds",
+                    format!("a window must be between 0 and {MAX_WINDOW_SECS} seconds (a day)"),
                 ));
             }
         }
@@ -504,6 +504,10 @@ impl Config {
         Ok(())
     }
 }
+
+/// The longest stabilization or smoothing window: a day. The state keeps a window's
+/// recommendations, so the window bounds the state document.
+pub const MAX_WINDOW_SECS: i64 = 86_400;
 
 fn check_finite(key: &str, value: f64) -> Result<(), ConfigError> {
     if value.is_finite() {
