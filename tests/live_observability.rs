@@ -366,3 +366,85 @@ async fn a_shadow_is_recorded_and_never_acted_on() {
         .join(format!("{cluster}__{service}.shadow-target50.json"))
         .is_file());
 }
+
+/// Three hundred idle connections to `--metrics-addr` neither stop the loop nor exhaust its
+/// file descriptors: it serves at most 32 at once (the rest are closed as they arrive) and
+/// closes each after 10 s, so the ticks keep their period and `/healthz` answers again.
+#[tokio::test]
+async fn hundreds_of_idle_connections_neither_stop_the_loop_nor_exhaust_its_descriptors() {
+    let sdk = support::aws::sdk().await;
+    let (cluster, service) = support::aws::ecs_service(&sdk, 1).await;
+    let key = support::unique("jobs");
+    support::redis_list(&key, 50).await;
+    let (host, port) = support::redis_address();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(
+        dir.path(),
+        "idle.toml",
+        (&cluster, &service),
+        (&host, port),
+        &key,
+        "",
+    );
+    let metrics_port = free_port();
+    let addr = format!("127.0.0.1:{metrics_port}");
+    let state = dir.path().join("state");
+    let mut run = LiveRun::spawn(stepscale(
+        &[
+            "--policy",
+            policy.to_str().unwrap(),
+            "--period-secs",
+            PERIOD_SECS,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--metrics-addr",
+            &addr,
+        ],
+        &[],
+    ));
+    let started = Instant::now();
+    while get(metrics_port, "/healthz").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no /healthz answer:\n{}",
+            run.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let idle: Vec<TcpStream> = (0..300)
+        .filter_map(|_| TcpStream::connect(("127.0.0.1", metrics_port)).ok())
+        .collect();
+    assert!(idle.len() >= 250, "{} connections opened", idle.len());
+    // The loop keeps its period while they are open.
+    let watch_until = Instant::now() + Duration::from_secs(6);
+    let mut at = Vec::new();
+    while let Some(t) = run.next_tick(watch_until) {
+        at.push(t.at);
+    }
+    assert!(at.len() >= 4, "{} ticks in 6 s:\n{}", at.len(), run.log());
+    for w in at.windows(2) {
+        assert!(
+            w[1] - w[0] < Duration::from_millis(2_500),
+            "a tick came {:?} after the one before",
+            w[1] - w[0]
+        );
+    }
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", run.pid())).map_or(0, Iterator::count);
+    assert!(
+        fds < 150,
+        "{fds} open descriptors with 300 idle connections"
+    );
+    // Once the held connections time out, a scrape is served again.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some((status, _)) = get(metrics_port, "/healthz") {
+            assert_eq!(status, 200);
+            break;
+        }
+        assert!(Instant::now() < deadline, "/healthz never answered again");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(idle);
+    run.terminate();
+    assert!(run.wait(Duration::from_secs(10)).success(), "{}", run.log());
+}

@@ -351,6 +351,11 @@ pub async fn bind(addr: &str) -> Result<TcpListener, String> {
 
 /// Serves `/metrics` and `/healthz` on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+    // Idle or slow connections must not exhaust the process's file descriptors and blind the
+    // scaler: at most MAX_CONNECTIONS at once (more are closed as they arrive), each closed
+    // CONNECTION_TIMEOUT after it opened, whether or not it sent a request (a scrape takes
+    // milliseconds; a scraper's keep-alive connection is reopened).
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -360,6 +365,11 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
                 continue;
             }
         };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::debug!(%peer, "Metrics server: too many connections; closing this one.");
+            drop(stream);
+            continue;
+        };
         let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
@@ -367,15 +377,24 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
                 async move { Ok::<_, Infallible>(response) }
             });
             let io = hyper_util::rt::TokioIo::new(stream);
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, service)
-                .await
-            {
-                tracing::debug!(%peer, error = %e, "Metrics connection ended with an error.");
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+            match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "Metrics connection ended with an error.");
+                }
+                Err(_) => tracing::debug!(%peer, "Metrics connection closed after its time."),
+                Ok(Ok(())) => {}
             }
+            drop(slot);
         });
     }
 }
+
+/// Most connections `/metrics` and `/healthz` serve at once.
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// How long one connection may stay open, request or not.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

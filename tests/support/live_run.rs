@@ -141,6 +141,11 @@ impl LiveRun {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM, as ECS (or systemd) stops a task.
     pub fn terminate(&self) {
         let sent = Command::new("kill")
