@@ -140,6 +140,15 @@ fn render_row(
     let mut next = None;
     if ok.is_empty() {
         let _ = write!(row, ",,,,,");
+    } else if ok.len() < readings.len() {
+        // Some sources failed: their counts are unknown, so this row's level is partial. Its
+        // counts are written as read, its arrivals left empty, and it is no baseline: the next
+        // complete row counts from the last complete one (a failed source's backlog is never
+        // booked as new arrivals).
+        let visible: u64 = ok.iter().map(|s| s.visible).sum();
+        let in_flight: u64 = ok.iter().map(|s| s.in_flight).sum();
+        let delayed: u64 = ok.iter().map(|s| s.delayed).sum();
+        let _ = write!(row, ",,,{visible},{in_flight},{delayed}");
     } else {
         let visible: u64 = ok.iter().map(|s| s.visible).sum();
         let in_flight: u64 = ok.iter().map(|s| s.in_flight).sum();
@@ -149,6 +158,11 @@ fn render_row(
         // A previous row from the future (a clock moved back) or over a day old (an earlier
         // deployment) says nothing of the arrivals since: start afresh.
         let last = last.filter(|(t, _)| *t <= now_ms && now_ms - *t <= 86_400_000);
+        // A reported 0 that the counts contradict (messages in flight, or the count grew) is
+        // a window without data yet, not a measured 0: the engine's estimator distrusts it
+        // too (engine::estimator), and the row falls back to the count's rise.
+        let rate = rate
+            .filter(|r| *r > 0.0 || (in_flight == 0 && last.is_none_or(|(_, prev)| level <= prev)));
         let (arrivals, estimated) = match (rate, last) {
             (Some(r), Some((t, _))) => (r * (now_ms - t) as f64 / 1000.0, false),
             (_, Some((_, prev))) => ((level - prev).max(0.0), true),
@@ -177,12 +191,13 @@ fn render_row(
     (row, next)
 }
 
-/// The level of the last row of a recorded trace's text, if it has one.
+/// The level of the last complete row of a recorded trace's text (rows of failed or partial
+/// reads are passed over), if it has one.
 fn last_level_in(text: &str) -> Option<(Millis, f64)> {
     text.lines()
         .rev()
-        .find(|l| !l.trim().is_empty() && !l.starts_with("time,"))
-        .and_then(last_level)
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("time,"))
+        .find_map(last_level)
 }
 
 /// Appends one row to the day's trace object in S3, `{base}/{YYYY-MM-DD}.csv` (UTC), read and
@@ -227,6 +242,17 @@ pub async fn record_to_s3(
                 "the object's header is not {HEADER:?}: StepScale appends only to a trace it wrote"
             )));
         }
+        // A write retried after it had succeeded finds its own row (this decision's time)
+        // already last: done, not written twice. Rows are one per decision and strictly later
+        // than the one before, so the time names the row.
+        let stamp = chrono_free_rfc3339(now_ms);
+        if text
+            .lines()
+            .last()
+            .is_some_and(|l| l.split(',').next() == Some(stamp.as_str()))
+        {
+            return Ok(objects.location(&key));
+        }
         let (row, _) = render_row(last, 0, now_ms, readings, service, decision, &[]);
         let body = if text.is_empty() {
             format!("{HEADER}\n{row}")
@@ -246,9 +272,13 @@ pub async fn record_to_s3(
 }
 
 /// The time and the visible + in-flight level of a recorded row; none for a row of failed
-/// reads (its counts are empty) or one this recorder did not write.
+/// reads (its counts are empty), of partial reads (its arrivals are empty) or one this
+/// recorder did not write.
 fn last_level(row: &str) -> Option<(Millis, f64)> {
     let cols: Vec<&str> = row.split(',').collect();
+    if cols.get(1).is_none_or(|a| a.is_empty()) {
+        return None;
+    }
     let t = parse_rfc3339(cols.first()?)?;
     let visible: f64 = cols.get(3)?.parse().ok()?;
     let in_flight: f64 = cols.get(4)?.parse().ok()?;
@@ -349,6 +379,121 @@ mod tests {
         assert_eq!(
             header(&["a", "b"]),
             format!("{HEADER},shadow_desired.a,shadow_desired.b")
+        );
+    }
+
+    fn hold() -> Decision {
+        Decision {
+            at_ms: 0,
+            previous: 2,
+            desired: 2,
+            recommended: 2,
+            action: stepscale_engine::Action::Hold,
+            reason: stepscale_engine::Reason::ServiceTimeUnknown { backlog: 0.0 },
+            limited_by: None,
+            metric: None,
+        }
+    }
+
+    fn sample(visible: u64, in_flight: u64, rate: Option<f64>) -> stepscale_engine::QueueSample {
+        stepscale_engine::QueueSample {
+            visible,
+            in_flight,
+            arrival_rate_per_s: rate,
+            ..stepscale_engine::QueueSample::default()
+        }
+    }
+
+    fn cell(row: &str, i: usize) -> String {
+        row.trim_end()
+            .split(',')
+            .nth(i)
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    #[test]
+    fn a_row_with_a_failed_source_is_no_baseline_and_books_nothing() {
+        let fleet = ServiceState::settled(2);
+        let failed: Reading = Err(stepscale_engine::ReadFailure::new("timed out"));
+        let t0 = 1_700_000_000_000;
+        // Complete: 10 + 500 waiting.
+        let (_, full) = render_row(
+            None,
+            0,
+            t0,
+            &[Ok(sample(10, 0, None)), Ok(sample(500, 0, None))],
+            fleet,
+            &hold(),
+            &[],
+        );
+        // The second source fails: a partial row, arrivals empty, no new baseline.
+        let (row, partial) = render_row(
+            full,
+            0,
+            t0 + 60_000,
+            &[Ok(sample(12, 0, None)), failed],
+            fleet,
+            &hold(),
+            &[],
+        );
+        assert_eq!(partial, None);
+        assert_eq!(cell(&row, 1), "", "{row}");
+        assert_eq!(cell(&row, 3), "12", "{row}");
+        // Both answer again: 2 + 5 arrived since the last complete row, not 502.
+        let (row, _) = render_row(
+            full,
+            0,
+            t0 + 120_000,
+            &[Ok(sample(12, 0, None)), Ok(sample(505, 0, None))],
+            fleet,
+            &hold(),
+            &[],
+        );
+        assert_eq!(cell(&row, 1), "7.000", "{row}");
+        // A --once run after a failed or partial row continues from the last complete row.
+        let text = format!(
+            "{HEADER}\n2023-11-14T22:13:20.000Z,0.000,true,10,5,0,2,2,0,hold\n\
+             2023-11-14T22:14:20.000Z,,,12,0,0,2,2,0,hold\n\
+             2023-11-14T22:15:20.000Z,,,,,,2,2,0,hold\n"
+        );
+        assert_eq!(last_level_in(&text), Some((1_700_000_000_000, 15.0)));
+    }
+
+    #[test]
+    fn a_reported_zero_the_counts_contradict_is_not_written_as_measured() {
+        let fleet = ServiceState::settled(2);
+        let t0 = 1_700_000_000_000;
+        let last = Some((t0, 10.0));
+        // Rate 0, but 4 in flight and the count rose by 6: an estimate from the rise.
+        let (row, _) = render_row(
+            last,
+            0,
+            t0 + 60_000,
+            &[Ok(sample(12, 4, Some(0.0)))],
+            fleet,
+            &hold(),
+            &[],
+        );
+        assert_eq!(
+            (cell(&row, 1), cell(&row, 2)),
+            ("6.000".into(), "true".into()),
+            "{row}"
+        );
+        // An idle queue keeps its measured 0.
+        let (row, _) = render_row(
+            last,
+            0,
+            t0 + 60_000,
+            &[Ok(sample(10, 0, Some(0.0)))],
+            fleet,
+            &hold(),
+            &[],
+        );
+        assert_eq!(
+            (cell(&row, 1), cell(&row, 2)),
+            ("0.000".into(), "false".into()),
+            "{row}"
         );
     }
 }
