@@ -229,7 +229,7 @@ fn a_signal_during_the_write_removes_the_staging_folder() {
             .arg(&out)
             .current_dir(root())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let staging = dir
@@ -246,10 +246,16 @@ fn a_signal_during_the_write_removes_the_staging_folder() {
         let _ = Command::new("kill")
             .args([signal, &child.id().to_string()])
             .status();
-        let status = child.wait().unwrap();
-        if !status.success() {
+        let run = child.wait_with_output().unwrap();
+        if !run.status.success() {
             interrupted += 1;
             assert!(!out.exists(), "an interrupted run left {}", out.display());
+            // It says so, in one line.
+            let said = String::from_utf8_lossy(&run.stderr);
+            assert!(
+                said.contains("interrupted by SIG") && said.contains("nothing was written"),
+                "{said}"
+            );
         }
         let left: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()

@@ -86,7 +86,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Tune(args) => tune::run(&args),
         #[cfg(feature = "live")]
         Command::Run(args) => run::run(&args),
-        Command::Parity(args) => parity::run(&args),
+        Command::Parity(args) => {
+            signals::install();
+            parity::run(&args)
+        }
         #[cfg(feature = "live")]
         Command::Iam {
             policy,

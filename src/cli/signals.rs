@@ -27,6 +27,12 @@ pub fn install() {
                 continue;
             }
             stepscale_sim::staged::remove_staging();
+            let name = if sig == signal_hook::consts::SIGTERM {
+                "SIGTERM"
+            } else {
+                "SIGINT"
+            };
+            eprintln!("interrupted by {name}: nothing was written (the --out folder is as it was)");
             std::process::exit(128 + sig);
         }
     });

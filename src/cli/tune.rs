@@ -149,6 +149,8 @@ fn progress(total: usize) -> (impl Fn() + Sync, Option<indicatif::ProgressBar>) 
 /// Runs `tune` (or `tune merge`).
 pub fn run(args: &TuneArgs) -> anyhow::Result<ExitCode> {
     if let Some(TuneCommand::Merge { dirs, out, force }) = &args.merge {
+        // An interrupt removes the staging folder instead of leaving it behind.
+        signals::install();
         return merge(dirs, out, *force);
     }
     let (Some(s), Some(space_path)) = (&args.scenario, &args.space) else {
