@@ -139,29 +139,44 @@ async fn invocations_record_the_arrivals_between_them_in_s3() {
         .unwrap_or_else(|| panic!("{second}"));
     let prefix = format!("s3://{bucket}/traces/{cluster}/{service}/");
     assert!(location.starts_with(&prefix), "{location}");
-    let object_key = location
-        .trim_start_matches(&format!("s3://{bucket}/"))
-        .to_string();
-    let body = s3
-        .get_object()
-        .bucket(&bucket)
-        .key(&object_key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
-    let text = String::from_utf8(body.to_vec()).unwrap();
+    // The two invocations may fall on two UTC days (a run across midnight): each day has its
+    // own object, and the second day's first row continues from the first day's last. The
+    // rows are read from every object the invocations wrote, in order.
+    let mut locations = vec![first["recorded"].as_str().unwrap_or(location).to_string()];
+    if locations[0] != location {
+        locations.push(location.to_string());
+    }
+    let mut text = String::new();
+    for loc in &locations {
+        let object_key = loc
+            .trim_start_matches(&format!("s3://{bucket}/"))
+            .to_string();
+        let body = s3
+            .get_object()
+            .bucket(&bucket)
+            .key(&object_key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        let part = String::from_utf8(body.to_vec()).unwrap();
+        assert!(part.starts_with("time,arrivals,"), "{part}");
+        if text.is_empty() {
+            text = part;
+        } else {
+            text.extend(part.lines().skip(1).map(|l| format!("{l}\n")));
+        }
+    }
     let rows: Vec<Vec<&str>> = text
         .lines()
         .skip(1)
         .map(|l| l.split(',').collect())
         .collect();
     assert_eq!(rows.len(), 2, "{text}");
-    assert!(text.starts_with("time,arrivals,"), "{text}");
     // The rise of the list from 20 to 30: 10 arrivals.
     assert_eq!(
         (rows[1][1], rows[1][2], rows[1][3]),

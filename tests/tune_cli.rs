@@ -332,9 +332,11 @@ fn no_feasible_candidate_writes_the_results_and_exits_2() {
 
 #[test]
 fn a_signal_stops_the_search_and_writes_what_was_evaluated() {
+    use std::io::BufRead as _;
+    const BUDGET: u64 = 2_000;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("stopped");
-    let child = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stepscale"))
         .args([
             "tune",
             "--scenario",
@@ -342,7 +344,7 @@ fn a_signal_stops_the_search_and_writes_what_was_evaluated() {
             "--space",
             SPACE,
             "--budget",
-            "100000",
+            &BUDGET.to_string(),
             "--search",
             "random",
             "--out",
@@ -353,8 +355,23 @@ fn a_signal_stops_the_search_and_writes_what_was_evaluated() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Long enough for some candidates, far too short for 100,000.
-    std::thread::sleep(std::time::Duration::from_secs(5));
+    // Signalled once the search reports its first tenth done: some candidates, far from all,
+    // however fast or slow the machine (no sleep to guess at).
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = stderr.read_line(&mut line).unwrap();
+        assert!(n > 0, "tune ended before reporting progress");
+        if line.starts_with("tune: ") && line.contains("candidates evaluated") {
+            break;
+        }
+    }
+    // The rest of stderr is drained, so the child never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+    });
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
@@ -366,7 +383,7 @@ fn a_signal_stops_the_search_and_writes_what_was_evaluated() {
         serde_json::from_str(&std::fs::read_to_string(out.join("best.json")).unwrap()).unwrap();
     assert_eq!(json["complete"], false);
     let evaluated = json["evaluated"].as_u64().unwrap();
-    assert!(evaluated > 0 && evaluated < 100_000, "{evaluated}");
+    assert!(evaluated > 0 && evaluated < BUDGET, "{evaluated}");
     let rows = std::fs::read_to_string(out.join("results.csv"))
         .unwrap()
         .lines()
