@@ -1,6 +1,7 @@
 //! Property tests over every input parser: arbitrary bytes and mutated valid inputs for the
 //! scenario, the policy file, the space file, the trace, the JSON line of `decide`, the Lambda
-//! event payload, the state document and the environment. The property: no panic; every
+//! event payload, the state document, fast-autoscaler v0.2's state document, `parity`'s record
+//! reader, the recorder's last-row reader, `shard.json` and the environment. The property: no panic; every
 //! input is accepted or refused with an error.
 //!
 //! The case count comes from `PROPTEST_CASES` (default 256 per property here, about 2,500 in
@@ -235,6 +236,113 @@ proptest! {
     ) {
         let _ = stepscale_live::lambda::config_for(&BTreeMap::new(), &payload);
     }
+
+    #[test]
+    fn v02_state_documents_never_panic(
+        text in prop_oneof![
+            junk(),
+            "\\PC{0,30}".prop_map(|t| format!("{{\"timestamp\": {t:?}}}")),
+            "[0-9T:.Z+é-]{0,30}".prop_map(|t| format!("{{\"last_action\": \"{t}\"}}")),
+        ]
+    ) {
+        let _ = stepscale_live::state::v02::parse(&text);
+    }
+
+    #[test]
+    fn parity_records_never_panic(text in prop_oneof![mutated(RECORD), junk()]) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "record.csv", &text);
+        if let Ok(ticks) = stepscale_sim::parity::read_record(&path) {
+            let _ = stepscale_sim::parity::arrivals_from_record(&ticks);
+        }
+    }
+
+    #[test]
+    fn a_records_last_row_never_panics(rows in prop_oneof![mutated(RECORD), junk()]) {
+        // The recorder reads the last complete row of a file it wrote to continue from it.
+        let dir = tempfile::tempdir().unwrap();
+        let header = RECORD.lines().next().unwrap_or_default();
+        let body = rows.lines().skip(1).collect::<Vec<_>>().join("\n");
+        let path = write(dir.path(), "trace.csv", &format!("{header}\n{body}\n"));
+        let _ = stepscale_live::record::Recorder::new(&path, &[]);
+    }
+}
+
+/// A record as `stepscale run --record` writes it, for the mutations.
+const RECORD: &str =
+    "time,arrivals,arrivals_estimated,visible,in_flight,delayed,desired,running,pending,action
+2026-01-05T00:00:00.000Z,0.000,true,0,0,0,1,1,0,hold
+2026-01-05T00:00:01.000Z,3.000,true,3,0,0,1,1,0,scale_out
+2026-01-05T00:00:02.000Z,,,5,0,0,2,2,0,hold
+2026-01-05T00:00:03.000Z,,,,,,2,2,0,hold
+2026-01-05T00:00:04.000Z,1.500,false,2,1,0,2,2,0,scale_in
+";
+
+/// shard.json files: a real shard with each number in turn replaced by a nasty value (forged
+/// shard counts among them) is read and merged without a panic or a huge allocation.
+#[test]
+fn shard_files_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("shard");
+    let made = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .args([
+            "tune",
+            "--scenario",
+            "scenarios/steady.toml",
+            "--space",
+            "tests/spaces/target-small.toml",
+            "--budget",
+            "4",
+            "--search",
+            "random",
+            "--shard",
+            "0/2",
+            "--out",
+        ])
+        .arg(&out)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let text = std::fs::read_to_string(out.join("shard.json")).unwrap();
+    // Where each number starts and ends.
+    let bytes = text.as_bytes();
+    let mut numbers = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()) {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_digit() || b".eE+-".contains(&bytes[i])) {
+                i += 1;
+            }
+            numbers.push((start, i));
+        } else {
+            i += 1;
+        }
+    }
+    let mut tried = 0;
+    for &(start, end) in numbers.iter().take(300) {
+        for nasty in [
+            "18446744073709551615",
+            "4294967296",
+            "-1",
+            "0",
+            "1e308",
+            "\"x\"",
+        ] {
+            let forged = format!("{}{nasty}{}", &text[..start], &text[end..]);
+            if let Ok(run) = serde_json::from_str::<stepscale_sim::tune::TuneRun>(&forged) {
+                let _ = stepscale_sim::tune::merge(vec![run.clone()]);
+                let _ = stepscale_sim::tune::merge(vec![run.clone(), run]);
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 50, "only {tried} forged shards parsed");
 }
 
 /// `decide` is the binary's own parser: its lines go through the real command.
