@@ -9,6 +9,7 @@ use serde::Serialize;
 use toml::Value;
 
 use super::goal::{over_seeds, Score};
+use super::plot::{Axis, ParetoData, Point as PlotPoint};
 use super::space::Space;
 use super::{Evaluated, Reference, TuneRun};
 use crate::output::{OutputError, OutputRules, StagedDir};
@@ -86,14 +87,16 @@ fn best<'a, 'r>(rows: &'r [Row<'a>]) -> Option<&'r Row<'a>> {
     })
 }
 
-/// Indices into `rows` of the non-dominated candidates on (trade-off key, objective).
+/// Indices into `rows` of the feasible candidates no other feasible one beats on both the
+/// trade-off key and the objective.
 fn pareto(run: &TuneRun, rows: &[Row<'_>]) -> Vec<usize> {
     let (key, upper) = run.spec.goals.trade_off_key();
     let mut pts: Vec<(f64, f64, usize)> = rows
         .iter()
         .enumerate()
         .filter_map(|(i, r)| {
-            let s = r.score.as_ref()?;
+            // The front is over the candidates that meet every constraint.
+            let s = r.score.as_ref().filter(|s| s.feasible)?;
             let x = figure(run, &r.ev.train, &key);
             Some((if upper { x } else { -x }, s.objective, i))
         })
@@ -384,7 +387,7 @@ pub fn write(
     }
     let png = staged.path("pareto.png");
     let svg = staged.path("pareto.svg");
-    super::plot::write_pareto(&png, &svg, run, &rows_points(run, &rows, &front))?;
+    super::plot::write_pareto(&png, &svg, &pareto_data(run, &rows, best.map(|b| b.ev.id)))?;
     staged.commit()?;
 
     let mut text = String::new();
@@ -470,50 +473,75 @@ pub fn write(
     })
 }
 
-/// A point on the Pareto plot.
-#[derive(Debug, Clone)]
-pub struct Point {
-    /// The trade-off key's value.
-    pub x: f64,
-    /// The objective.
-    pub y: f64,
-    /// Meets the constraints.
-    pub feasible: bool,
-    /// On the front.
-    pub front: bool,
-}
-
-fn rows_points(run: &TuneRun, rows: &[Row<'_>], front: &[usize]) -> Vec<Point> {
-    let (key, _) = run.spec.goals.trade_off_key();
-    rows.iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
+/// What the Pareto plot draws: a panel per bound constraint (at most three; p99 wait when
+/// there is none), every scored candidate, the best and the references.
+fn pareto_data(run: &TuneRun, rows: &[Row<'_>], best_id: Option<usize>) -> ParetoData {
+    let goals = &run.spec.goals;
+    let mut axes: Vec<Axis> = goals
+        .constraints
+        .iter()
+        .filter(|c| !matches!(c.op, super::goal::Op::Eq | super::goal::Op::Ne))
+        .take(3)
+        .map(|c| Axis {
+            key: c.key.clone(),
+            bound: Some(c.value),
+            label: Some(c.to_string()),
+            upper: c.op.upper(),
+        })
+        .collect();
+    if axes.is_empty() {
+        axes.push(Axis {
+            key: "wait_p99_s".into(),
+            bound: None,
+            label: None,
+            upper: true,
+        });
+    }
+    let points = rows
+        .iter()
+        .filter_map(|r| {
             let s = r.score.as_ref()?;
-            Some(Point {
-                x: figure(run, &r.ev.train, &key),
+            Some(PlotPoint {
+                xs: axes
+                    .iter()
+                    .map(|a| figure(run, &r.ev.train, &a.key))
+                    .collect(),
                 y: s.objective,
                 feasible: s.feasible,
-                front: front.binary_search(&i).is_ok(),
+                best: Some(r.ev.id) == best_id,
             })
         })
-        .collect()
-}
-
-/// The reference policies as points (name, x, y) on the train part.
-#[must_use]
-pub fn reference_points(run: &TuneRun) -> Vec<(String, f64, f64)> {
-    let (key, _) = run.spec.goals.trade_off_key();
-    run.references
+        .collect();
+    let references = run
+        .references
         .iter()
         .filter(|r| !r.train.is_empty())
         .map(|r| {
             (
                 r.name.clone(),
-                figure(run, &r.train, &key),
-                mean(&r.train, &run.spec.goals.objective),
+                axes.iter().map(|a| figure(run, &r.train, &a.key)).collect(),
+                mean(&r.train, &goals.objective),
             )
         })
-        .collect()
+        .collect();
+    let feasible = rows
+        .iter()
+        .filter(|r| r.score.as_ref().is_some_and(|s| s.feasible))
+        .count();
+    ParetoData {
+        title: format!(
+            "{}: {} candidates ({} feasible), {} search{}",
+            run.spec.scenario,
+            rows.iter().filter(|r| r.score.is_some()).count(),
+            feasible,
+            run.spec.search.as_str(),
+            if run.complete { "" } else { ", INCOMPLETE" }
+        ),
+        objective: goals.objective.clone(),
+        axes,
+        points,
+        references,
+    }
 }
 
 /// Writes one shard's evaluations into `dir`, all or nothing.
