@@ -393,3 +393,45 @@ fn a_signal_stops_the_search_and_writes_what_was_evaluated() {
         .unwrap()
         .contains("INCOMPLETE"));
 }
+
+/// A reference policy that meets the constraints and costs less than the best candidate is
+/// named: in best.json (`beaten_by`) and in a NOTE on stdout. On worldcup98 the scenario's own
+/// policy is an earlier, longer search's best, which 8 random candidates do not beat.
+#[test]
+fn a_reference_that_beats_the_best_is_said_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("small");
+    let run = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .args([
+            "tune",
+            "--scenario",
+            "scenarios/worldcup98.toml",
+            "--space",
+            "scenarios/spaces/target.toml",
+            "--constraint",
+            "wait_p99_s<=30",
+            "--constraint",
+            "slo_violation_s<=60",
+            "--budget",
+            "8",
+            "--search",
+            "random",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("best.json")).unwrap()).unwrap();
+    let beaten = json["beaten_by"].as_array().expect("beaten_by is a list");
+    assert!(
+        beaten.iter().any(|b| b["reference"] == "scenario"),
+        "{json}\n{stdout}"
+    );
+    assert!(
+        stdout.contains("NOTE: the reference `scenario` meets every constraint"),
+        "{stdout}"
+    );
+}

@@ -91,6 +91,83 @@ struct Pareto<'a> {
     data: &'a ParetoData,
 }
 
+/// What a legend line shows.
+enum Key {
+    Dashed,
+    Dot(RGBColor),
+    Hollow,
+    Line(RGBColor),
+    Triangle(RGBColor),
+    Cross,
+}
+
+/// Draws the legend in its own strip beside the chart, so it never covers a point.
+fn legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(Key, String)],
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("{e:?}");
+    let style = ("sans-serif", 14).into_font().color(&BLACK);
+    for (i, (key, text)) in entries.iter().enumerate() {
+        let y = 30 + 22 * i as i32;
+        let x = 8;
+        match key {
+            Key::Dashed => area
+                .draw(&PathElement::new(
+                    vec![(x, y), (x + 8, y)],
+                    BLACK.stroke_width(2),
+                ))
+                .and_then(|()| {
+                    area.draw(&PathElement::new(
+                        vec![(x + 14, y), (x + 22, y)],
+                        BLACK.stroke_width(2),
+                    ))
+                }),
+            Key::Dot(c) => area.draw(&Circle::new((x + 11, y), 5, c.filled())),
+            Key::Hollow => area.draw(&Circle::new((x + 11, y), 5, INFEASIBLE.stroke_width(1))),
+            Key::Line(c) => area.draw(&PathElement::new(
+                vec![(x, y), (x + 22, y)],
+                c.stroke_width(3),
+            )),
+            Key::Triangle(c) => area.draw(&TriangleMarker::new((x + 11, y), 7, c.filled())),
+            Key::Cross => area.draw(&Cross::new((x + 11, y), 6, BEST.stroke_width(3))),
+        }
+        .map_err(e)?;
+        area.draw(&Text::new(text.as_str(), (x + 30, y - 8), style.clone()))
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// The low and high of `focus` (the values that matter), widened to `all` only up to `stretch`
+/// times the focus's span, so far outliers do not squeeze the rest into a corner.
+fn focused(focus: &[f64], all: &[f64], stretch: f64) -> (f64, f64) {
+    let finite = |v: &[f64]| {
+        v.iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .collect::<Vec<_>>()
+    };
+    let (focus, all) = (finite(focus), finite(all));
+    let lo = all
+        .iter()
+        .chain(&focus)
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let all_hi = all
+        .iter()
+        .chain(&focus)
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    let focus_hi = focus.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let hi = if focus_hi.is_finite() && focus_hi > lo {
+        all_hi.min(lo + (focus_hi - lo) * stretch).max(focus_hi)
+    } else {
+        all_hi
+    };
+    padded(lo, hi)
+}
+
 impl Pareto<'_> {
     fn panel<DB: DrawingBackend>(
         &self,
@@ -100,28 +177,29 @@ impl Pareto<'_> {
         let e = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("{e:?}");
         let d = self.data;
         let axis = &d.axes[a];
-        let xs = d
-            .points
-            .iter()
+        // The axes show the feasible candidates, the best, the references and the bound with
+        // room around them; a far outlier is drawn hollow at the edge it lies past.
+        let focus = d.points.iter().filter(|p| p.feasible || p.best);
+        let focus_x: Vec<f64> = focus
+            .clone()
             .map(|p| p.xs[a])
             .chain(d.references.iter().map(|r| r.1[a]))
-            .chain(axis.bound);
-        let ys = d
-            .points
-            .iter()
+            .chain(axis.bound)
+            .collect();
+        let focus_y: Vec<f64> = focus
             .map(|p| p.y)
-            .chain(d.references.iter().map(|r| r.2));
-        let (x0, x1) = padded(
-            xs.clone().fold(f64::INFINITY, f64::min),
-            xs.fold(f64::NEG_INFINITY, f64::max),
-        );
-        let (ylo, yhi) = (
-            ys.clone().fold(f64::INFINITY, f64::min),
-            ys.fold(f64::NEG_INFINITY, f64::max),
-        );
-        // Room above the points for the legend.
-        let (y0, y1) = padded(ylo, yhi + (yhi - ylo).abs().max(1e-6) * 0.45);
-        let mut chart = ChartBuilder::on(area)
+            .chain(d.references.iter().map(|r| r.2))
+            .collect();
+        let all_x: Vec<f64> = d.points.iter().map(|p| p.xs[a]).collect();
+        let all_y: Vec<f64> = d.points.iter().map(|p| p.y).collect();
+        let (x0, x1) = focused(&focus_x, &all_x, 3.0);
+        let (y0, y1) = focused(&focus_y, &all_y, 1.5);
+        let inside = |x: f64, y: f64| x >= x0 && x <= x1 && y >= y0 && y <= y1;
+        let clamp = |x: f64, y: f64| (x.clamp(x0, x1), y.clamp(y0, y1));
+        let beyond = d.points.iter().filter(|p| !inside(p.xs[a], p.y)).count();
+        let split = area.dim_in_pixel().0 * 76 / 100;
+        let (chart_area, key_area) = area.split_horizontally(split);
+        let mut chart = ChartBuilder::on(&chart_area)
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(90)
@@ -141,6 +219,7 @@ impl Pareto<'_> {
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(e)?;
+        let mut keys: Vec<(Key, String)> = Vec::new();
         if let (Some(b), Some(label)) = (axis.bound, &axis.label) {
             chart
                 .draw_series(DashedLineSeries::new(
@@ -149,41 +228,34 @@ impl Pareto<'_> {
                     6,
                     BLACK.mix(0.6).stroke_width(2),
                 ))
-                .map_err(e)?
-                .label(format!("constraint {label}"))
-                .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 24, y)], BLACK.stroke_width(2))
-                });
+                .map_err(e)?;
+            keys.push((Key::Dashed, format!("constraint {label}")));
         }
-        chart
-            .draw_series(
-                d.points
-                    .iter()
-                    .filter(|p| !p.feasible)
-                    .map(|p| Circle::new((p.xs[a], p.y), 4, INFEASIBLE.filled())),
-            )
-            .map_err(e)?
-            .label("infeasible candidate")
-            .legend(|(x, y)| Circle::new((x + 12, y), 5, INFEASIBLE.filled()));
-        chart
-            .draw_series(
-                d.points
-                    .iter()
-                    .filter(|p| p.feasible)
-                    .map(|p| Circle::new((p.xs[a], p.y), 4, FEASIBLE.filled())),
-            )
-            .map_err(e)?
-            .label("feasible candidate")
-            .legend(|(x, y)| Circle::new((x + 12, y), 5, FEASIBLE.filled()));
-        let front = feasible_front(&d.points, a, axis.upper);
+        for (feasible, color) in [(false, INFEASIBLE), (true, FEASIBLE)] {
+            chart
+                .draw_series(d.points.iter().filter(|p| p.feasible == feasible).map(|p| {
+                    let at = clamp(p.xs[a], p.y);
+                    let style = if inside(p.xs[a], p.y) {
+                        color.filled()
+                    } else {
+                        color.stroke_width(1)
+                    };
+                    Circle::new(at, 4, style)
+                }))
+                .map_err(e)?;
+        }
+        keys.push((Key::Dot(INFEASIBLE), "infeasible candidate".into()));
+        keys.push((Key::Dot(FEASIBLE), "feasible candidate".into()));
+        let front: Vec<(f64, f64)> = feasible_front(&d.points, a, axis.upper)
+            .into_iter()
+            .map(|(x, y)| clamp(x, y))
+            .collect();
         chart
             .draw_series(LineSeries::new(
                 front.iter().copied(),
                 FRONT.stroke_width(2),
             ))
-            .map_err(e)?
-            .label("Pareto front of the feasible candidates")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], FRONT.stroke_width(3)));
+            .map_err(e)?;
         chart
             .draw_series(
                 front
@@ -191,34 +263,34 @@ impl Pareto<'_> {
                     .map(|&p| Circle::new(p, 5, FRONT.stroke_width(2))),
             )
             .map_err(e)?;
+        keys.push((Key::Line(FRONT), "front of the feasible candidates".into()));
         for (i, (name, x, y)) in d.references.iter().enumerate() {
             let color = REFERENCE[i % REFERENCE.len()];
             chart
-                .draw_series([TriangleMarker::new((x[a], *y), 10, color.filled())])
-                .map_err(e)?
-                .label(format!("reference: {name}"))
-                .legend(move |(x, y)| TriangleMarker::new((x + 12, y), 7, color.filled()));
+                .draw_series([TriangleMarker::new(clamp(x[a], *y), 10, color.filled())])
+                .map_err(e)?;
+            keys.push((Key::Triangle(color), format!("reference: {name}")));
         }
         if let Some(b) = d.points.iter().find(|p| p.best) {
             chart
-                .draw_series([Cross::new((b.xs[a], b.y), 9, BEST.stroke_width(3))])
-                .map_err(e)?
-                .label(if b.feasible {
-                    "best (best.toml)"
+                .draw_series([Cross::new(clamp(b.xs[a], b.y), 9, BEST.stroke_width(3))])
+                .map_err(e)?;
+            keys.push((
+                Key::Cross,
+                if b.feasible {
+                    "best (best.toml)".into()
                 } else {
-                    "closest (best.toml): none feasible"
-                })
-                .legend(|(x, y)| Cross::new((x + 12, y), 6, BEST.stroke_width(3)));
+                    "closest (best.toml): none feasible".into()
+                },
+            ));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(("sans-serif", 14))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(e)?;
-        Ok(())
+        if beyond > 0 {
+            keys.push((
+                Key::Hollow,
+                format!("{beyond} beyond the axes: hollow, at the edge"),
+            ));
+        }
+        legend(&key_area, &keys)
     }
 }
 

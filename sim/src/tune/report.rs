@@ -426,7 +426,7 @@ pub fn write(
         let _ = match b.best_objective {
             Some(best) => writeln!(
                 text,
-                "NOTE: the reference `{}` meets every constraint at {} {}, better than the best candidate's {}: the space does not hold it; widen the space (its ranges, or the policy kind) and search again",
+                "NOTE: the reference `{}` meets every constraint at {} {}, better than the best candidate's {}: the search found nothing as good; widen the space (its ranges, or the policy kind) or raise --budget, and search again",
                 b.reference, run.spec.goals.objective, b.objective, best
             ),
             None => writeln!(
