@@ -102,8 +102,10 @@ where
                 return NO_CREDENTIALS.to_string();
             }
             // Shared by every AWS client: name the common endpoint, not one service's.
-            let endpoint = std::env::var("AWS_ENDPOINT_URL")
-                .unwrap_or_else(|_| "the region's endpoint".to_string());
+            let endpoint = std::env::var("AWS_ENDPOINT_URL").map_or_else(
+                |_| "the region's endpoint".to_string(),
+                |url| crate::secrets::without_userinfo(&url),
+            );
             format!("cannot reach {endpoint}: {cause} (check AWS_ENDPOINT_URL, AWS_REGION and the network)")
         }
         other => crate::secrets::error_chain(other),

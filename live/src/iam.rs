@@ -54,6 +54,24 @@ pub(crate) fn sqs_name(url: &str) -> Option<&str> {
     (!name.is_empty()).then_some(name)
 }
 
+/// The ARN partition of `region`: `aws-cn` for China, `aws-us-gov` for GovCloud, `aws-iso`
+/// and `aws-iso-b` for the isolated regions, else `aws` (also for `*`), as the
+/// CloudFormation template's `AWS::Partition` gives it.
+#[must_use]
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else {
+        "aws"
+    }
+}
+
 /// The least-privilege policy document for `config`, in `region` and `account` (`*` when the
 /// account is not known: the resources still name the service, queue, stream or bucket).
 pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value, IamError> {
@@ -68,11 +86,12 @@ pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value,
         .as_deref()
         .ok_or(IamError::Missing("service.name (SERVICE_NAME)"))?;
     let cluster_name = cluster.rsplit('/').next().unwrap_or(cluster);
+    let aws = partition(region);
     let mut statements = vec![statement(
         "EcsOneService",
         &actions("ecs"),
         &[format!(
-            "arn:aws:ecs:{region}:{account}:service/{cluster_name}/{service}"
+            "arn:{aws}:ecs:{region}:{account}:service/{cluster_name}/{service}"
         )],
     )];
     if let Some(bucket) = &config.state.s3_bucket {
@@ -80,13 +99,13 @@ pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value,
         statements.push(statement(
             "StateObjects",
             &["s3:GetObject", "s3:PutObject"],
-            &[format!("arn:aws:s3:::{bucket}/{prefix}/*")],
+            &[format!("arn:{aws}:s3:::{bucket}/{prefix}/*")],
         ));
         // Without ListBucket a missing state object reads as AccessDenied, not NotFound.
         let mut list = statement(
             "StateListing",
             &["s3:ListBucket"],
-            &[format!("arn:aws:s3:::{bucket}")],
+            &[format!("arn:{aws}:s3:::{bucket}")],
         );
         let mut listed = vec![format!("{prefix}/*")];
         if let Some(record) = &config.state.record_s3_prefix {
@@ -94,7 +113,7 @@ pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value,
             statements.push(statement(
                 "RecordObjects",
                 &["s3:GetObject", "s3:PutObject"],
-                &[format!("arn:aws:s3:::{bucket}/{record}/*")],
+                &[format!("arn:{aws}:s3:::{bucket}/{record}/*")],
             ));
             listed.push(format!("{record}/*"));
         }
@@ -119,7 +138,7 @@ pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value,
                 statements.push(statement(
                     &sid("Sqs"),
                     &acts,
-                    &[format!("arn:aws:sqs:{region}:{account}:{name}")],
+                    &[format!("arn:{aws}:sqs:{region}:{account}:{name}")],
                 ));
                 metrics |= s.cloudwatch_metrics;
             }
@@ -140,7 +159,7 @@ pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value,
                     &sid("Kinesis"),
                     &actions("kinesis"),
                     &[format!(
-                        "arn:aws:kinesis:{region}:{account}:stream/{stream}"
+                        "arn:{aws}:kinesis:{region}:{account}:stream/{stream}"
                     )],
                 ));
                 metrics = true;
@@ -162,7 +181,7 @@ pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value,
                 statements.push(statement(
                     &sid("AmazonMq"),
                     &actions("amazon-mq"),
-                    &[format!("arn:aws:mq:{region}:{account}:broker:*:{broker}")],
+                    &[format!("arn:{aws}:mq:{region}:{account}:broker:*:{broker}")],
                 ));
                 metrics |= m.cloudwatch_fallback;
             }
@@ -212,6 +231,37 @@ mod tests {
             !text.contains("sqs:GetQueueUrl"),
             "a URL needs no GetQueueUrl"
         );
+    }
+
+    #[test]
+    fn the_arns_carry_the_regions_partition() {
+        let c = config(
+            r#"{"service": {"cluster": "prod", "name": "worker"},
+                "queues": [{"type": "sqs", "queue_name": "jobs"}],
+                "state": {"s3_bucket": "b", "key_prefix": "p"}}"#,
+        );
+        for (region, part) in [
+            ("cn-north-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("eu-west-1", "aws"),
+            ("*", "aws"),
+        ] {
+            let text = policy_for(&c, region, "123456789012").unwrap().to_string();
+            assert!(
+                text.contains(&format!(
+                    "arn:{part}:ecs:{region}:123456789012:service/prod/worker"
+                )),
+                "{region}: {text}"
+            );
+            assert!(text.contains(&format!("arn:{part}:s3:::b/p/*")), "{text}");
+            assert!(
+                text.contains(&format!("arn:{part}:sqs:{region}:")),
+                "{text}"
+            );
+            if part != "aws" {
+                assert!(!text.contains("arn:aws:"), "{region}: {text}");
+            }
+        }
     }
 
     #[test]

@@ -7,8 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "aws")]
 use stepscale_engine::state::Claim;
-use stepscale_engine::{Config, Controller, Decision, Millis, Reading, ScalerState};
+#[cfg(feature = "aws")]
+use stepscale_engine::ScalerState;
+use stepscale_engine::{Config, Controller, Decision, Millis, Reading};
 
 use crate::probe::{AnyProbe, ProbeContext, ProbeError};
 use crate::record::Recorder;

@@ -22,6 +22,29 @@ pub(crate) fn redact<'a>(text: &str, secret: impl Into<Option<&'a str>>) -> Stri
     }
 }
 
+/// `url` with any user-info (`user:password@`) in its authority masked, for an error that
+/// names an endpoint the user configured (`AWS_ENDPOINT_URL=http://user:pass@proxy:5000`).
+#[cfg_attr(
+    not(feature = "aws"),
+    allow(dead_code, reason = "only the AWS client names an endpoint")
+)]
+pub(crate) fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = url.split_once("//").map_or(("", url), |(s, r)| (s, r));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((_, host)) => {
+            let sep = if scheme.is_empty() && !url.contains("//") {
+                ""
+            } else {
+                "//"
+            };
+            format!("{scheme}{sep}********@{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
 /// An error and its sources, joined, so the cause is not hidden behind a generic message.
 /// Mask the result with [`redact`] before it leaves the probe.
 #[cfg_attr(
@@ -44,7 +67,22 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{redact, without_userinfo};
+
+    #[test]
+    fn user_info_in_an_endpoint_is_masked() {
+        assert_eq!(
+            without_userinfo("http://alice:s3cret@proxy.internal:5000/x?y"),
+            "http://********@proxy.internal:5000/x?y"
+        );
+        assert_eq!(
+            without_userinfo("http://127.0.0.1:5000"),
+            "http://127.0.0.1:5000"
+        );
+        assert_eq!(without_userinfo("alice:pw@host:1"), "********@host:1");
+        // An `@` after the authority is not user-info.
+        assert_eq!(without_userinfo("http://h/a@b"), "http://h/a@b");
+    }
 
     #[test]
     fn redact_masks_every_occurrence_and_leaves_empty_secrets_alone() {
