@@ -208,3 +208,85 @@ async fn invocations_record_the_arrivals_between_them_in_s3() {
     );
     support::redis_list(&key, 0).await;
 }
+
+/// A record append whose answer is lost (a relay passes the PUT to S3 and answers 500, so the
+/// SDK retries it and the retry gets 412) is recognised by its own row and not written twice:
+/// the day's object holds one row.
+#[tokio::test]
+async fn a_record_append_retried_after_success_is_written_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use support::relay::{self, Verdict};
+    let sdk = support::aws::sdk().await;
+    let (cluster, service) = support::aws::ecs_service(&sdk, 1).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = support::unique("record-retry");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let key = support::unique("jobs");
+    support::redis_list(&key, 20).await;
+    let record_puts = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&record_puts);
+    let url = relay::start(move |request| {
+        if request.method == "PUT"
+            && request.path.contains("/traces/")
+            && seen.fetch_add(1, Ordering::SeqCst) == 0
+        {
+            Verdict::ForwardThenRespond {
+                status: 500,
+                body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code>\
+<Message>We encountered an internal error. Please try again.</Message></Error>",
+            }
+        } else {
+            Verdict::Forward
+        }
+    });
+    let env: BTreeMap<String, String> = [
+        ("QUEUE_TYPE", "redis"),
+        ("REDIS_HOST", "127.0.0.1"),
+        ("REDIS_QUEUE_KEY", key.as_str()),
+        ("ECS_CLUSTER", cluster.as_str()),
+        ("SERVICE_NAME", service.as_str()),
+        ("MIN_TASKS", "1"),
+        ("MAX_TASKS", "10"),
+        ("S3_CONFIG_BUCKET", bucket.as_str()),
+        ("RECORD_S3_PREFIX", "traces"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let shared = Shared {
+        env: Ok(env),
+        ctx: ProbeContext {
+            aws: Some(support::aws::sdk_at(&url, None).await),
+        },
+    };
+    let out = handle(&shared, &json!({})).await.unwrap();
+    assert_eq!(out["ok"], true, "{out}");
+    assert!(
+        record_puts.load(Ordering::SeqCst) >= 2,
+        "the append was retried after its lost answer: {out}"
+    );
+    let location = out["recorded"].as_str().unwrap_or_else(|| panic!("{out}"));
+    let object_key = location
+        .trim_start_matches(&format!("s3://{bucket}/"))
+        .to_string();
+    let body = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&object_key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert_eq!(text.lines().count(), 2, "one header and one row:\n{text}");
+    support::redis_list(&key, 0).await;
+}
