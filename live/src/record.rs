@@ -136,7 +136,7 @@ fn render_row(
     shadow_desired: &[Option<u32>],
 ) -> (String, Option<(Millis, f64)>) {
     let ok: Vec<_> = readings.iter().filter_map(|r| r.as_ref().ok()).collect();
-    let mut row = chrono_free_rfc3339(now_ms);
+    let mut row = rfc3339_millis(now_ms);
     let mut next = None;
     if ok.is_empty() {
         let _ = write!(row, ",,,,,");
@@ -215,7 +215,7 @@ pub async fn record_to_s3(
     decision: &Decision,
 ) -> Result<String, RunnerError> {
     use crate::state::{Got, StateError};
-    let day = |ms: Millis| chrono_free_rfc3339(ms)[..10].to_string();
+    let day = |ms: Millis| rfc3339_millis(ms)[..10].to_string();
     let key = format!("{base}/{}.csv", day(now_ms));
     let fail = |detail: String| RunnerError::Record {
         path: PathBuf::from(objects.location(&key)),
@@ -245,7 +245,7 @@ pub async fn record_to_s3(
         // A write retried after it had succeeded finds its own row (this decision's time)
         // already last: done, not written twice. Rows are one per decision and strictly later
         // than the one before, so the time names the row.
-        let stamp = chrono_free_rfc3339(now_ms);
+        let stamp = rfc3339_millis(now_ms);
         if text
             .lines()
             .last()
@@ -285,7 +285,7 @@ fn last_level(row: &str) -> Option<(Millis, f64)> {
     Some((t, visible + in_flight))
 }
 
-/// Parses what [`chrono_free_rfc3339`] writes (`YYYY-MM-DDTHH:MM:SS.mmmZ`), and the
+/// Parses what [`rfc3339_millis`] writes (`YYYY-MM-DDTHH:MM:SS.mmmZ`), and the
 /// whole seconds (`YYYY-MM-DDTHH:MM:SSZ`) that recordings before milliseconds hold.
 fn parse_rfc3339(text: &str) -> Option<Millis> {
     let b = text.as_bytes();
@@ -305,20 +305,13 @@ fn parse_rfc3339(text: &str) -> Option<Millis> {
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
-    // Days since 1970-01-01 from a civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = stepscale_engine::clock::days_from_civil(y, m, d);
     Some(((days * 86_400) + hh * 3600 + mm * 60 + ss) * 1000 + ms)
 }
 
 /// RFC 3339 UTC with milliseconds, without a date crate: the live crate stays small. The
 /// milliseconds let a replay line each decision up with the simulated one (`stepscale parity`).
-fn chrono_free_rfc3339(ms: Millis) -> String {
+fn rfc3339_millis(ms: Millis) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -339,20 +332,17 @@ mod tests {
     #[test]
     fn timestamps_render_as_rfc3339() {
         assert_eq!(
-            chrono_free_rfc3339(1_700_000_000_000),
+            rfc3339_millis(1_700_000_000_000),
             "2023-11-14T22:13:20.000Z"
         );
-        assert_eq!(
-            chrono_free_rfc3339(951_782_400_123),
-            "2000-02-29T00:00:00.123Z"
-        );
+        assert_eq!(rfc3339_millis(951_782_400_123), "2000-02-29T00:00:00.123Z");
         assert_eq!(
             parse_rfc3339("2023-11-14T22:13:20Z"),
             Some(1_700_000_000_000)
         );
         assert_eq!(parse_rfc3339("2023-11-14T22:13:20.5Z"), None);
         for ms in [0, 951_782_400_007, 1_700_000_000_999, 4_102_444_799_000] {
-            assert_eq!(parse_rfc3339(&chrono_free_rfc3339(ms)), Some(ms));
+            assert_eq!(parse_rfc3339(&rfc3339_millis(ms)), Some(ms));
         }
         assert_eq!(parse_rfc3339("2023-13-14T22:13:20Z"), None);
         assert_eq!(

@@ -68,17 +68,6 @@ fn digits(b: &[u8], from: usize, n: usize) -> Option<i64> {
     })
 }
 
-/// Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 // y, d, h, s are the date's own names.
 #[allow(clippy::many_single_char_names)]
 fn parse_datetime(t: &str) -> Result<Micros, String> {
@@ -136,7 +125,8 @@ fn parse_datetime(t: &str) -> Result<Micros, String> {
         }
         _ => return Err(bad()),
     };
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset_s;
+    let secs = stepscale_engine::clock::days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s
+        - offset_s;
     Ok(secs * 1_000_000 + micros)
 }
 

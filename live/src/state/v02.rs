@@ -28,12 +28,12 @@ fn parse_time_text(text: &str) -> Option<Millis> {
     } else {
         format!("{t}Z")
     };
-    chrono_like(&with_zone.replace(' ', "T"))
+    parse_iso8601_ms(&with_zone.replace(' ', "T"))
 }
 
 /// Minimal RFC 3339 parse into epoch milliseconds (y, d, h, s are the date's own names).
 #[allow(clippy::many_single_char_names)]
-fn chrono_like(t: &str) -> Option<Millis> {
+fn parse_iso8601_ms(t: &str) -> Option<Millis> {
     let b = t.as_bytes();
     let num = |from: usize, n: usize| -> Option<i64> {
         let s = t.get(from..from + n)?;
@@ -79,11 +79,7 @@ fn chrono_like(t: &str) -> Option<Millis> {
         }
         _ => return None,
     };
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * ((mo + 9) % 12) + 2) / 5 + d - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let days = stepscale_engine::clock::days_from_civil(y, mo, d);
     Some((days * 86_400 + h * 3600 + mi * 60 + s - offset_s) * 1000 + millis)
 }
 
