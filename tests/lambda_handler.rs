@@ -92,22 +92,26 @@ async fn event_config_overrides_the_environment_and_bad_events_scale_nothing() {
     support::redis_list(&key, 0).await;
 }
 
-/// With `RECORD_S3_PREFIX`, each invocation appends its row to the day's trace object in S3,
-/// continuing from the previous invocation's row: 10 messages added between two invocations
-/// are recorded as 10 arrivals. The object, once downloaded, is a trace `backtest` replays.
-#[tokio::test]
-async fn invocations_record_the_arrivals_between_them_in_s3() {
-    let sdk = support::aws::sdk().await;
-    let (cluster, service) = support::aws::ecs_service(&sdk, 1).await;
+/// A service at 1 task, a bucket, a Redis list of `messages` and the v0.2 environment that
+/// keeps state in the bucket and records each invocation under `traces/`.
+struct Recording {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    env: BTreeMap<String, String>,
+}
+
+async fn recording(sdk: &aws_config::SdkConfig, messages: usize) -> Recording {
+    let (cluster, service) = support::aws::ecs_service(sdk, 1).await;
     let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
+        aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(true)
             .build(),
     );
     let bucket = support::unique("record-state");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let key = support::unique("jobs");
-    support::redis_list(&key, 20).await;
+    support::redis_list(&key, messages).await;
     let env: BTreeMap<String, String> = [
         ("QUEUE_TYPE", "redis"),
         ("REDIS_HOST", "127.0.0.1"),
@@ -122,6 +126,27 @@ async fn invocations_record_the_arrivals_between_them_in_s3() {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
+    Recording {
+        s3,
+        bucket,
+        key,
+        env,
+    }
+}
+
+/// With `RECORD_S3_PREFIX`, each invocation appends its row to the day's trace object in S3,
+/// continuing from the previous invocation's row: 10 messages added between two invocations
+/// are recorded as 10 arrivals. The object, once downloaded, is a trace `backtest` replays.
+#[tokio::test]
+async fn invocations_record_the_arrivals_between_them_in_s3() {
+    let sdk = support::aws::sdk().await;
+    let Recording {
+        s3,
+        bucket,
+        key,
+        env,
+    } = recording(&sdk, 20).await;
+    let (cluster, service) = (env["ECS_CLUSTER"].clone(), env["SERVICE_NAME"].clone());
     let shared = Shared {
         env: Ok(env),
         ctx: ProbeContext {
@@ -218,16 +243,12 @@ async fn a_record_append_retried_after_success_is_written_once() {
     use std::sync::Arc;
     use support::relay::{self, Verdict};
     let sdk = support::aws::sdk().await;
-    let (cluster, service) = support::aws::ecs_service(&sdk, 1).await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    let bucket = support::unique("record-retry");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let key = support::unique("jobs");
-    support::redis_list(&key, 20).await;
+    let Recording {
+        s3,
+        bucket,
+        key,
+        env,
+    } = recording(&sdk, 20).await;
     let record_puts = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&record_puts);
     let url = relay::start(move |request| {
@@ -244,20 +265,6 @@ async fn a_record_append_retried_after_success_is_written_once() {
             Verdict::Forward
         }
     });
-    let env: BTreeMap<String, String> = [
-        ("QUEUE_TYPE", "redis"),
-        ("REDIS_HOST", "127.0.0.1"),
-        ("REDIS_QUEUE_KEY", key.as_str()),
-        ("ECS_CLUSTER", cluster.as_str()),
-        ("SERVICE_NAME", service.as_str()),
-        ("MIN_TASKS", "1"),
-        ("MAX_TASKS", "10"),
-        ("S3_CONFIG_BUCKET", bucket.as_str()),
-        ("RECORD_S3_PREFIX", "traces"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
     let shared = Shared {
         env: Ok(env),
         ctx: ProbeContext {

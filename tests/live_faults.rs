@@ -207,10 +207,14 @@ async fn the_broker_dies_mid_loop_every_tick_holds_on_time_then_decisions_resume
 // ---------------------------------------------------------------------------------------
 // 2. S3 answers 500: nothing is acted on without a state claim.
 
+/// S3's answer to a request it failed.
+const S3_INTERNAL_ERROR: &str =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code>\
+<Message>We encountered an internal error. Please try again.</Message></Error>";
+
 const S3_500: Verdict = Verdict::Respond {
     status: 500,
-    body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code>\
-<Message>We encountered an internal error. Please try again.</Message></Error>",
+    body: S3_INTERNAL_ERROR,
 };
 
 /// `run --once` with S3 state behind `s3` (a relay), ECS and everything else at moto, and a
@@ -301,11 +305,18 @@ async fn a_refused_state_claim_means_nothing_scales() {
 const TARGET_300: &str = "[guards]\nmin_tasks = 1\nmax_tasks = 50\nscale_out_cooldown_secs = 300\n\
 scale_in_cooldown_secs = 300\n[policy]\nkind = \"target\"\ntarget_backlog_per_task = 50.0\n";
 
-#[tokio::test]
-async fn a_claim_whose_answer_was_lost_is_recognised_and_acted_on() {
-    let sdk = support::aws::sdk().await;
+/// An operator's service: 2 tasks, 1,000 messages waiting in Redis, a [`TARGET_300`] policy
+/// file with `state` (`""` or a `[state]` table) in a temporary folder.
+struct Operator {
+    sdk: aws_config::SdkConfig,
+    cluster: String,
+    service: String,
+    dir: tempfile::TempDir,
+    policy: PathBuf,
+}
+
+async fn operator(sdk: aws_config::SdkConfig, state: &str) -> Operator {
     let (cluster, service) = support::aws::ecs_service(&sdk, 2).await;
-    let bucket = support::aws::bucket(&sdk).await;
     let key = support::unique("jobs");
     support::redis_list(&key, 1_000).await;
     let dir = tempfile::tempdir().unwrap();
@@ -315,9 +326,30 @@ async fn a_claim_whose_answer_was_lost_is_recognised_and_acted_on() {
         (&cluster, &service),
         (&host, port),
         &key,
-        &format!("[state]\ns3_bucket = \"{bucket}\"\n"),
+        state,
         TARGET_300,
     );
+    Operator {
+        sdk,
+        cluster,
+        service,
+        dir,
+        policy,
+    }
+}
+
+#[tokio::test]
+async fn a_claim_whose_answer_was_lost_is_recognised_and_acted_on() {
+    let sdk = support::aws::sdk().await;
+    let bucket = support::aws::bucket(&sdk).await;
+    // `_dir` keeps the policy's folder until the test ends.
+    let Operator {
+        sdk,
+        cluster,
+        service,
+        dir: _dir,
+        policy,
+    } = operator(sdk, &format!("[state]\ns3_bucket = \"{bucket}\"\n")).await;
     // The first PUT (the claim) reaches moto and is stored; its answer is replaced by a 500,
     // so the SDK retries it and the retry gets 412 from moto.
     let puts = Arc::new(AtomicUsize::new(0));
@@ -326,8 +358,7 @@ async fn a_claim_whose_answer_was_lost_is_recognised_and_acted_on() {
         if request.method == "PUT" && seen.fetch_add(1, Ordering::SeqCst) == 0 {
             Verdict::ForwardThenRespond {
                 status: 500,
-                body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code>\
-<Message>We encountered an internal error. Please try again.</Message></Error>",
+                body: S3_INTERNAL_ERROR,
             }
         } else {
             Verdict::Forward
@@ -353,20 +384,13 @@ async fn a_claim_whose_answer_was_lost_is_recognised_and_acted_on() {
 
 #[tokio::test]
 async fn an_update_service_refused_once_does_not_hold_the_next_run_for_a_cooldown() {
-    let sdk = support::aws::sdk().await;
-    let (cluster, service) = support::aws::ecs_service(&sdk, 2).await;
-    let key = support::unique("jobs");
-    support::redis_list(&key, 1_000).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (host, port) = support::redis_address();
-    let policy = policy_file(
-        dir.path(),
-        (&cluster, &service),
-        (&host, port),
-        &key,
-        "",
-        TARGET_300,
-    );
+    let Operator {
+        sdk,
+        cluster,
+        service,
+        dir,
+        policy,
+    } = operator(support::aws::sdk().await, "").await;
     let state_dir = dir.path().join("state");
     let updates = Arc::new(AtomicUsize::new(0));
     let u = updates.clone();
