@@ -78,8 +78,8 @@ pub async fn handle(shared: &Shared, payload: &Value) -> Result<Value, RunnerErr
             sdk,
             bucket,
             &config.state.key_prefix,
-            config.service.cluster.as_deref().unwrap_or("default"),
-            config.service.name.as_deref().unwrap_or("service"),
+            config.service.state_names().0,
+            config.service.state_names().1,
         )),
         _ => {
             tracing::warn!("No S3 state store: state lives in /tmp and is lost with this execution environment.");
@@ -129,11 +129,8 @@ async fn record(
     {
         let bucket = config.state.s3_bucket.as_deref()?;
         let sdk = shared.ctx.aws.as_ref()?;
-        let base = format!(
-            "{prefix}/{}/{}",
-            config.service.cluster.as_deref().unwrap_or("default"),
-            config.service.name.as_deref().unwrap_or("service")
-        );
+        let (cluster, service) = config.service.state_names();
+        let base = format!("{prefix}/{cluster}/{service}");
         let objects = crate::state::S3Objects::new(sdk, bucket);
         match crate::record::record_to_s3(
             &objects,

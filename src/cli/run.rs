@@ -52,8 +52,7 @@ fn store_for(
     state_dir: &Path,
     shadow: Option<&str>,
 ) -> anyhow::Result<AnyStateStore> {
-    let cluster = config.service.cluster.as_deref().unwrap_or("default");
-    let service = config.service.name.as_deref().unwrap_or("service");
+    let (cluster, service) = config.service.state_names();
     if let Some(bucket) = &config.state.s3_bucket {
         #[cfg(feature = "s3-state")]
         {

@@ -31,6 +31,18 @@ pub struct ServiceTarget {
     pub name: Option<String>,
 }
 
+impl ServiceTarget {
+    /// The cluster and service names that key the state (S3 keys, state files, record
+    /// objects): `default` and `service` where unset, as fast-autoscaler v0.2 keyed them.
+    #[must_use]
+    pub fn state_names(&self) -> (&str, &str) {
+        (
+            self.cluster.as_deref().unwrap_or("default"),
+            self.name.as_deref().unwrap_or("service"),
+        )
+    }
+}
+
 /// Where live keeps the scaler state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
