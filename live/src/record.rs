@@ -138,17 +138,13 @@ fn render_row(
     let ok: Vec<_> = readings.iter().filter_map(|r| r.as_ref().ok()).collect();
     let mut row = rfc3339_millis(now_ms);
     let mut next = None;
-    if ok.is_empty() {
+    if ok.len() < readings.len() || ok.is_empty() {
+        // A source failed: the service's counts are unknown, and a sum of the sources that
+        // answered would read as a smaller backlog (to `parity`, to a reader of the trace).
+        // Written empty, as a failed read, and no baseline: the next complete row counts its
+        // arrivals from the last complete one, so a failed source's backlog is never booked
+        // as new arrivals.
         let _ = write!(row, ",,,,,");
-    } else if ok.len() < readings.len() {
-        // Some sources failed: their counts are unknown, so this row's level is partial. Its
-        // counts are written as read, its arrivals left empty, and it is no baseline: the next
-        // complete row counts from the last complete one (a failed source's backlog is never
-        // booked as new arrivals).
-        let visible: u64 = ok.iter().map(|s| s.visible).sum();
-        let in_flight: u64 = ok.iter().map(|s| s.in_flight).sum();
-        let delayed: u64 = ok.iter().map(|s| s.delayed).sum();
-        let _ = write!(row, ",,,{visible},{in_flight},{delayed}");
     } else {
         let visible: u64 = ok.iter().map(|s| s.visible).sum();
         let in_flight: u64 = ok.iter().map(|s| s.in_flight).sum();
@@ -191,8 +187,8 @@ fn render_row(
     (row, next)
 }
 
-/// The level of the last complete row of a recorded trace's text (rows of failed or partial
-/// reads are passed over), if it has one.
+/// The level of the last complete row of a recorded trace's text (rows where a read failed are
+/// passed over), if it has one.
 fn last_level_in(text: &str) -> Option<(Millis, f64)> {
     text.lines()
         .rev()
@@ -271,14 +267,10 @@ pub async fn record_to_s3(
     Err(fail("the object kept changing under us".into()))
 }
 
-/// The time and the visible + in-flight level of a recorded row; none for a row of failed
-/// reads (its counts are empty), of partial reads (its arrivals are empty) or one this
-/// recorder did not write.
+/// The time and the visible + in-flight level of a recorded row; none for a row where a read
+/// failed (its counts are empty) or one this recorder did not write.
 fn last_level(row: &str) -> Option<(Millis, f64)> {
     let cols: Vec<&str> = row.split(',').collect();
-    if cols.get(1).is_none_or(|a| a.is_empty()) {
-        return None;
-    }
     let t = parse_rfc3339(cols.first()?)?;
     let visible: f64 = cols.get(3)?.parse().ok()?;
     let in_flight: f64 = cols.get(4)?.parse().ok()?;
@@ -417,7 +409,8 @@ mod tests {
             &hold(),
             &[],
         );
-        // The second source fails: a partial row, arrivals empty, no new baseline.
+        // The second source fails: the row is a failed read (no partial sum that would read
+        // as a smaller backlog) and no new baseline.
         let (row, partial) = render_row(
             full,
             0,
@@ -429,7 +422,7 @@ mod tests {
         );
         assert_eq!(partial, None);
         assert_eq!(cell(&row, 1), "", "{row}");
-        assert_eq!(cell(&row, 3), "12", "{row}");
+        assert_eq!(cell(&row, 3), "", "no partial visible count: {row}");
         // Both answer again: 2 + 5 arrived since the last complete row, not 502.
         let (row, _) = render_row(
             full,
@@ -441,10 +434,10 @@ mod tests {
             &[],
         );
         assert_eq!(cell(&row, 1), "7.000", "{row}");
-        // A --once run after a failed or partial row continues from the last complete row.
+        // A --once run after failed rows continues from the last complete row.
         let text = format!(
             "{HEADER}\n2023-11-14T22:13:20.000Z,0.000,true,10,5,0,2,2,0,hold\n\
-             2023-11-14T22:14:20.000Z,,,12,0,0,2,2,0,hold\n\
+             2023-11-14T22:14:20.000Z,,,,,,2,2,0,hold\n\
              2023-11-14T22:15:20.000Z,,,,,,2,2,0,hold\n"
         );
         assert_eq!(last_level_in(&text), Some((1_700_000_000_000, 15.0)));
