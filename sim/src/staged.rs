@@ -45,6 +45,16 @@ pub struct OutputRules {
     pub inputs: Vec<PathBuf>,
 }
 
+/// Set once this process has moved a results folder into place, so that an interrupt after it
+/// does not claim that nothing was written.
+static COMMITTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process has moved a results folder into place.
+#[must_use]
+pub fn committed() -> bool {
+    COMMITTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Paths being written or swapped right now, for the signal handler.
 static IN_PROGRESS: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
@@ -67,6 +77,9 @@ pub struct StagedDir {
     target: PathBuf,
     rules: OutputRules,
     staging: PathBuf,
+    /// Where the target's previous contents wait while the new ones move in
+    /// (`.NAME.old-PID`).
+    aside: PathBuf,
     command: String,
     files: BTreeSet<String>,
     done: bool,
@@ -234,6 +247,7 @@ impl StagedDir {
         std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
         sweep_orphans(parent, &name);
         let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
+        let aside = parent.join(format!(".{name}.old-{}", std::process::id()));
         // Only this process writes a folder of this name; an earlier one of ours may be left
         // from a process that was killed with SIGKILL and had the same id.
         if read_manifest(&staging).is_some() || is_empty_dir(&staging) {
@@ -248,6 +262,7 @@ impl StagedDir {
             target: target.to_path_buf(),
             rules: rules.clone(),
             staging,
+            aside,
             command: command.to_string(),
             files: BTreeSet::new(),
             done: false,
@@ -282,13 +297,7 @@ impl StagedDir {
         // Looked at again now: the folder may have changed during a long run.
         check_target(&self.target, &self.rules)?;
         let mut set = in_progress();
-        let name = self
-            .target
-            .file_name()
-            .map_or_else(|| "out".to_string(), |n| n.to_string_lossy().into_owned());
-        let old = self
-            .staging
-            .with_file_name(format!(".{name}.old-{}", std::process::id()));
+        let old = self.aside.clone();
         let replaced = match std::fs::symlink_metadata(&self.target) {
             Ok(meta) => {
                 std::fs::rename(&self.target, &old).map_err(io("moving aside", &self.target))?;
@@ -306,6 +315,7 @@ impl StagedDir {
         }
         set.remove(&self.staging);
         self.done = true;
+        COMMITTED.store(true, std::sync::atomic::Ordering::SeqCst);
         drop(set);
         match replaced {
             Some(true) => std::fs::remove_dir_all(&old).map_err(io("removing", &old))?,

@@ -32,7 +32,13 @@ pub fn install() {
             } else {
                 "SIGINT"
             };
-            eprintln!("interrupted by {name}: nothing was written (the --out folder is as it was)");
+            if stepscale_sim::staged::committed() {
+                eprintln!("interrupted by {name} after the results were written");
+            } else {
+                eprintln!(
+                    "interrupted by {name}: nothing was written (the --out folder is as it was)"
+                );
+            }
             std::process::exit(128 + sig);
         }
     });
