@@ -201,13 +201,15 @@ impl ServiceRunner {
         })
     }
 
-    /// For a dry run: decide against this desired count (all running) instead of asking ECS,
-    /// and read the state only if it can be read (an unreadable state is an empty one: the
-    /// dry run writes nothing). With sources that are not AWS services, the tick then makes
-    /// no AWS call at all.
+    /// Makes this a dry run that decides against this desired count (all running) instead of
+    /// asking ECS, and reads the state only if it can be read (an unreadable state is an empty
+    /// one: the dry run writes nothing). With sources that are not AWS services, the tick then
+    /// makes no AWS call at all. A given count never reaches ECS: the runner is a dry run from
+    /// here on, whatever it was built as.
     #[must_use]
     pub fn with_given_desired(mut self, desired: u32) -> Self {
         self.given_fleet = Some(stepscale_engine::ServiceState::settled(desired));
+        self.dry_run = true;
         self
     }
 
