@@ -74,13 +74,16 @@ pub async fn handle(shared: &Shared, payload: &Value) -> Result<Value, RunnerErr
         .unwrap_or(false);
     let store = match (&config.state.s3_bucket, shared.ctx.aws.as_ref()) {
         #[cfg(feature = "s3-state")]
-        (Some(bucket), Some(sdk)) => AnyStateStore::S3(crate::state::S3StateStore::new(
-            sdk,
-            bucket,
-            &config.state.key_prefix,
-            config.service.state_names().0,
-            config.service.state_names().1,
-        )),
+        (Some(bucket), Some(sdk)) => {
+            let (cluster, service) = config.service.state_names();
+            AnyStateStore::S3(crate::state::S3StateStore::new(
+                sdk,
+                bucket,
+                &config.state.key_prefix,
+                cluster,
+                service,
+            ))
+        }
         _ => {
             tracing::warn!("No S3 state store: state lives in /tmp and is lost with this execution environment.");
             AnyStateStore::File(FileStateStore::new(

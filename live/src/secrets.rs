@@ -29,18 +29,13 @@ pub(crate) fn redact<'a>(text: &str, secret: impl Into<Option<&'a str>>) -> Stri
     allow(dead_code, reason = "only the AWS client names an endpoint")
 )]
 pub(crate) fn without_userinfo(url: &str) -> String {
-    let (scheme, rest) = url.split_once("//").map_or(("", url), |(s, r)| (s, r));
+    // `scheme//` (kept as written), then the authority up to the path, query or fragment.
+    let authority_at = url.find("//").map_or(0, |i| i + 2);
+    let (head, rest) = url.split_at(authority_at);
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(end);
     match authority.rsplit_once('@') {
-        Some((_, host)) => {
-            let sep = if scheme.is_empty() && !url.contains("//") {
-                ""
-            } else {
-                "//"
-            };
-            format!("{scheme}{sep}********@{host}{path}")
-        }
+        Some((_, host)) => format!("{head}********@{host}{path}"),
         None => url.to_string(),
     }
 }

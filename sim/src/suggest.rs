@@ -38,15 +38,13 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// are.
 #[must_use]
 pub fn with_hint(message: &str) -> String {
-    let unknown = ["unknown field `", "unknown variant `"]
+    let start = ["unknown field `", "unknown variant `"]
         .iter()
-        .find_map(|p| message.find(p).map(|i| (i + p.len(), p)));
-    let Some((start, _)) = unknown else {
+        .find_map(|p| message.find(p).map(|i| i + p.len()));
+    let Some(start) = start else {
         return message.to_string();
     };
-    let Some(name) = message[start..].split('`').next() else {
-        return message.to_string();
-    };
+    let name = message[start..].split('`').next().unwrap_or_default();
     let Some(expected_at) = message[start..].find("expected") else {
         return message.to_string();
     };

@@ -40,6 +40,13 @@ impl Op {
     pub fn upper(self) -> bool {
         matches!(self, Self::Le | Self::Lt)
     }
+
+    /// Whether this is a bound (`<`, `<=`, `>`, `>=`), which a plot can draw a trade-off
+    /// against, rather than an equality.
+    #[must_use]
+    pub fn is_bound(self) -> bool {
+        !matches!(self, Self::Eq | Self::Ne)
+    }
 }
 
 /// The operators a constraint accepts, as written; `==` and `!=` also take `true` or `false`.
@@ -75,30 +82,49 @@ pub struct Goals {
     pub constraints: Vec<Constraint>,
 }
 
-/// The numeric keys of `summary.json`.
-#[must_use]
-pub fn numeric_keys() -> Vec<String> {
+/// The keys of `summary.json` whose values pass `kind`.
+fn summary_keys(kind: fn(&serde_json::Value) -> bool) -> Vec<String> {
     match serde_json::to_value(Summary::default()) {
         Ok(serde_json::Value::Object(m)) => m
             .into_iter()
-            .filter(|(_, v)| v.is_number())
+            .filter(|(_, v)| kind(v))
             .map(|(k, _)| k)
             .collect(),
         _ => Vec::new(),
     }
 }
 
+/// The numeric keys of `summary.json`.
+#[must_use]
+pub fn numeric_keys() -> Vec<String> {
+    summary_keys(serde_json::Value::is_number)
+}
+
 /// The boolean keys of `summary.json` (`drained`), usable with `==` and `!=`.
 #[must_use]
 pub fn boolean_keys() -> Vec<String> {
-    match serde_json::to_value(Summary::default()) {
-        Ok(serde_json::Value::Object(m)) => m
-            .into_iter()
-            .filter(|(_, v)| v.is_boolean())
-            .map(|(k, _)| k)
-            .collect(),
-        _ => Vec::new(),
+    summary_keys(serde_json::Value::is_boolean)
+}
+
+/// Of points `(x, objective, id)` with x oriented so that smaller is better, the ids of those
+/// no other point beats on both, in order of x: the Pareto front. The caller chooses which
+/// points take part (the feasible ones).
+#[must_use]
+pub fn front(mut points: Vec<(f64, f64, usize)>) -> Vec<usize> {
+    points.sort_by(|a, b| {
+        a.0.total_cmp(&b.0)
+            .then(a.1.total_cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+    });
+    let mut out = Vec::new();
+    let mut best_y = f64::INFINITY;
+    for (_, y, id) in points {
+        if y < best_y {
+            best_y = y;
+            out.push(id);
+        }
     }
+    out
 }
 
 fn check_key(key: &str, what: &str) -> Result<(), String> {
@@ -263,9 +289,7 @@ impl Goals {
     /// against the objective.
     #[must_use]
     pub fn trade_off_constraint(&self) -> Option<&Constraint> {
-        self.constraints
-            .iter()
-            .find(|c| !matches!(c.op, Op::Eq | Op::Ne))
+        self.constraints.iter().find(|c| c.op.is_bound())
     }
 
     /// The key drawn against the objective: the first bound's, else p99 wait.

@@ -70,21 +70,16 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
 /// on both the axis and the objective, in axis order.
 #[must_use]
 pub fn feasible_front(points: &[Point], a: usize, upper: bool) -> Vec<(f64, f64)> {
-    let mut pts: Vec<(f64, f64)> = points
+    let feasible = points
         .iter()
-        .filter(|p| p.feasible)
-        .map(|p| (if upper { p.xs[a] } else { -p.xs[a] }, p.y))
+        .enumerate()
+        .filter(|(_, p)| p.feasible)
+        .map(|(i, p)| (if upper { p.xs[a] } else { -p.xs[a] }, p.y, i))
         .collect();
-    pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    let mut front = Vec::new();
-    let mut best_y = f64::INFINITY;
-    for (x, y) in pts {
-        if y < best_y {
-            best_y = y;
-            front.push((if upper { x } else { -x }, y));
-        }
-    }
-    front
+    super::goal::front(feasible)
+        .into_iter()
+        .map(|i| (points[i].xs[a], points[i].y))
+        .collect()
 }
 
 struct Pareto<'a> {

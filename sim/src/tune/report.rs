@@ -91,7 +91,7 @@ fn best<'a, 'r>(rows: &'r [Row<'a>]) -> Option<&'r Row<'a>> {
 /// trade-off key and the objective.
 fn pareto(run: &TuneRun, rows: &[Row<'_>]) -> Vec<usize> {
     let (key, upper) = run.spec.goals.trade_off_key();
-    let mut pts: Vec<(f64, f64, usize)> = rows
+    let pts: Vec<(f64, f64, usize)> = rows
         .iter()
         .enumerate()
         .filter_map(|(i, r)| {
@@ -101,19 +101,7 @@ fn pareto(run: &TuneRun, rows: &[Row<'_>]) -> Vec<usize> {
             Some((if upper { x } else { -x }, s.objective, i))
         })
         .collect();
-    pts.sort_by(|a, b| {
-        a.0.total_cmp(&b.0)
-            .then(a.1.total_cmp(&b.1))
-            .then(a.2.cmp(&b.2))
-    });
-    let mut front = Vec::new();
-    let mut best_y = f64::INFINITY;
-    for (_, y, i) in pts {
-        if y < best_y {
-            best_y = y;
-            front.push(i);
-        }
-    }
+    let mut front = super::goal::front(pts);
     front.sort_unstable();
     front
 }
@@ -189,7 +177,7 @@ struct BestJson<'a> {
     references: &'a [Reference],
     /// Reference policies that meet every constraint and beat the best candidate's objective
     /// (or meet them where no candidate does): widen the space.
-    beaten_by: Vec<BeatenBy<'a>>,
+    beaten_by: &'a [BeatenBy<'a>],
 }
 
 /// A reference policy that does better than the search's best.
@@ -344,6 +332,7 @@ pub fn write(
     }
     let best = best(&rows);
     let feasible = best.is_some_and(|b| b.score.as_ref().is_some_and(|s| s.feasible));
+    let beaten = beaten_by(run, best);
     let best_json = BestJson {
         complete: run.complete,
         scenario: &run.spec.scenario,
@@ -373,7 +362,7 @@ pub fn write(
             holdout: &b.ev.holdout,
         }),
         references: &run.references,
-        beaten_by: beaten_by(run, best),
+        beaten_by: &beaten,
     };
     let mut json = serde_json::to_string_pretty(&best_json).unwrap_or_default();
     json.push('\n');
@@ -422,7 +411,7 @@ pub fn write(
             let _ = writeln!(text, "no candidate could run: every one was refused (see the error column of results.csv)");
         }
     }
-    for b in beaten_by(run, best) {
+    for b in &beaten {
         let _ = match b.best_objective {
             Some(best) => writeln!(
                 text,
@@ -480,7 +469,7 @@ fn pareto_data(run: &TuneRun, rows: &[Row<'_>], best_id: Option<usize>) -> Paret
     let mut axes: Vec<Axis> = goals
         .constraints
         .iter()
-        .filter(|c| !matches!(c.op, super::goal::Op::Eq | super::goal::Op::Ne))
+        .filter(|c| c.op.is_bound())
         .take(3)
         .map(|c| Axis {
             key: c.key.clone(),
