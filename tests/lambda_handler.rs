@@ -101,6 +101,24 @@ struct Recording {
     env: BTreeMap<String, String>,
 }
 
+/// The text of the object at `location` (`s3://BUCKET/KEY`, as the handler reports it).
+async fn object_text(s3: &aws_sdk_s3::Client, bucket: &str, location: &str) -> String {
+    let key = location.trim_start_matches(&format!("s3://{bucket}/"));
+    let body = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
 async fn recording(sdk: &aws_config::SdkConfig, messages: usize) -> Recording {
     let (cluster, service) = support::aws::ecs_service(sdk, 1).await;
     let s3 = aws_sdk_s3::Client::from_conf(
@@ -173,22 +191,7 @@ async fn invocations_record_the_arrivals_between_them_in_s3() {
     }
     let mut text = String::new();
     for loc in &locations {
-        let object_key = loc
-            .trim_start_matches(&format!("s3://{bucket}/"))
-            .to_string();
-        let body = s3
-            .get_object()
-            .bucket(&bucket)
-            .key(&object_key)
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes();
-        let part = String::from_utf8(body.to_vec()).unwrap();
+        let part = object_text(&s3, &bucket, loc).await;
         assert!(part.starts_with("time,arrivals,"), "{part}");
         if text.is_empty() {
             text = part;
@@ -278,22 +281,7 @@ async fn a_record_append_retried_after_success_is_written_once() {
         "the append was retried after its lost answer: {out}"
     );
     let location = out["recorded"].as_str().unwrap_or_else(|| panic!("{out}"));
-    let object_key = location
-        .trim_start_matches(&format!("s3://{bucket}/"))
-        .to_string();
-    let body = s3
-        .get_object()
-        .bucket(&bucket)
-        .key(&object_key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
-    let text = String::from_utf8(body.to_vec()).unwrap();
+    let text = object_text(&s3, &bucket, location).await;
     assert_eq!(text.lines().count(), 2, "one header and one row:\n{text}");
     support::redis_list(&key, 0).await;
 }

@@ -1,34 +1,44 @@
 //! The shipped live policy files (`scenarios/policies/live/`, one per queue type) are complete:
-//! `stepscale config` accepts each, with its service, its queue and no secret printed.
+//! `stepscale config` accepts each, with its service, its queue and no secret printed; `iam`
+//! grants each exactly what it reads; each scales out on a rising backlog.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-#[test]
-fn every_queue_type_has_a_live_policy_that_config_accepts() {
-    let dir = root().join("scenarios/policies/live");
-    let mut types = BTreeSet::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+/// The shipped live policy files, in name order.
+fn live_examples() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios/policies/live"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     files.sort();
-    for file in files {
-        let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
-            .args(["config", "--policy"])
-            .arg(&file)
-            .env_remove("QUEUE_TYPE")
-            .env_remove("RABBITMQ_PASSWORD")
-            .env_remove("REDIS_PASSWORD")
-            .env_remove("AMQ_PASSWORD")
-            .output()
-            .expect("the stepscale binary runs");
+    files
+}
+
+/// `stepscale config --policy FILE` with no provider variables that would override the file.
+fn config(file: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .args(["config", "--policy"])
+        .arg(file)
+        .env_remove("QUEUE_TYPE")
+        .env_remove("RABBITMQ_PASSWORD")
+        .env_remove("REDIS_PASSWORD")
+        .env_remove("AMQ_PASSWORD")
+        .output()
+        .expect("the stepscale binary runs")
+}
+
+#[test]
+fn every_queue_type_has_a_live_policy_that_config_accepts() {
+    let mut types = BTreeSet::new();
+    for file in live_examples() {
+        let out = config(&file);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -64,13 +74,11 @@ fn every_queue_type_has_a_live_policy_that_config_accepts() {
 
 #[test]
 fn iam_prints_a_least_privilege_policy_for_every_live_example() {
-    let dir = root().join("scenarios/policies/live");
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     for (_, action) in stepscale_live::iam::ACTIONS {
         assert!(readme.contains(action), "README lacks {action}");
     }
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let file = entry.unwrap().path();
+    for file in live_examples() {
         let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
             .args([
                 "iam",
@@ -120,14 +128,8 @@ fn iam_prints_a_least_privilege_policy_for_every_live_example() {
 fn every_shipped_live_policy_scales_out_on_a_rising_backlog() {
     use std::fmt::Write as _;
     use std::io::Write as _;
-    let dir = root().join("scenarios/policies/live");
     let work = tempfile::tempdir().unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
+    let files = live_examples();
     assert_eq!(files.len(), 7, "one example per queue type");
     for file in files {
         let text = std::fs::read_to_string(&file)
@@ -205,12 +207,7 @@ fn config_refuses_an_slo_policy_that_could_never_learn_its_service_time() {
     let work = tempfile::tempdir().unwrap();
     let copy = work.path().join("redis.toml");
     std::fs::write(&copy, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
-        .args(["config", "--policy"])
-        .arg(&copy)
-        .env_remove("QUEUE_TYPE")
-        .output()
-        .expect("the stepscale binary runs");
+    let out = config(&copy);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(

@@ -54,6 +54,49 @@ timeout_secs = {REDIS_TIMEOUT_SECS}\n{policy}"
     path
 }
 
+/// A service at 2 tasks, a Redis list of `messages`, and its policy file (`state`: `""` or a
+/// `[state]` table; `policy`: guards and policy tables) in a temporary folder, kept as long
+/// as the fixture is.
+struct Fixture {
+    sdk: aws_config::SdkConfig,
+    cluster: String,
+    service: String,
+    dir: tempfile::TempDir,
+    policy: PathBuf,
+}
+
+async fn service_at_2(
+    sdk: aws_config::SdkConfig,
+    messages: usize,
+    state: &str,
+    policy: &str,
+) -> Fixture {
+    let (cluster, service) = support::aws::ecs_service(&sdk, 2).await;
+    let key = support::unique("jobs");
+    support::redis_list(&key, messages).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (host, port) = support::redis_address();
+    let policy = policy_file(
+        dir.path(),
+        (&cluster, &service),
+        (&host, port),
+        &key,
+        state,
+        policy,
+    );
+    Fixture {
+        sdk,
+        cluster,
+        service,
+        dir,
+        policy,
+    }
+}
+
+fn s3_state(bucket: &str) -> String {
+    format!("[state]\ns3_bucket = \"{bucket}\"\n")
+}
+
 fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -222,20 +265,14 @@ const S3_500: Verdict = Verdict::Respond {
 /// checking that ECS still says 2.
 async fn once_with_state_behind(s3: &str) -> (ExitStatus, String, String) {
     let sdk = support::aws::sdk().await;
-    let (cluster, service) = support::aws::ecs_service(&sdk, 2).await;
     let bucket = support::aws::bucket(&sdk).await;
-    let key = support::unique("jobs");
-    support::redis_list(&key, 500).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (host, port) = support::redis_address();
-    let policy = policy_file(
-        dir.path(),
-        (&cluster, &service),
-        (&host, port),
-        &key,
-        &format!("[state]\ns3_bucket = \"{bucket}\"\n"),
-        SEED,
-    );
+    let Fixture {
+        sdk,
+        cluster,
+        service,
+        dir: _dir,
+        policy,
+    } = service_at_2(sdk, 500, &s3_state(&bucket), SEED).await;
     let out = stepscale(&["--once", "--policy", policy.to_str().unwrap()], &[])
         .env("AWS_ENDPOINT_URL_S3", s3)
         .output()
@@ -305,51 +342,18 @@ async fn a_refused_state_claim_means_nothing_scales() {
 const TARGET_300: &str = "[guards]\nmin_tasks = 1\nmax_tasks = 50\nscale_out_cooldown_secs = 300\n\
 scale_in_cooldown_secs = 300\n[policy]\nkind = \"target\"\ntarget_backlog_per_task = 50.0\n";
 
-/// An operator's service: 2 tasks, 1,000 messages waiting in Redis, a [`TARGET_300`] policy
-/// file with `state` (`""` or a `[state]` table) in a temporary folder.
-struct Operator {
-    sdk: aws_config::SdkConfig,
-    cluster: String,
-    service: String,
-    dir: tempfile::TempDir,
-    policy: PathBuf,
-}
-
-async fn operator(sdk: aws_config::SdkConfig, state: &str) -> Operator {
-    let (cluster, service) = support::aws::ecs_service(&sdk, 2).await;
-    let key = support::unique("jobs");
-    support::redis_list(&key, 1_000).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (host, port) = support::redis_address();
-    let policy = policy_file(
-        dir.path(),
-        (&cluster, &service),
-        (&host, port),
-        &key,
-        state,
-        TARGET_300,
-    );
-    Operator {
-        sdk,
-        cluster,
-        service,
-        dir,
-        policy,
-    }
-}
-
 #[tokio::test]
 async fn a_claim_whose_answer_was_lost_is_recognised_and_acted_on() {
     let sdk = support::aws::sdk().await;
     let bucket = support::aws::bucket(&sdk).await;
     // `_dir` keeps the policy's folder until the test ends.
-    let Operator {
+    let Fixture {
         sdk,
         cluster,
         service,
         dir: _dir,
         policy,
-    } = operator(sdk, &format!("[state]\ns3_bucket = \"{bucket}\"\n")).await;
+    } = service_at_2(sdk, 1_000, &s3_state(&bucket), TARGET_300).await;
     // The first PUT (the claim) reaches moto and is stored; its answer is replaced by a 500,
     // so the SDK retries it and the retry gets 412 from moto.
     let puts = Arc::new(AtomicUsize::new(0));
@@ -384,13 +388,13 @@ async fn a_claim_whose_answer_was_lost_is_recognised_and_acted_on() {
 
 #[tokio::test]
 async fn an_update_service_refused_once_does_not_hold_the_next_run_for_a_cooldown() {
-    let Operator {
+    let Fixture {
         sdk,
         cluster,
         service,
         dir,
         policy,
-    } = operator(support::aws::sdk().await, "").await;
+    } = service_at_2(support::aws::sdk().await, 1_000, "", TARGET_300).await;
     let state_dir = dir.path().join("state");
     let updates = Arc::new(AtomicUsize::new(0));
     let u = updates.clone();
@@ -471,20 +475,14 @@ impl Gate {
 async fn five_racing_once_runs_with_s3_state_exactly_one_acts() {
     const RACERS: usize = 5;
     let sdk = support::aws::sdk().await;
-    let (cluster, service) = support::aws::ecs_service(&sdk, 2).await;
     let bucket = support::aws::bucket(&sdk).await;
-    let key = support::unique("jobs");
-    support::redis_list(&key, 500).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (host, port) = support::redis_address();
-    let policy = policy_file(
-        dir.path(),
-        (&cluster, &service),
-        (&host, port),
-        &key,
-        &format!("[state]\ns3_bucket = \"{bucket}\"\n"),
-        TARGET,
-    );
+    let Fixture {
+        sdk,
+        cluster,
+        service,
+        dir: _dir,
+        policy,
+    } = service_at_2(sdk, 500, &s3_state(&bucket), TARGET).await;
     // Every AWS call goes through a relay that counts UpdateService and holds each racer's
     // first read of the state until all five have asked: all five then find nothing stored
     // and race to create the document, so the claim, not luck, has to pick the one that acts.
@@ -576,20 +574,13 @@ async fn five_racing_once_runs_with_s3_state_exactly_one_acts() {
 /// must finish (scale out, save its state), no new tick may start, and the process exits 0.
 #[tokio::test]
 async fn sigterm_during_a_tick_finishes_the_tick_saves_its_state_and_exits_0() {
-    let sdk = support::aws::sdk().await;
-    let (cluster, service) = support::aws::ecs_service(&sdk, 2).await;
-    let key = support::unique("jobs");
-    support::redis_list(&key, 500).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (host, port) = support::redis_address();
-    let policy = policy_file(
-        dir.path(),
-        (&cluster, &service),
-        (&host, port),
-        &key,
-        "",
-        SEED,
-    );
+    let Fixture {
+        sdk,
+        cluster,
+        service,
+        dir,
+        policy,
+    } = service_at_2(support::aws::sdk().await, 500, "", SEED).await;
     let state_dir = dir.path().join("state");
     let (tick_started, started) = std::sync::mpsc::channel();
     let tick_started = Mutex::new(tick_started);

@@ -50,6 +50,26 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `stepscale run` on `policies` every `PERIOD_SECS`, state in `state`, serving `/metrics` and
+/// `/healthz` on a free port; the run and the port.
+fn run_with_metrics(policies: &[&Path], state: &Path) -> (LiveRun, u16) {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut args: Vec<&str> = Vec::new();
+    for p in policies {
+        args.extend(["--policy", p.to_str().unwrap()]);
+    }
+    args.extend([
+        "--period-secs",
+        PERIOD_SECS,
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--metrics-addr",
+        &addr,
+    ]);
+    (LiveRun::spawn(stepscale(&args, &[])), port)
+}
+
 /// `GET path` over plain HTTP/1.1: the status code and the body.
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -112,24 +132,8 @@ async fn metrics_show_a_scale_out_and_healthz_names_the_service_that_stopped_tic
         &key,
         "",
     );
-    let metrics_port = free_port();
-    let addr = format!("127.0.0.1:{metrics_port}");
     let state = dir.path().join("state");
-    let mut run = LiveRun::spawn(stepscale(
-        &[
-            "--policy",
-            good.to_str().unwrap(),
-            "--policy",
-            bad.to_str().unwrap(),
-            "--period-secs",
-            PERIOD_SECS,
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--metrics-addr",
-            &addr,
-        ],
-        &[],
-    ));
+    let (mut run, metrics_port) = run_with_metrics(&[&good, &bad], &state);
     // Before 3 periods have passed nothing is late.
     let started = Instant::now();
     let mut first = None;
@@ -386,22 +390,7 @@ async fn hundreds_of_idle_connections_neither_stop_the_loop_nor_exhaust_its_desc
         &key,
         "",
     );
-    let metrics_port = free_port();
-    let addr = format!("127.0.0.1:{metrics_port}");
-    let state = dir.path().join("state");
-    let mut run = LiveRun::spawn(stepscale(
-        &[
-            "--policy",
-            policy.to_str().unwrap(),
-            "--period-secs",
-            PERIOD_SECS,
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--metrics-addr",
-            &addr,
-        ],
-        &[],
-    ));
+    let (mut run, metrics_port) = run_with_metrics(&[&policy], &dir.path().join("state"));
     let started = Instant::now();
     while get(metrics_port, "/healthz").is_none() {
         assert!(

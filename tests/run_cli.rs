@@ -350,20 +350,29 @@ async fn a_scale_out_is_logged_at_the_default_level() {
     );
 }
 
+/// `stepscale run ARGS --state-dir HOME/state` on a machine with no AWS credentials anywhere:
+/// an empty environment but PATH, HOME (`home`) and the region, and no instance metadata, so
+/// the credential chain ends at once, as on a laptop.
+fn run_without_credentials(args: &[&str], home: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stepscale"));
+    cmd.arg("run")
+        .args(args)
+        .arg("--state-dir")
+        .arg(home.join("state"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
 /// With no credentials anywhere, `run` says so in one line naming the chain it tried and what
 /// to set, before any call is made.
 #[test]
 fn no_credentials_is_one_line_naming_the_chain_and_what_to_set() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
-        .args(["run", "--once", "--state-dir"])
-        .arg(dir.path().join("state"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .env("AWS_REGION", "us-east-1")
-        // No instance metadata either: the chain ends at once, as on a laptop.
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+    let out = run_without_credentials(&["--once"], dir.path())
         .env("QUEUE_TYPE", "redis")
         .env("REDIS_QUEUE_KEY", "jobs")
         .env("ECS_CLUSTER", "prod")
@@ -392,21 +401,7 @@ async fn a_dry_run_given_the_desired_count_needs_no_aws() {
     let key = support::unique("jobs");
     support::redis_list(&key, 500).await;
     let (host, port) = support::redis_address();
-    let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
-        .args([
-            "run",
-            "--once",
-            "--dry-run",
-            "--desired",
-            "2",
-            "--state-dir",
-        ])
-        .arg(dir.path().join("state"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+    let out = run_without_credentials(&["--once", "--dry-run", "--desired", "2"], dir.path())
         // Any AWS call would fail here: nothing listens on port 9.
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .env("QUEUE_TYPE", "redis")

@@ -213,3 +213,57 @@ impl ScalerState {
         highest
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A claim whose action never reached ECS gives back the cooldowns it replaced and its
+    /// rate-limit change; a hold's claim releases nothing.
+    #[test]
+    fn a_released_claim_restores_the_cooldowns_it_replaced() {
+        let before = CooldownTimes {
+            last_scale_out_ms: Some(1_000),
+            last_scale_in_ms: None,
+            cooldown_base_tasks: Some(3),
+        };
+        let mut state = ScalerState {
+            last_scale_out_ms: Some(60_000),
+            last_scale_in_ms: Some(60_000),
+            cooldown_base_tasks: Some(2),
+            changes: [Change {
+                at_ms: 60_000,
+                from: 2,
+                to: 20,
+            }]
+            .into(),
+            claim: Some(Claim {
+                id: "a".into(),
+                at_ms: 60_000,
+                from: 2,
+                to: 20,
+                before,
+            }),
+            ..ScalerState::default()
+        };
+        let released = state
+            .release_claim()
+            .expect("a scale-out claim is released");
+        assert_eq!(released.id, "a");
+        assert_eq!(state.cooldown_times(), before);
+        assert!(state.changes.is_empty() && state.claim.is_none());
+        let mut hold = ScalerState {
+            last_scale_out_ms: Some(60_000),
+            claim: Some(Claim {
+                id: "h".into(),
+                at_ms: 60_000,
+                from: 2,
+                to: 2,
+                before,
+            }),
+            ..ScalerState::default()
+        };
+        assert_eq!(hold.release_claim(), None);
+        assert_eq!(hold.last_scale_out_ms, Some(60_000));
+    }
+}
