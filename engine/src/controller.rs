@@ -164,17 +164,32 @@ impl Controller {
         let is_seed = matches!(self.policy, PolicySpec::Seed(_));
         // Seed measures from the desired count, as v0.2 did; the others count pending tasks as
         // capacity already ordered, so a slow start does not wind up more scale-outs.
-        let current = if is_seed { previous } else { service.ordered() };
+        // The reference policies measure from the desired count, as AAS and the HPA do.
+        let reference = self.policy.is_reference();
+        let current = if is_seed || reference {
+            previous
+        } else {
+            service.ordered()
+        };
         let (mut recommended, mut reason, mut limit) = match &self.policy {
             PolicySpec::Seed(p) => {
                 let (d, r) = p.recommend(metric, current, g.min_tasks);
                 (d, r, None)
             }
-            PolicySpec::Step(p) => p.recommend(metric, current, now, state, g),
+            PolicySpec::Step(p) | PolicySpec::AwsStepScaling(p) => {
+                match self.policy.step_alarm(p) {
+                    Some(alarm) => p.recommend_alarmed(&alarm, metric, current, now, state, g),
+                    None => p.recommend(metric, current, now, state, g),
+                }
+            }
             PolicySpec::Target(p) => p.recommend(metric, current, now, state),
             PolicySpec::Slo(p) => {
                 p.recommend(&combined.flow, !combined.any_failed, current, now, state)
             }
+            PolicySpec::AwsTargetTracking(p) => {
+                p.recommend(metric, service.running, current, now, state)
+            }
+            PolicySpec::Keda(p) => p.recommend(metric, current, g.min_tasks, now, state),
         };
         if let Some(forecast) = &self.forecast {
             let complete = !combined.any_failed;
@@ -209,7 +224,7 @@ impl Controller {
                 limit = Some(Limit::UsefulTasks);
             }
         }
-        if !is_seed {
+        if !is_seed && !reference {
             if let Some(step) = g.max_step {
                 if desired > current.saturating_add(step) {
                     desired = current.saturating_add(step);
@@ -304,7 +319,11 @@ impl Controller {
                 .last_scale_in_ms
                 .max(state.last_scale_out_ms)
                 .is_none_or(|t| now - t >= cooldown),
-            PolicySpec::Step(_) => true,
+            // Step applied AWS's rule inside the policy; the references apply their own.
+            PolicySpec::Step(_)
+            | PolicySpec::AwsStepScaling(_)
+            | PolicySpec::AwsTargetTracking(_)
+            | PolicySpec::Keda(_) => true,
         }
     }
 
@@ -312,7 +331,11 @@ impl Controller {
     /// it inside the policy, `target` and `slo` hold inside it unless the bypass is set.
     fn scale_out_allowed(&self, now: Millis, state: &ScalerState) -> bool {
         match self.policy {
-            PolicySpec::Seed(_) | PolicySpec::Step(_) => true,
+            PolicySpec::Seed(_)
+            | PolicySpec::Step(_)
+            | PolicySpec::AwsStepScaling(_)
+            | PolicySpec::AwsTargetTracking(_)
+            | PolicySpec::Keda(_) => true,
             PolicySpec::Target(_) | PolicySpec::Slo(_) => {
                 self.guards.scale_out_cooldown_bypass
                     || state
@@ -324,14 +347,25 @@ impl Controller {
 
     fn record(&self, now: Millis, previous: u32, desired: u32, state: &mut ScalerState) {
         if desired > previous {
+            let cooldown_ms = match &self.policy {
+                PolicySpec::AwsTargetTracking(p) => p.scale_out_cooldown_ms(),
+                _ => self.guards.scale_out_cooldown_ms(),
+            };
             let in_cooldown = state
                 .last_scale_out_ms
-                .is_some_and(|t| now - t < self.guards.scale_out_cooldown_ms());
+                .is_some_and(|t| now - t < cooldown_ms);
             if !in_cooldown || state.cooldown_base_tasks.is_none() {
                 state.cooldown_base_tasks = Some(previous);
             }
             state.last_scale_out_ms = Some(now);
-            if !matches!(self.policy, PolicySpec::Step(_)) {
+            // AWS: a scale-out ends the scale-in cooldown rather than starting one.
+            let aws = matches!(
+                self.policy,
+                PolicySpec::Step(_)
+                    | PolicySpec::AwsStepScaling(_)
+                    | PolicySpec::AwsTargetTracking(_)
+            );
+            if !aws {
                 // v0.2: a scale-out also resets the scale-in record, so no scale-in follows
                 // a scale-out within the scale-in cooldown.
                 state.last_scale_in_ms = Some(now);
@@ -339,23 +373,20 @@ impl Controller {
         } else if desired < previous {
             state.last_scale_in_ms = Some(now);
         }
-        if let PolicySpec::Target(p) = &self.policy {
-            if p.has_rate_limits() {
-                let period_ms = p.limit_period_secs.saturating_mul(1000);
-                while state
-                    .changes
-                    .front()
-                    .is_some_and(|c| now - c.at_ms >= period_ms)
-                {
-                    state.changes.pop_front();
-                }
-                if desired != previous {
-                    state.changes.push_back(Change {
-                        at_ms: now,
-                        from: previous,
-                        to: desired,
-                    });
-                }
+        if let Some(period_ms) = self.policy.rate_limit_period_ms() {
+            while state
+                .changes
+                .front()
+                .is_some_and(|c| now - c.at_ms >= period_ms)
+            {
+                state.changes.pop_front();
+            }
+            if desired != previous {
+                state.changes.push_back(Change {
+                    at_ms: now,
+                    from: previous,
+                    to: desired,
+                });
             }
         }
     }

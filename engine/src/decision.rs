@@ -149,6 +149,43 @@ pub enum Reason {
         /// What the policy alone recommended.
         reactive_tasks: u32,
     },
+    /// A reference policy's high alarm is in ALARM: capacity proportional to the datapoint.
+    AlarmHigh {
+        /// The latest datapoint.
+        metric: f64,
+        /// The alarm's threshold (the target).
+        threshold: f64,
+        /// Capacity × datapoint ÷ target, rounded up.
+        tasks: u32,
+    },
+    /// A reference policy's low alarm is in ALARM.
+    AlarmLow {
+        /// The latest datapoint.
+        metric: f64,
+        /// The low alarm's threshold.
+        threshold: f64,
+        /// Capacity × datapoint ÷ target, rounded up.
+        tasks: u32,
+    },
+    /// A reference policy's alarms are both OK (or its latest period had no datapoint).
+    NoAlarm {
+        /// The latest datapoint, none when the period had no sample.
+        metric: Option<f64>,
+    },
+    /// A reference policy acts once per period (metric period, HPA sync): none ended yet.
+    AwaitingPeriod {
+        /// The period, seconds.
+        period_secs: i64,
+    },
+    /// KEDA's activation: the scaler's activity decides between 0 and 1 replicas.
+    Activation {
+        /// The queue length seen.
+        metric: f64,
+        /// The activation queue length.
+        activation: f64,
+        /// Whether the scaler is active (queue length above the activation).
+        active: bool,
+    },
     /// Every metric read failed.
     MetricFailure {
         /// Failed decisions in a row, this one included.
@@ -213,6 +250,48 @@ impl fmt::Display for Reason {
             } => write!(
                 f,
                 "seasonal forecast: up to {arrival_rate_per_s:.3} arrivals/s within the next {lead_secs} s need {tasks} tasks, more than the {reactive_tasks} the policy recommends now"
+            ),
+            Self::AlarmHigh {
+                metric,
+                threshold,
+                tasks,
+            } => write!(
+                f,
+                "high alarm: datapoints above the target {threshold}; latest {metric} needs {tasks} tasks"
+            ),
+            Self::AlarmLow {
+                metric,
+                threshold,
+                tasks,
+            } => write!(
+                f,
+                "low alarm: datapoints below {threshold}; latest {metric} needs {tasks} tasks"
+            ),
+            Self::NoAlarm { metric: Some(m) } => {
+                write!(f, "no alarm: latest datapoint {m}")
+            }
+            Self::NoAlarm { metric: None } => {
+                write!(f, "no alarm: the latest period had no datapoint")
+            }
+            Self::AwaitingPeriod { period_secs } => write!(
+                f,
+                "acts once per {period_secs} s period: holding until the next one"
+            ),
+            Self::Activation {
+                metric,
+                activation,
+                active: true,
+            } => write!(
+                f,
+                "scaler active: queue length {metric} is above the activation {activation}"
+            ),
+            Self::Activation {
+                metric,
+                activation,
+                active: false,
+            } => write!(
+                f,
+                "scaler inactive: queue length {metric} is at or below the activation {activation}"
             ),
             Self::MetricFailure { consecutive } => write!(
                 f,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Millis;
 use crate::estimator::ArrivalEstimate;
 use crate::forecast::SeasonalProfile;
+use crate::policy::alarm::Datapoints;
 
 /// One recommendation of the target or slo policy, kept for its stabilization window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +63,21 @@ pub struct Claim {
     pub before: CooldownTimes,
 }
 
+/// What the reference policies (`aws_target_tracking`, `aws_step_scaling`, `keda`) remember:
+/// their alarm's datapoints, KEDA's last poll and activity, the HPA's last sync.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReferenceState {
+    /// The alarm's datapoints (AWS kinds).
+    pub datapoints: Datapoints,
+    /// The polling interval KEDA last polled in (its index from the epoch).
+    pub last_poll: Option<i64>,
+    /// The sync period the HPA last decided in (its index from the epoch).
+    pub last_sync: Option<i64>,
+    /// When KEDA's scaler was last active.
+    pub last_active_ms: Option<Millis>,
+}
+
 /// Everything the engine remembers between decisions. It survives a serde round trip, so it
 /// can live in a file, in S3, or in the simulator's memory.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -92,6 +108,9 @@ pub struct ScalerState {
     /// documents written before it existed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub claim: Option<Claim>,
+    /// The reference policies' memory; absent for StepScale's own policies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceState>,
 }
 
 /// `t` clamped to `now` when it lies in the future or so far back that `now - t` overflows.
@@ -105,6 +124,11 @@ fn clamp(t: &mut Millis, now: Millis, name: &'static str, out: &mut Vec<&'static
 }
 
 impl ScalerState {
+    /// The reference policies' memory, created empty on first use.
+    pub fn reference_mut(&mut self) -> &mut ReferenceState {
+        self.reference.get_or_insert_with(ReferenceState::default)
+    }
+
     /// The cooldown fields as they are now.
     #[must_use]
     pub fn cooldown_times(&self) -> CooldownTimes {
@@ -152,6 +176,13 @@ impl ScalerState {
         if let Some(last) = self.arrivals.as_mut().and_then(|a| a.last.as_mut()) {
             clamp(&mut last.at_ms, now, "arrivals.last", &mut out);
         }
+        if let Some(t) = self
+            .reference
+            .as_mut()
+            .and_then(|r| r.last_active_ms.as_mut())
+        {
+            clamp(t, now, "reference.last_active_ms", &mut out);
+        }
         if let Some(p) = &mut self.profile {
             clamp(&mut p.since_ms, now, "profile.since_ms", &mut out);
             // A visit to a future slot would make the profile ignore every read until then.
@@ -180,6 +211,11 @@ impl ScalerState {
                 .profile
                 .as_ref()
                 .is_none_or(|p| ok(p.since_ms) && !p.visit_is_after(now))
+            && self
+                .reference
+                .as_ref()
+                .and_then(|r| r.last_active_ms)
+                .is_none_or(ok)
     }
 
     /// Scale-in stabilization: drops recommendations older than `window_ms`, records `raw`

@@ -362,7 +362,10 @@ impl Config {
                     p.max_scale_down_factor,
                 )?;
             }
-            PolicySpec::Step(p) => {
+            PolicySpec::Step(p) | PolicySpec::AwsStepScaling(p) => {
+                if let Some(alarm) = self.policy.step_alarm(p) {
+                    check_alarm(&alarm)?;
+                }
                 let up = self.key_for("policy.scale_out_threshold");
                 let down = self.key_for("policy.scale_in_threshold");
                 check_finite(&up, p.scale_out_threshold)?;
@@ -437,6 +440,15 @@ impl Config {
                 }
             }
             PolicySpec::Slo(p) => self.check_slo(p)?,
+            PolicySpec::AwsTargetTracking(p) => check_aws_target(p)?,
+            PolicySpec::Keda(p) => check_keda(p)?,
+        }
+        if self.policy.is_reference() && self.forecast.is_some() {
+            return Err(ConfigError::invalid(
+                "forecast",
+                self.policy.kind(),
+                "a reference policy runs as AWS or KEDA would, without StepScale's seasonal forecast: remove the [forecast] table",
+            ));
         }
         if let Some(forecast) = &self.forecast {
             forecast.validate(&self.policy)?;
@@ -520,6 +532,142 @@ impl Config {
 /// The longest stabilization or smoothing window: a day. The state keeps a window's
 /// recommendations, so the window bounds the state document.
 pub const MAX_WINDOW_SECS: i64 = 86_400;
+
+/// A finite target > 0.
+fn check_target(key: &str, value: f64) -> Result<(), ConfigError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            value,
+            "the target must be a finite number > 0",
+        ))
+    }
+}
+
+/// Seconds in `[min, MAX_WINDOW_SECS]`.
+fn check_secs(key: &str, secs: i64, min: i64) -> Result<(), ConfigError> {
+    if (min..=MAX_WINDOW_SECS).contains(&secs) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            secs,
+            format!("must be between {min} and {MAX_WINDOW_SECS} seconds (a day)"),
+        ))
+    }
+}
+
+/// A CloudWatch period: 10, 30 or a multiple of 60 seconds.
+fn check_period(key: &str, secs: i64) -> Result<(), ConfigError> {
+    if crate::policy::alarm::valid_period(secs) && secs <= MAX_WINDOW_SECS {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            secs,
+            "a CloudWatch metric period is 10 or 30 seconds (high resolution) or a multiple of 60, at most a day",
+        ))
+    }
+}
+
+/// At least one evaluation period, at most a day of one-minute datapoints.
+fn check_periods(key: &str, n: u32) -> Result<(), ConfigError> {
+    if (1..=1440).contains(&n) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            n,
+            "an alarm evaluates between 1 and 1440 datapoints",
+        ))
+    }
+}
+
+fn check_alarm(a: &crate::policy::AlarmSpec) -> Result<(), ConfigError> {
+    check_period("policy.alarm.period_secs", a.period_secs)?;
+    check_periods("policy.alarm.evaluation_periods", a.evaluation_periods)?;
+    if !(1..=a.evaluation_periods).contains(&a.datapoints_to_alarm) {
+        return Err(ConfigError::invalid(
+            "policy.alarm.datapoints_to_alarm",
+            a.datapoints_to_alarm,
+            format!(
+                "the datapoints to alarm must be between 1 and the evaluation periods ({})",
+                a.evaluation_periods
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_aws_target(p: &crate::policy::AwsTargetTrackingParams) -> Result<(), ConfigError> {
+    check_target("policy.target_value", p.target_value)?;
+    check_period("policy.period_secs", p.period_secs)?;
+    check_periods(
+        "policy.scale_out_evaluation_periods",
+        p.scale_out_evaluation_periods,
+    )?;
+    check_periods(
+        "policy.scale_in_evaluation_periods",
+        p.scale_in_evaluation_periods,
+    )?;
+    let f = p.scale_in_threshold_fraction;
+    if !(f > 0.0 && f <= 1.0) {
+        return Err(ConfigError::invalid(
+            "policy.scale_in_threshold_fraction",
+            f,
+            "the low alarm's threshold is a fraction of the target in (0, 1], AWS's about 0.9",
+        ));
+    }
+    check_secs(
+        "policy.scale_out_cooldown_secs",
+        p.scale_out_cooldown_secs,
+        0,
+    )?;
+    check_secs("policy.scale_in_cooldown_secs", p.scale_in_cooldown_secs, 0)
+}
+
+fn check_keda(p: &crate::policy::KedaParams) -> Result<(), ConfigError> {
+    check_target("policy.queue_length", p.queue_length)?;
+    let a = p.activation_queue_length;
+    if !(a.is_finite() && a >= 0.0) {
+        return Err(ConfigError::invalid(
+            "policy.activation_queue_length",
+            a,
+            "the activation queue length must be a finite number >= 0",
+        ));
+    }
+    check_secs("policy.polling_interval_secs", p.polling_interval_secs, 1)?;
+    check_secs("policy.cooldown_period_secs", p.cooldown_period_secs, 0)?;
+    check_secs("policy.sync_period_secs", p.sync_period_secs, 1)?;
+    check_secs(
+        "policy.scale_down_stabilization_secs",
+        p.scale_down_stabilization_secs,
+        0,
+    )?;
+    check_secs("policy.policy_period_secs", p.policy_period_secs, 1)?;
+    if !(0.0..1.0).contains(&p.tolerance) {
+        return Err(ConfigError::invalid(
+            "policy.tolerance",
+            p.tolerance,
+            "the tolerance must be in [0, 1)",
+        ));
+    }
+    for (key, pct) in [
+        ("policy.scale_up_percent", p.scale_up_percent),
+        ("policy.scale_down_percent", p.scale_down_percent),
+    ] {
+        if !(pct.is_finite() && pct > 0.0) {
+            return Err(ConfigError::invalid(
+                key,
+                pct,
+                "a percent policy must be a finite number > 0",
+            ));
+        }
+    }
+    Ok(())
+}
 
 fn check_finite(key: &str, value: f64) -> Result<(), ConfigError> {
     if value.is_finite() {

@@ -529,9 +529,16 @@ impl Config {
                 match &mut self.policy {
                     PolicySpec::Seed(p) if up => p.scale_up_threshold = value,
                     PolicySpec::Seed(p) => p.scale_down_threshold = value,
-                    PolicySpec::Step(p) if up => p.scale_out_threshold = value,
-                    PolicySpec::Step(p) => p.scale_in_threshold = value,
-                    PolicySpec::Target(_) | PolicySpec::Slo(_) => {
+                    PolicySpec::Step(p) | PolicySpec::AwsStepScaling(p) if up => {
+                        p.scale_out_threshold = value;
+                    }
+                    PolicySpec::Step(p) | PolicySpec::AwsStepScaling(p) => {
+                        p.scale_in_threshold = value;
+                    }
+                    PolicySpec::Target(_)
+                    | PolicySpec::Slo(_)
+                    | PolicySpec::AwsTargetTracking(_)
+                    | PolicySpec::Keda(_) => {
                         tracing::warn!(
                             key,
                             policy = self.policy.kind(),
@@ -570,8 +577,12 @@ impl Config {
                 let value = raw.boolean(key)?;
                 match &mut self.policy {
                     PolicySpec::Seed(p) => p.use_combined_messages = value,
-                    PolicySpec::Step(p) => p.include_in_flight = value,
+                    PolicySpec::Step(p) | PolicySpec::AwsStepScaling(p) => {
+                        p.include_in_flight = value;
+                    }
                     PolicySpec::Target(p) => p.include_in_flight = value,
+                    PolicySpec::AwsTargetTracking(p) => p.include_in_flight = value,
+                    PolicySpec::Keda(p) => p.scale_on_in_flight = value,
                     PolicySpec::Slo(_) => tracing::warn!(
                         key,
                         "Ignored: the slo policy drains the visible backlog and reads in-flight messages on its own."

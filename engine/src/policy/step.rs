@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Millis;
 use crate::decision::{Limit, Reason};
 use crate::guards::Guards;
+use crate::policy::alarm::AlarmSpec;
 use crate::policy::seed::floor_u32;
 use crate::state::ScalerState;
 
@@ -91,6 +92,10 @@ pub struct StepParams {
     pub scale_in_steps: Vec<StepBand>,
     /// Smallest change a percent adjustment makes.
     pub min_adjustment_magnitude: Option<u32>,
+    /// The CloudWatch alarm in front of the steps (`[policy.alarm]`): without it, `step`
+    /// compares every decision's reading; with it, one datapoint per metric period, M of N.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<AlarmSpec>,
 }
 
 impl Default for StepParams {
@@ -112,6 +117,7 @@ impl Default for StepParams {
                 adjustment: -1.0,
             }],
             min_adjustment_magnitude: None,
+            alarm: None,
         }
     }
 }
@@ -161,6 +167,47 @@ impl StepParams {
         floor_u32(target)
     }
 
+    /// The step recommendation behind `alarm`: the sample goes into the state's datapoints;
+    /// when a period closes and an alarm is in ALARM (the scale-out alarm first), the steps
+    /// apply to its newest breaching datapoint; otherwise the count holds.
+    pub fn recommend_alarmed(
+        &self,
+        alarm: &AlarmSpec,
+        backlog: f64,
+        current: u32,
+        now: Millis,
+        state: &mut ScalerState,
+        guards: &Guards,
+    ) -> (u32, Reason, Option<Limit>) {
+        let sample = self.metric_value(backlog, current);
+        let points = &mut state.reference_mut().datapoints;
+        let period_ms = alarm.period_secs.saturating_mul(1000);
+        let (n, m) = (alarm.evaluation_periods, alarm.datapoints_to_alarm);
+        if !points.observe(now, period_ms, Some(sample), alarm.statistic, n) {
+            return (
+                current,
+                Reason::AwaitingPeriod {
+                    period_secs: alarm.period_secs,
+                },
+                None,
+            );
+        }
+        let out = |v: f64| v >= self.scale_out_threshold;
+        let into = |v: f64| v <= self.scale_in_threshold;
+        let value = if points.in_alarm(n, m, out) {
+            points.latest_breaching(n, out)
+        } else if points.in_alarm(n, m, into) {
+            points.latest_breaching(n, into)
+        } else {
+            None
+        };
+        let last = points.last_value();
+        match value {
+            Some(v) => self.recommend_metric(v, current, now, state, guards),
+            None => (current, Reason::NoAlarm { metric: last }, None),
+        }
+    }
+
     /// The step recommendation, with AWS cooldown semantics, for `backlog` and `current`.
     #[must_use]
     pub fn recommend(
@@ -171,7 +218,24 @@ impl StepParams {
         state: &ScalerState,
         guards: &Guards,
     ) -> (u32, Reason, Option<Limit>) {
-        let metric = self.metric_value(backlog, current);
+        self.recommend_metric(
+            self.metric_value(backlog, current),
+            current,
+            now,
+            state,
+            guards,
+        )
+    }
+
+    /// The step recommendation for the alarm metric `metric` itself.
+    fn recommend_metric(
+        &self,
+        metric: f64,
+        current: u32,
+        now: Millis,
+        state: &ScalerState,
+        guards: &Guards,
+    ) -> (u32, Reason, Option<Limit>) {
         if metric >= self.scale_out_threshold {
             let reason = Reason::AboveThreshold {
                 metric,
