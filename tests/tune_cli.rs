@@ -111,7 +111,14 @@ fn best_toml_meets_the_constraint_when_backtested_alone() {
         "tune {cost}, backtest {backtested}"
     );
     let stdout = String::from_utf8_lossy(&run.stdout);
-    for name in ["tuned (best.toml)", "scenario", "v0.2-defaults"] {
+    for name in [
+        "tuned (best.toml)",
+        "scenario",
+        "v0.2-defaults",
+        "aws_target_tracking",
+        "aws_step_scaling",
+        "keda",
+    ] {
         assert!(stdout.contains(name), "comparison row {name}: {stdout}");
     }
 }

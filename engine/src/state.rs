@@ -108,9 +108,10 @@ pub struct ScalerState {
     /// documents written before it existed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub claim: Option<Claim>,
-    /// The reference policies' memory; absent for StepScale's own policies.
+    /// The reference policies' memory; absent for StepScale's own policies (boxed: the state
+    /// travels through the Lambda's futures).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reference: Option<ReferenceState>,
+    pub reference: Option<Box<ReferenceState>>,
 }
 
 /// `t` clamped to `now` when it lies in the future or so far back that `now - t` overflows.
@@ -126,7 +127,7 @@ fn clamp(t: &mut Millis, now: Millis, name: &'static str, out: &mut Vec<&'static
 impl ScalerState {
     /// The reference policies' memory, created empty on first use.
     pub fn reference_mut(&mut self) -> &mut ReferenceState {
-        self.reference.get_or_insert_with(ReferenceState::default)
+        self.reference.get_or_insert_with(Box::default)
     }
 
     /// The cooldown fields as they are now.

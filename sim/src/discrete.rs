@@ -362,6 +362,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         }
     }
     let series = rec.finish();
+    let reactions = stats.bursts.reactions(&control.scale_outs_s);
     Outcome {
         rows: series.rows,
         envelope: series.envelope,
@@ -381,5 +382,6 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         end_us: now,
         drained: emptied,
         ticks: control.ticks.take().unwrap_or_default(),
+        reactions,
     }
 }

@@ -499,6 +499,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
     let zero = q.zero_wait;
     q.waits.record(0, zero);
     let series = rec.finish();
+    let reactions = q.stats.bursts.reactions(&control.scale_outs_s);
     Outcome {
         rows: series.rows,
         envelope: series.envelope,
@@ -518,5 +519,6 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         end_us,
         drained: emptied,
         ticks: control.ticks.take().unwrap_or_default(),
+        reactions,
     }
 }

@@ -16,6 +16,7 @@ pub mod output;
 pub mod parity;
 pub mod plot;
 pub mod policy_file;
+pub mod reference;
 pub mod rng;
 pub mod run;
 pub mod scenario;

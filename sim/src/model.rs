@@ -128,6 +128,8 @@ pub struct Outcome {
     pub drained: bool,
     /// Every decision, when [`Prepared::keep_ticks`] asked for them; empty otherwise.
     pub ticks: Vec<TickRecord>,
+    /// How fast the fleet answered bursts.
+    pub reactions: Reactions,
 }
 
 /// The controller as it runs in the simulator: the live engine behind a schedule.
@@ -149,6 +151,8 @@ pub struct Control<'a> {
     last_direction: Option<Action>,
     /// Decisions that raised the count.
     pub scale_out_actions: u64,
+    /// When they were made, seconds from the run's start.
+    pub scale_outs_s: Vec<f64>,
     /// Decisions that lowered the count.
     pub scale_in_actions: u64,
     /// Direction changes.
@@ -182,6 +186,7 @@ impl<'a> Control<'a> {
             rng,
             last_direction: None,
             scale_out_actions: 0,
+            scale_outs_s: Vec::new(),
             scale_in_actions: 0,
             direction_flips: 0,
             decisions: 0,
@@ -276,6 +281,7 @@ impl<'a> Control<'a> {
                 dir => {
                     if dir == Action::ScaleOut {
                         self.scale_out_actions += 1;
+                        self.scale_outs_s.push((now - self.start_us) as f64 / 1e6);
                     } else {
                         self.scale_in_actions += 1;
                     }
@@ -289,6 +295,169 @@ impl<'a> Control<'a> {
                 fleet.set_desired(now, decision.desired, events);
             }
         }
+    }
+}
+
+/// Seconds in one window of the burst detector.
+pub const BURST_WINDOW_S: f64 = 60.0;
+
+/// Bursts of demand, found on fixed one-minute windows from the run's start (whatever the
+/// time series' resolution). A window's demand is its ideal tasks, ceil(arrival rate ÷
+/// per-task throughput). The level is a moving average of the windows' demand (weight 0.1,
+/// about ten minutes), held while a burst lasts. A burst starts with a window whose demand
+/// reaches 1.5 × the level and at least 2 more, and ends with the first window whose demand is
+/// back under 1.2 × that level.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bursts {
+    /// Each burst: (start, end), seconds from the run's start; the end is none while it lasts.
+    pub found: Vec<(f64, Option<f64>)>,
+    window_arrivals: f64,
+    window_s: f64,
+    elapsed_s: f64,
+    level: Option<f64>,
+    /// The level before the burst under way.
+    before: Option<f64>,
+}
+
+impl Bursts {
+    /// Adds `span_s` seconds at `rate_per_s` arrivals a second, for a plant whose task serves
+    /// `throughput` messages a second.
+    pub fn feed(&mut self, rate_per_s: f64, mut span_s: f64, throughput: f64) {
+        while span_s > 0.0 {
+            let take = span_s.min(BURST_WINDOW_S - self.window_s);
+            self.window_arrivals += rate_per_s * take;
+            self.window_s += take;
+            span_s -= take;
+            if self.window_s >= BURST_WINDOW_S - 1e-9 {
+                let demand = (self.window_arrivals / BURST_WINDOW_S / throughput - 1e-9)
+                    .ceil()
+                    .max(0.0);
+                self.close(demand);
+                self.elapsed_s += BURST_WINDOW_S;
+                self.window_arrivals = 0.0;
+                self.window_s = 0.0;
+            }
+        }
+    }
+
+    fn close(&mut self, d: f64) {
+        let level = *self.level.get_or_insert(d);
+        match self.before {
+            Some(before) if d < 1.2 * before => {
+                if let Some(last) = self.found.last_mut() {
+                    last.1 = Some(self.elapsed_s);
+                }
+                self.before = None;
+            }
+            Some(_) => return,
+            None if d >= 1.5 * level && d >= level + 2.0 => {
+                self.found.push((self.elapsed_s, None));
+                self.before = Some(level);
+                return;
+            }
+            None => {}
+        }
+        self.level = Some(level + 0.1 * (d - level));
+    }
+
+    /// How fast the scale-outs at `scale_outs_s` (seconds from the run's start, in order)
+    /// answered the bursts: a burst is answered by the first scale-out after its start (one
+    /// at the very instant it starts saw none of it) and before its end, unanswered when it
+    /// ended without one.
+    #[must_use]
+    pub fn reactions(&self, scale_outs_s: &[f64]) -> Reactions {
+        let mut r = Reactions::default();
+        for &(start, end) in &self.found {
+            let i = scale_outs_s.partition_point(|t| *t <= start);
+            match scale_outs_s.get(i) {
+                Some(t) if end.is_none_or(|e| *t < e) => {
+                    let secs = t - start;
+                    r.answered += 1;
+                    r.total_s += secs;
+                    r.max_s = r.max_s.max(secs);
+                }
+                _ if end.is_some() => r.unanswered += 1,
+                _ => {}
+            }
+        }
+        r
+    }
+}
+
+/// How fast the fleet answered bursts (see [`Bursts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Reactions {
+    /// Bursts answered by a scale-out.
+    pub answered: u64,
+    /// Bursts over before any scale-out.
+    pub unanswered: u64,
+    /// Sum of the answered bursts' times to their first scale-out, seconds.
+    pub total_s: f64,
+    /// The longest of them, seconds.
+    pub max_s: f64,
+}
+
+impl Reactions {
+    /// The mean time to the first scale-out over answered bursts (0 when none).
+    #[must_use]
+    pub fn mean_s(&self) -> f64 {
+        if self.answered > 0 {
+            self.total_s / self.answered as f64
+        } else {
+            0.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod burst_tests {
+    use super::Bursts;
+
+    /// Minutes at `rates` messages a second, one task serving 1 a second.
+    fn bursts(rates: &[f64]) -> Bursts {
+        let mut b = Bursts::default();
+        for r in rates {
+            // In uneven pieces: the windows do not depend on how time is cut.
+            b.feed(*r, 25.0, 1.0);
+            b.feed(*r, 35.0, 1.0);
+        }
+        b
+    }
+
+    #[test]
+    fn a_burst_runs_from_its_window_to_the_window_back_near_the_level() {
+        let mut rates = vec![4.0; 10];
+        rates.extend([20.0, 40.0, 80.0, 80.0, 4.0, 4.0]);
+        let b = bursts(&rates);
+        assert_eq!(b.found, vec![(600.0, Some(840.0))]);
+        let r = b.reactions(&[100.0, 610.0, 700.0]);
+        assert_eq!((r.answered, r.unanswered), (1, 0));
+        assert!((r.mean_s() - 10.0).abs() < 1e-9);
+        let late = b.reactions(&[900.0]);
+        assert_eq!((late.answered, late.unanswered), (0, 1));
+        assert!(late.mean_s().abs() < 1e-12);
+    }
+
+    #[test]
+    fn noise_around_a_level_is_no_burst() {
+        let b = bursts(&[4.0, 5.0, 4.0, 3.0, 5.0, 4.0, 5.5, 3.5]);
+        assert!(b.found.is_empty());
+    }
+
+    #[test]
+    fn one_long_window_split_anywhere_gives_the_same_bursts() {
+        let mut a = Bursts::default();
+        a.feed(4.0, 600.0, 1.0);
+        a.feed(30.0, 120.0, 1.0);
+        let mut b = Bursts::default();
+        for _ in 0..600 {
+            b.feed(4.0, 1.0, 1.0);
+        }
+        for _ in 0..120 {
+            b.feed(30.0, 1.0, 1.0);
+        }
+        assert_eq!(a.found, b.found);
+        assert_eq!(a.found, vec![(600.0, None)]);
     }
 }
 
@@ -433,6 +602,8 @@ pub struct StepStats {
     demand_seconds: std::collections::BTreeMap<u32, f64>,
     /// The previous step's (running, demand).
     prev: Option<(u32, u32)>,
+    /// Bursts of demand, on one-minute windows.
+    pub bursts: Bursts,
 }
 
 impl StepStats {
@@ -455,6 +626,8 @@ impl StepStats {
             .ceil()
             .max(0.0) as u32;
         let span_s = dt_s * steps as f64;
+        self.bursts
+            .feed(arrivals / dt_s, span_s, self.throughput_per_task);
         let d = f64::from(demand);
         let s = f64::from(running);
         self.under += (d - s).max(0.0) / d.max(1.0) * span_s;
@@ -753,6 +926,7 @@ impl Recorder {
         control: &mut Control<'_>,
     ) {
         let rate = s.arrivals / (interval_us as f64 / 1e6);
+        let demand = (rate / self.throughput_per_task - 1e-9).ceil().max(0.0) as u32;
         self.push_row(Row {
             t_us: now,
             arrivals: s.arrivals,
@@ -763,7 +937,7 @@ impl Recorder {
             pending: fleet.pending(),
             action: control.last_action.take(),
             oldest_age_s: s.oldest_age_s,
-            demand: (rate / self.throughput_per_task - 1e-9).ceil().max(0.0) as u32,
+            demand,
             task_hours: fleet.task_hours(now),
         });
     }

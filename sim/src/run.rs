@@ -207,6 +207,7 @@ impl Backtest {
         }
         scenario.validate(path)?;
         let config = scenario.scaler_config(path)?;
+        scenario.check_policy_periods(path, &config.policy)?;
         let arrivals = if let Some(spec) = &scenario.arrivals.trace {
             crate::trace::read(spec)?
         } else {
@@ -296,6 +297,15 @@ impl Backtest {
         sink: RowSink,
     ) -> (Outcome, Summary) {
         let controller = config.controller();
+        // A reference policy (AWS, KEDA) runs on its own clock, not StepScale's schedule.
+        let own;
+        let prepared = match crate::reference::run_at_cadence(prepared, &config.policy) {
+            Some(p) => {
+                own = p;
+                &own
+            }
+            None => prepared,
+        };
         let outcome = match self.scenario.fidelity {
             Fidelity::Fluid => crate::fluid::run(prepared, &controller, sink),
             Fidelity::Discrete => crate::discrete::run(prepared, &controller, sink),

@@ -281,6 +281,35 @@ impl Scenario {
         Ok(config)
     }
 
+    /// Refuses a StepScale policy with a clock of its own (a step alarm's metric period) when
+    /// the controller's period does not divide it: the alarm would see periods without a
+    /// decision. Reference policies run at their own cadence and pass.
+    pub fn check_policy_periods(
+        &self,
+        path: &Path,
+        policy: &stepscale_engine::PolicySpec,
+    ) -> Result<(), ScenarioError> {
+        if policy.is_reference() {
+            // AWS and KEDA keep their own clocks: the simulator runs them at it.
+            return Ok(());
+        }
+        let c = self.controller.period_secs;
+        for (key, secs) in policy.own_periods() {
+            let whole = (secs as f64 / c).round();
+            if whole < 1.0 || (whole * c - secs as f64).abs() > 1e-9 {
+                return Err(ScenarioError::Invalid {
+                    path: path.to_path_buf(),
+                    key: key.into(),
+                    value: secs.to_string(),
+                    rule: format!(
+                        "must be a whole number (>= 1) of controller periods ({c} s from `controller.period_secs`): set controller.period_secs to {secs} or to a divisor of it"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Checks every rule; `path` is only for the message.
     pub fn validate(&self, path: &Path) -> Result<(), ScenarioError> {
         let bad = |key: &str, value: String, rule: &str| ScenarioError::Invalid {

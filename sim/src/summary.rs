@@ -82,6 +82,16 @@ pub struct Summary {
     /// Whether the queue emptied before `drain_limit_secs` ran out; when false, the run was
     /// cut off with messages still waiting and the waits above leave them out.
     pub drained: bool,
+    /// Mean time from a burst's start to the first added task, seconds, at the time series'
+    /// resolution (a burst: ideal tasks at 1.5 × their recent level and 2 more; see
+    /// [`crate::model::Reactions`]).
+    pub reaction_mean_s: f64,
+    /// The longest such time, seconds.
+    pub reaction_max_s: f64,
+    /// Bursts answered by an added task.
+    pub bursts_answered: u64,
+    /// Bursts over before any task was added.
+    pub bursts_unanswered: u64,
 }
 
 /// Rounds to 6 decimals so that outputs read cleanly and compare as text.
@@ -157,6 +167,10 @@ pub fn summarize(o: &Outcome, meta: &Meta<'_>) -> Summary {
         little_mean_backlog: r6(mean_backlog),
         little_rate_times_wait: r6(rate * o.waits.mean_secs()),
         drained: o.drained,
+        reaction_mean_s: r6(o.reactions.mean_s()),
+        reaction_max_s: r6(o.reactions.max_s),
+        bursts_answered: o.reactions.answered,
+        bursts_unanswered: o.reactions.unanswered,
     }
 }
 

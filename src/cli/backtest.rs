@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use stepscale_sim::output::{OutputRules, StagedDir};
+use stepscale_sim::reference::{self, Reference};
 use stepscale_sim::timefmt::TimeFormat;
 use stepscale_sim::{Backtest, Fidelity, Overrides};
 
@@ -69,8 +70,22 @@ pub struct CompareArgs {
     scenario: ScenarioArgs,
     /// Policy files to compare (two or more); the scenario's own policy is included when
     /// fewer than two are given.
-    #[arg(long = "policy", required = true)]
+    #[arg(long = "policy", required_unless_present = "against")]
     policies: Vec<PathBuf>,
+    /// Add what AWS or KEDA would do: `aws` (target tracking and step scaling), `keda`, `all`,
+    /// or a kind's name, comma-separated. Each runs at its documented defaults with the
+    /// scenario's per-task target and task bounds, at its own cadence; its policy file is
+    /// written beside the table.
+    #[arg(long, value_parser = parse_against)]
+    against: Option<Against>,
+}
+
+/// The `--against` list, parsed.
+#[derive(Debug, Clone)]
+struct Against(Vec<Reference>);
+
+fn parse_against(s: &str) -> Result<Against, String> {
+    Reference::parse_list(s).map(Against)
 }
 
 fn parse_time_format(s: &str) -> Result<TimeFormat, String> {
@@ -125,7 +140,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let s = &args.scenario;
     let mut runs = Vec::new();
     let mut table = String::from(
-        "policy,kind,wait_p50_s,wait_p99_s,wait_max_s,slo_violation_s,task_hours,cost_usd,scale_out_actions,scale_in_actions,direction_flips\n",
+        "policy,kind,wait_p50_s,wait_p99_s,wait_max_s,slo_violation_s,task_hours,cost_usd,scale_out_actions,scale_in_actions,direction_flips,reaction_mean_s\n",
     );
     let mut start_us = 0;
     let mut slo_s = 0.0;
@@ -144,19 +159,6 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     for policy in candidates {
         let backtest = Backtest::prepare(&s.scenario, &s.overrides(policy.cloned()))?;
         rules.inputs.extend(backtest.inputs());
-        prepared.push((policy, backtest));
-    }
-    // Refused before any simulation runs.
-    stepscale_sim::staged::check_target(&s.out, &rules)?;
-    for (policy, backtest) in prepared {
-        let (outcome, summary) = backtest.simulate_into(
-            &backtest.prepared,
-            &backtest.config,
-            stepscale_sim::model::RowSink::Discard,
-        );
-        if let Some(key) = summary.non_finite() {
-            return Err(stepscale_sim::BacktestError::NotFinite { key }.into());
-        }
         let name = policy.map_or_else(
             || "scenario".to_string(),
             |p| {
@@ -166,9 +168,28 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
                 )
             },
         );
+        prepared.push((name, backtest));
+    }
+    let mut files = Vec::new();
+    for kind in args.against.iter().flat_map(|a| &a.0) {
+        let (name, backtest, file) = with_reference(s, *kind)?;
+        files.push((format!("{name}.toml"), file));
+        prepared.push((name, backtest));
+    }
+    // Refused before any simulation runs.
+    stepscale_sim::staged::check_target(&s.out, &rules)?;
+    for (name, backtest) in prepared {
+        let (outcome, summary) = backtest.simulate_into(
+            &backtest.prepared,
+            &backtest.config,
+            stepscale_sim::model::RowSink::Discard,
+        );
+        if let Some(key) = summary.non_finite() {
+            return Err(stepscale_sim::BacktestError::NotFinite { key }.into());
+        }
         let _ = writeln!(
             table,
-            "{name},{},{},{},{},{},{},{},{},{},{}",
+            "{name},{},{},{},{},{},{},{},{},{},{},{}",
             summary.policy,
             summary.wait_p50_s,
             summary.wait_p99_s,
@@ -178,7 +199,8 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
             summary.cost_usd,
             summary.scale_out_actions,
             summary.scale_in_actions,
-            summary.direction_flips
+            summary.direction_flips,
+            summary.reaction_mean_s
         );
         start_us = backtest.prepared.start_us;
         slo_s = backtest.scenario.slo.wait_secs;
@@ -188,16 +210,39 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     }
     let mut staged = StagedDir::new(&s.out, "compare", &rules)?;
     staged.write("compare.csv", table.as_bytes())?;
+    for (file, body) in &files {
+        staged.write(file, body.as_bytes())?;
+    }
     let png = staged.path("compare.png");
     let svg = staged.path("compare.svg");
     stepscale_sim::plot::write_compare(&png, &svg, &title, &runs, start_us, slo_s, price)?;
     staged.commit().context("writing the comparison")?;
     print!("{}", render_table(&table));
+    let extra: String = files
+        .iter()
+        .map(|(f, _)| [",", f.as_str()].concat())
+        .collect();
     println!(
-        "wrote {}/{{compare.csv,compare.png,compare.svg}}",
+        "wrote {}/{{compare.csv,compare.png,compare.svg{extra}}}",
         s.out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The scenario under the reference policy `kind`, derived from it (same per-task target and
+/// task bounds; the simulator runs it at its own cadence), with its policy file's text.
+fn with_reference(s: &ScenarioArgs, kind: Reference) -> anyhow::Result<(String, Backtest, String)> {
+    let mut backtest = Backtest::prepare(&s.scenario, &s.overrides(None))?;
+    let target = reference::per_task_target(&backtest.scenario, &backtest.config);
+    let (guards, policy) = reference::derive(kind, target, &backtest.config.guards);
+    let file = reference::policy_file(kind, target, &guards, &policy)
+        .context("rendering a reference policy file")?;
+    let config = &mut backtest.config;
+    config.guards = guards;
+    config.policy = policy;
+    config.forecast = None;
+    config.shadow.clear();
+    Ok((kind.name().to_string(), backtest, file))
 }
 
 /// Aligns a CSV table into columns for the terminal: text to the left, numbers to the right,

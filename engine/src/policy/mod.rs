@@ -115,9 +115,8 @@ impl PolicySpec {
     pub fn includes_in_flight(&self) -> bool {
         match self {
             Self::Seed(p) => p.use_combined_messages,
-            Self::Step(p) => p.include_in_flight,
+            Self::Step(p) | Self::AwsStepScaling(p) => p.include_in_flight,
             Self::Target(p) => p.include_in_flight,
-            Self::AwsStepScaling(p) => p.include_in_flight,
             Self::AwsTargetTracking(p) => p.include_in_flight,
             Self::Keda(p) => p.scale_on_in_flight,
             // In-flight messages are being served, not waiting: the backlog to drain is the

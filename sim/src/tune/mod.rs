@@ -93,7 +93,8 @@ pub struct Evaluated {
 /// A reference policy run beside the candidates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reference {
-    /// `scenario` or `v0.2-defaults`.
+    /// `scenario`, `v0.2-defaults`, or a reference kind (`aws_target_tracking`,
+    /// `aws_step_scaling`, `keda`).
     pub name: String,
     /// Summaries on the train part, one per seed.
     pub train: Vec<Summary>,
@@ -318,12 +319,30 @@ pub fn evaluate(
     out.into_iter().flatten().collect()
 }
 
-/// Runs the reference policies: the scenario's own and fast-autoscaler v0.2's defaults.
+/// Runs the reference policies: the scenario's own, fast-autoscaler v0.2's defaults, and what
+/// AWS (target tracking, step scaling) and KEDA would do at their documented defaults with the
+/// scenario's per-task target (see [`crate::reference`]).
 #[must_use]
 pub fn references(plan: &Plan<'_>) -> Vec<Reference> {
     let own = &plan.backtest.config;
     let v02 = Config::default();
+    let target = crate::reference::per_task_target(&plan.backtest.scenario, own);
+    let derived: Vec<(&str, Config)> = crate::reference::Reference::ALL
+        .into_iter()
+        .map(|kind| {
+            let (guards, policy) = crate::reference::derive(kind, target, &own.guards);
+            let mut config = own.clone();
+            config.guards = guards;
+            config.policy = policy;
+            config.forecast = None;
+            config.shadow.clear();
+            (kind.name(), config)
+        })
+        .collect();
     [("scenario", own), ("v0.2-defaults", &v02)]
+        .into_iter()
+        .chain(derived.iter().map(|(n, c)| (*n, c)))
+        .collect::<Vec<_>>()
         .into_par_iter()
         .map(|(name, config)| {
             let (train, holdout) = plan.run(config);
