@@ -1,23 +1,25 @@
-//! The reference policies a scenario is compared against (`compare --against aws,keda`):
-//! AWS target tracking, AWS step scaling and KEDA, derived from the scenario with the same
-//! per-task target, and the cadence each runs at.
+//! The policies a scenario is compared against (`compare --against slo,aws,keda`), derived
+//! from the scenario's own facts: StepScale's `slo` untuned, and the reference policies (AWS
+//! target tracking, AWS step scaling, KEDA) with the same per-task target; and the cadence
+//! each reference runs at.
 
 use std::fmt;
 
 use serde::Serialize;
-use stepscale_engine::config::Config;
 use stepscale_engine::policy::{
-    AdjustmentType, AlarmSpec, AwsTargetTrackingParams, KedaParams, StepBand, StepMetric,
-    StepParams,
+    AdjustmentType, AlarmSpec, AwsTargetTrackingParams, KedaParams, SloParams, StepBand,
+    StepMetric, StepParams,
 };
 use stepscale_engine::{Guards, PolicySpec};
 
 use crate::model::Prepared;
 use crate::scenario::Scenario;
 
-/// One reference policy kind.
+/// One derived policy kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Reference {
+    /// StepScale's `slo`, untuned: the scenario's wait goal and plant, nothing searched.
+    Slo,
     /// AWS Application Auto Scaling target tracking on backlog per task.
     AwsTargetTracking,
     /// AWS step scaling behind a CloudWatch alarm.
@@ -27,21 +29,23 @@ pub enum Reference {
 }
 
 impl Reference {
-    /// Every reference, in table order.
+    /// Every reference (what AWS or KEDA would do), in table order.
     pub const ALL: [Self; 3] = [Self::AwsTargetTracking, Self::AwsStepScaling, Self::Keda];
 
     /// The policy kind's name, also the name of its policy file (`<name>.toml`).
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
+            Self::Slo => "slo",
             Self::AwsTargetTracking => "aws_target_tracking",
             Self::AwsStepScaling => "aws_step_scaling",
             Self::Keda => "keda",
         }
     }
 
-    /// Parses a comma-separated `--against` list: `aws` (both AWS kinds), `keda`, or a kind's
-    /// own name; duplicates are dropped, table order kept.
+    /// Parses a comma-separated `--against` list: `slo` (StepScale's, untuned), `aws` (both
+    /// AWS kinds), `keda`, `all` (every one), or a kind's own name; duplicates are dropped,
+    /// table order kept.
     ///
     /// # Errors
     /// The first unknown name, with what is accepted.
@@ -51,19 +55,25 @@ impl Reference {
             let kinds: &[Self] = match word {
                 "aws" => &[Self::AwsTargetTracking, Self::AwsStepScaling],
                 "keda" => &[Self::Keda],
+                "slo" => &[Self::Slo],
                 "aws_target_tracking" | "aws-target-tracking" => &[Self::AwsTargetTracking],
                 "aws_step_scaling" | "aws-step-scaling" => &[Self::AwsStepScaling],
-                "all" => &Self::ALL,
+                "all" => &[
+                    Self::Slo,
+                    Self::AwsTargetTracking,
+                    Self::AwsStepScaling,
+                    Self::Keda,
+                ],
                 other => {
                     return Err(format!(
-                        "{other:?}: expected aws, keda, all, aws_target_tracking or aws_step_scaling (comma-separated)"
+                        "{other:?}: expected slo, aws, keda, all, aws_target_tracking or aws_step_scaling (comma-separated)"
                     ));
                 }
             };
             out.extend_from_slice(kinds);
         }
         if out.is_empty() {
-            return Err("empty: expected aws, keda or all".into());
+            return Err("empty: expected slo, aws, keda or all".into());
         }
         out.sort();
         out.dedup();
@@ -77,30 +87,44 @@ impl fmt::Display for Reference {
     }
 }
 
-/// The backlog one task should carry, shared by every reference. The scenario's own `target`
-/// policy's, when it has one; otherwise AWS's documented rule for queue workers: the
-/// acceptable backlog per task is the longest acceptable latency (the scenario's SLO wait)
-/// over the time a task takes per message (mean service time ÷ concurrency).
+/// The backlog one task should carry, shared by every reference: AWS's documented rule for
+/// queue workers, the longest acceptable latency (the scenario's SLO wait) over the time a task
+/// takes per message (mean service time ÷ concurrency). The scenario's own policy does not
+/// enter: a `target` policy's target may count in-flight messages, AWS's metric does not.
 #[must_use]
-pub fn per_task_target(scenario: &Scenario, config: &Config) -> f64 {
-    if let PolicySpec::Target(p) = &config.policy {
-        return p.target_backlog_per_task;
-    }
+pub fn per_task_target(scenario: &Scenario) -> f64 {
     let per_message =
         scenario.plant.service_time.mean_secs() / f64::from(scenario.plant.concurrency.max(1));
     (scenario.slo.wait_secs / per_message.max(1e-9)).max(1.0)
 }
 
-/// The reference policy `kind` at its documented defaults, with `target` backlog per task and
-/// the scenario's task bounds (`min_tasks`, `max_tasks`); every other guard at its default.
+/// The policy `kind` at its documented defaults, with `target` backlog per task (the
+/// references) or the scenario's wait goal and plant (`slo`), and the scenario's task bounds
+/// (`min_tasks`, `max_tasks`); every other guard at its default.
 #[must_use]
-pub fn derive(kind: Reference, target: f64, base: &Guards) -> (Guards, PolicySpec) {
+pub fn derive(
+    kind: Reference,
+    target: f64,
+    scenario: &Scenario,
+    base: &Guards,
+) -> (Guards, PolicySpec) {
     let mut guards = Guards {
         min_tasks: base.min_tasks,
         max_tasks: base.max_tasks,
         ..Guards::default()
     };
     let policy = match kind {
+        Reference::Slo => {
+            // As the shipped slo.toml: scale-outs free, scale-ins a minute apart.
+            guards.scale_out_cooldown_secs = 0;
+            guards.scale_in_cooldown_secs = 60;
+            PolicySpec::Slo(SloParams {
+                wait_secs: scenario.slo.wait_secs,
+                service_secs: Some(scenario.plant.service_time.mean_secs()),
+                concurrency: scenario.plant.concurrency.max(1),
+                ..SloParams::default()
+            })
+        }
         Reference::AwsTargetTracking => PolicySpec::AwsTargetTracking(AwsTargetTrackingParams {
             target_value: target,
             ..AwsTargetTrackingParams::default()
@@ -182,13 +206,19 @@ pub fn policy_file(
     }
     let body = toml::to_string(&File { guards, policy })?;
     let head = match kind {
+        Reference::Slo => "StepScale's slo policy, untuned: the scenario's wait goal at the 99th percentile, the plant's mean service time and concurrency stated, as a user who knows their service would write it.",
         Reference::AwsTargetTracking => "AWS Application Auto Scaling target tracking on backlog per running task, at AWS's defaults: 3 of 3 one-minute datapoints above the target to scale out, 15 of 15 below 90 % of it to scale in, 300 s cooldowns.",
         Reference::AwsStepScaling => "AWS step scaling on backlog per task behind a one-minute CloudWatch alarm (1 of 1 datapoint), 300 s cooldown. Step scaling has no defaults: these bands are StepScale's assumption (+50 % up to twice the target, +100 % beyond; -25 % under half of it). Edit them to your own.",
         Reference::Keda => "KEDA's queue scaler with the HPA's defaults: 30 s polling, 300 s cooldownPeriod, 15 s sync, 10 % tolerance, scale-up max(4 pods, 100 %) per 15 s, scale-down window 300 s.",
     };
     Ok(format!(
-        "# {} derived by `stepscale compare --against`.\n# {head}\n# The target, {target} messages per task, is the scenario's: its own target policy's, or\n# the SLO wait over the time a task takes per message (AWS's acceptable backlog per task).\n# min_tasks and max_tasks are the scenario's. Run it again with `backtest --policy`.\n{body}",
-        kind.name()
+        "# {} derived by `stepscale compare --against`.\n# {head}\n{}# min_tasks and max_tasks are the scenario's. Run it again with `backtest --policy`.\n{body}",
+        kind.name(),
+        if kind == Reference::Slo {
+            String::new()
+        } else {
+            format!("# The target, {target} messages per task, is AWS's acceptable backlog per task for the\n# scenario: its SLO wait over the time a task takes per message (service time / concurrency).\n")
+        }
     ))
 }
 

@@ -72,10 +72,11 @@ pub struct CompareArgs {
     /// fewer than two are given.
     #[arg(long = "policy", required_unless_present = "against")]
     policies: Vec<PathBuf>,
-    /// Add what AWS or KEDA would do: `aws` (target tracking and step scaling), `keda`, `all`,
-    /// or a kind's name, comma-separated. Each runs at its documented defaults with the
-    /// scenario's per-task target and task bounds, at its own cadence; its policy file is
-    /// written beside the table.
+    /// Add what AWS or KEDA would do: `aws` (target tracking and step scaling), `keda`, and
+    /// StepScale's own `slo` untuned (`all`: every one), or a kind's name, comma-separated.
+    /// Each runs at its documented defaults with the scenario's per-task target (or wait goal)
+    /// and task bounds, a reference at its own cadence; its policy file is written beside the
+    /// table.
     #[arg(long, value_parser = parse_against)]
     against: Option<Against>,
 }
@@ -233,8 +234,9 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
 /// task bounds; the simulator runs it at its own cadence), with its policy file's text.
 fn with_reference(s: &ScenarioArgs, kind: Reference) -> anyhow::Result<(String, Backtest, String)> {
     let mut backtest = Backtest::prepare(&s.scenario, &s.overrides(None))?;
-    let target = reference::per_task_target(&backtest.scenario, &backtest.config);
-    let (guards, policy) = reference::derive(kind, target, &backtest.config.guards);
+    let target = reference::per_task_target(&backtest.scenario);
+    let (guards, policy) =
+        reference::derive(kind, target, &backtest.scenario, &backtest.config.guards);
     let file = reference::policy_file(kind, target, &guards, &policy)
         .context("rendering a reference policy file")?;
     let config = &mut backtest.config;

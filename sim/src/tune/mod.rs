@@ -326,11 +326,12 @@ pub fn evaluate(
 pub fn references(plan: &Plan<'_>) -> Vec<Reference> {
     let own = &plan.backtest.config;
     let v02 = Config::default();
-    let target = crate::reference::per_task_target(&plan.backtest.scenario, own);
+    let target = crate::reference::per_task_target(&plan.backtest.scenario);
     let derived: Vec<(&str, Config)> = crate::reference::Reference::ALL
         .into_iter()
         .map(|kind| {
-            let (guards, policy) = crate::reference::derive(kind, target, &own.guards);
+            let (guards, policy) =
+                crate::reference::derive(kind, target, &plan.backtest.scenario, &own.guards);
             let mut config = own.clone();
             config.guards = guards;
             config.policy = policy;

@@ -178,26 +178,30 @@ impl Pareto<'_> {
         let e = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("{e:?}");
         let d = self.data;
         let axis = &d.axes[a];
-        // The axes show the feasible candidates, the best, the references and the bound with
-        // room around them; a far outlier is drawn hollow at the edge it lies past.
+        // The axes show the feasible candidates, the best and the bound with room around them
+        // (stretched towards the rest, references included, within a limit); a far outlier or
+        // reference is drawn hollow at the edge it lies past.
         let focus = d.points.iter().filter(|p| p.feasible || p.best);
-        let focus_x: Vec<f64> = focus
-            .clone()
+        let focus_x: Vec<f64> = focus.clone().map(|p| p.xs[a]).chain(axis.bound).collect();
+        let focus_y: Vec<f64> = focus.map(|p| p.y).collect();
+        let all_x: Vec<f64> = d
+            .points
+            .iter()
             .map(|p| p.xs[a])
             .chain(d.references.iter().map(|r| r.1[a]))
-            .chain(axis.bound)
             .collect();
-        let focus_y: Vec<f64> = focus
+        let all_y: Vec<f64> = d
+            .points
+            .iter()
             .map(|p| p.y)
             .chain(d.references.iter().map(|r| r.2))
             .collect();
-        let all_x: Vec<f64> = d.points.iter().map(|p| p.xs[a]).collect();
-        let all_y: Vec<f64> = d.points.iter().map(|p| p.y).collect();
         let (x0, x1) = focused(&focus_x, &all_x, 3.0);
         let (y0, y1) = focused(&focus_y, &all_y, 1.5);
         let inside = |x: f64, y: f64| x >= x0 && x <= x1 && y >= y0 && y <= y1;
         let clamp = |x: f64, y: f64| (x.clamp(x0, x1), y.clamp(y0, y1));
-        let beyond = d.points.iter().filter(|p| !inside(p.xs[a], p.y)).count();
+        let beyond = d.points.iter().filter(|p| !inside(p.xs[a], p.y)).count()
+            + d.references.iter().filter(|r| !inside(r.1[a], r.2)).count();
         let split = area.dim_in_pixel().0 * 76 / 100;
         let (chart_area, key_area) = area.split_horizontally(split);
         let mut chart = ChartBuilder::on(&chart_area)
@@ -267,8 +271,13 @@ impl Pareto<'_> {
         keys.push((Key::Line(FRONT), "front of the feasible candidates".into()));
         for (i, (name, x, y)) in d.references.iter().enumerate() {
             let color = REFERENCE[i % REFERENCE.len()];
+            let style = if inside(x[a], *y) {
+                color.filled()
+            } else {
+                color.stroke_width(2)
+            };
             chart
-                .draw_series([TriangleMarker::new(clamp(x[a], *y), 10, color.filled())])
+                .draw_series([TriangleMarker::new(clamp(x[a], *y), 10, style)])
                 .map_err(e)?;
             keys.push((Key::Triangle(color), format!("reference: {name}")));
         }
