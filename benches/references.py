@@ -65,6 +65,8 @@ def space(kind, derived):
     """The search space over the kind's own parameters, around its derived defaults."""
     text = derived
     if kind == "slo":
+        # The wait goal the policy sizes for may sit below the scenario's SLO.
+        text = ranged(text, "wait_secs", lambda v: f"{{ min = {v / 10:.6g}, max = {v:.6g}, log = true }}")
         text = ranged(text, "quantile", lambda v: "{ min = 0.5, max = 0.999 }")
         text = ranged(text, "scale_in_stabilization_secs", lambda v: "{ min = 0, max = 1800, step = 60 }")
         text = ranged(text, "scale_in_cooldown_secs", lambda v: STEPS)
@@ -90,7 +92,7 @@ def main():
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     ap.add_argument("--bin", default=str(target / "release" / "stepscale"))
     ap.add_argument("--out", default="/tmp/stepscale-references")
-    ap.add_argument("--budget", type=int, default=40)
+    ap.add_argument("--budget", type=int, default=100)
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -305,14 +305,16 @@ pub const BURST_WINDOW_S: f64 = 60.0;
 /// time series' resolution). A window's demand is its ideal tasks, ceil(arrival rate ÷
 /// per-task throughput). The level is a moving average of the windows' demand (weight 0.1,
 /// about ten minutes), held while a burst lasts. A burst starts with a window whose demand
-/// reaches 1.5 × the level and at least 2 more, and ends with the first window whose demand is
-/// back under 1.2 × that level.
+/// reaches 1.5 × the level and at least 2 more, and more than the tasks that ran in it (a rise
+/// the running fleet already covered needs no answer), and ends with the first window whose
+/// demand is back under 1.2 × that level.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Bursts {
     /// Each burst: (start, end), seconds from the run's start; the end is none while it lasts.
     pub found: Vec<(f64, Option<f64>)>,
     window_arrivals: f64,
     window_s: f64,
+    window_running: u32,
     elapsed_s: f64,
     level: Option<f64>,
     /// The level before the burst under way.
@@ -320,10 +322,11 @@ pub struct Bursts {
 }
 
 impl Bursts {
-    /// Adds `span_s` seconds at `rate_per_s` arrivals a second, for a plant whose task serves
-    /// `throughput` messages a second.
-    pub fn feed(&mut self, rate_per_s: f64, mut span_s: f64, throughput: f64) {
+    /// Adds `span_s` seconds at `rate_per_s` arrivals a second with `running` tasks, for a
+    /// plant whose task serves `throughput` messages a second.
+    pub fn feed(&mut self, rate_per_s: f64, mut span_s: f64, throughput: f64, running: u32) {
         while span_s > 0.0 {
+            self.window_running = self.window_running.max(running);
             let take = span_s.min(BURST_WINDOW_S - self.window_s);
             self.window_arrivals += rate_per_s * take;
             self.window_s += take;
@@ -332,15 +335,16 @@ impl Bursts {
                 let demand = (self.window_arrivals / BURST_WINDOW_S / throughput - 1e-9)
                     .ceil()
                     .max(0.0);
-                self.close(demand);
+                self.close(demand, f64::from(self.window_running));
                 self.elapsed_s += BURST_WINDOW_S;
                 self.window_arrivals = 0.0;
                 self.window_s = 0.0;
+                self.window_running = 0;
             }
         }
     }
 
-    fn close(&mut self, d: f64) {
+    fn close(&mut self, d: f64, running: f64) {
         let level = *self.level.get_or_insert(d);
         match self.before {
             Some(before) if d < 1.2 * before => {
@@ -350,7 +354,7 @@ impl Bursts {
                 self.before = None;
             }
             Some(_) => return,
-            None if d >= 1.5 * level && d >= level + 2.0 => {
+            None if d >= 1.5 * level && d >= level + 2.0 && d > running => {
                 self.found.push((self.elapsed_s, None));
                 self.before = Some(level);
                 return;
@@ -418,8 +422,8 @@ mod burst_tests {
         let mut b = Bursts::default();
         for r in rates {
             // In uneven pieces: the windows do not depend on how time is cut.
-            b.feed(*r, 25.0, 1.0);
-            b.feed(*r, 35.0, 1.0);
+            b.feed(*r, 25.0, 1.0, 4);
+            b.feed(*r, 35.0, 1.0, 4);
         }
         b
     }
@@ -439,6 +443,14 @@ mod burst_tests {
     }
 
     #[test]
+    fn a_rise_the_running_fleet_covers_is_no_burst() {
+        let mut b = Bursts::default();
+        b.feed(4.0, 600.0, 1.0, 40);
+        b.feed(30.0, 120.0, 1.0, 40);
+        assert!(b.found.is_empty());
+    }
+
+    #[test]
     fn noise_around_a_level_is_no_burst() {
         let b = bursts(&[4.0, 5.0, 4.0, 3.0, 5.0, 4.0, 5.5, 3.5]);
         assert!(b.found.is_empty());
@@ -447,14 +459,14 @@ mod burst_tests {
     #[test]
     fn one_long_window_split_anywhere_gives_the_same_bursts() {
         let mut a = Bursts::default();
-        a.feed(4.0, 600.0, 1.0);
-        a.feed(30.0, 120.0, 1.0);
+        a.feed(4.0, 600.0, 1.0, 4);
+        a.feed(30.0, 120.0, 1.0, 4);
         let mut b = Bursts::default();
         for _ in 0..600 {
-            b.feed(4.0, 1.0, 1.0);
+            b.feed(4.0, 1.0, 1.0, 4);
         }
         for _ in 0..120 {
-            b.feed(30.0, 1.0, 1.0);
+            b.feed(30.0, 1.0, 1.0, 4);
         }
         assert_eq!(a.found, b.found);
         assert_eq!(a.found, vec![(600.0, None)]);
@@ -627,7 +639,7 @@ impl StepStats {
             .max(0.0) as u32;
         let span_s = dt_s * steps as f64;
         self.bursts
-            .feed(arrivals / dt_s, span_s, self.throughput_per_task);
+            .feed(arrivals / dt_s, span_s, self.throughput_per_task, running);
         let d = f64::from(demand);
         let s = f64::from(running);
         self.under += (d - s).max(0.0) / d.max(1.0) * span_s;
