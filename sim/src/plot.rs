@@ -498,9 +498,29 @@ fn panel<DB: DrawingBackend>(
     axis: &TimeAxis,
     x_desc: bool,
 ) -> Result<PixelArea, String> {
+    panel_keyed(area, title, y_desc, lines, secondary, axis, x_desc, true)
+}
+
+/// [`panel`], with its own legend in the upper left (`keyed`) or none (a figure whose every
+/// panel shows the same series keys them once, beside the panels).
+#[allow(clippy::too_many_arguments)]
+fn panel_keyed<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    y_desc: &str,
+    lines: &[Line],
+    secondary: Option<(&str, &Line)>,
+    axis: &TimeAxis,
+    x_desc: bool,
+    keyed: bool,
+) -> Result<PixelArea, String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("{e:?}");
     let primary: Vec<&Line> = lines.iter().collect();
-    let rows = lines.len() + usize::from(secondary.is_some());
+    let rows = if keyed {
+        lines.len() + usize::from(secondary.is_some())
+    } else {
+        0
+    };
     let y = y_range(&primary, rows);
     let y2 = secondary.map_or(y.clone(), |(_, l)| y_range(&[l], rows));
     let mut chart = ChartBuilder::on(area)
@@ -550,15 +570,47 @@ fn panel<DB: DrawingBackend>(
     for line in lines {
         draw_line(&mut chart, line, 1.0, line.label.clone())?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(("sans-serif", 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()
-        .map_err(e)?;
+    if keyed {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .draw()
+            .map_err(e)?;
+    }
     Ok(chart.plotting_area().get_pixel_range())
+}
+
+/// One key for all of a figure's panels, in its own strip: each line's colour and stroke, and
+/// its label.
+fn key_strip<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    lines: &[Line],
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("{e:?}");
+    for (i, line) in lines.iter().enumerate() {
+        let y = 60 + 30 * i32::try_from(i).unwrap_or(0);
+        let style = match line.stroke {
+            Stroke::Solid(w) | Stroke::Dashed(w) | Stroke::Area(w) => line.color.stroke_width(w),
+        };
+        match line.stroke {
+            Stroke::Dashed(_) => area
+                .draw(&DashedPathElement::new([(10, y), (50, y)], 6, 4, style))
+                .map_err(e)?,
+            _ => area
+                .draw(&PathElement::new([(10, y), (50, y)], style))
+                .map_err(e)?,
+        }
+        area.draw(&Text::new(
+            line.label.clone(),
+            (60, y - 9),
+            ("sans-serif", 17).into_font(),
+        ))
+        .map_err(e)?;
+    }
+    Ok(())
 }
 
 /// A white page under `title`, split into `n` panels stacked top to bottom.
@@ -797,11 +849,20 @@ struct Compare<'a> {
 }
 
 impl Compare<'_> {
+    /// The four panels and the key strip; returns the panels' plotting areas, then the strip's.
     fn panels<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
     ) -> Result<Vec<PixelArea>, String> {
-        let areas = panels(root, self.title, 4)?;
+        root.fill(&WHITE).map_err(|e| format!("{e:?}"))?;
+        let titled = root
+            .titled(self.title, ("sans-serif", 26))
+            .map_err(|e| format!("{e:?}"))?;
+        // The policies' key once, in a strip beside the panels: with several policies a key in
+        // each panel would cover its data.
+        let width = titled.dim_in_pixel().0;
+        let (left, key) = titled.split_horizontally(width * 83 / 100);
+        let areas = left.split_evenly((4, 1));
         let end = self
             .runs
             .iter()
@@ -823,7 +884,7 @@ impl Compare<'_> {
                 })
                 .collect()
         };
-        let mut out = vec![panel(
+        let mut out = vec![panel_keyed(
             &areas[0],
             "Running tasks",
             "tasks",
@@ -831,8 +892,9 @@ impl Compare<'_> {
             None,
             &axis,
             false,
+            false,
         )?];
-        out.push(panel(
+        out.push(panel_keyed(
             &areas[1],
             "Backlog",
             "messages",
@@ -840,10 +902,11 @@ impl Compare<'_> {
             None,
             &axis,
             false,
+            false,
         )?);
         let mut age = lines(&|r| r.oldest_age_s);
         age.push(slo_line(&axis, self.slo_s, BLACK, Stroke::Dashed(2)));
-        out.push(panel(
+        out.push(panel_keyed(
             &areas[2],
             "Oldest message age",
             "seconds",
@@ -851,9 +914,10 @@ impl Compare<'_> {
             None,
             &axis,
             false,
+            false,
         )?);
         let price = self.cost_per_task_hour;
-        out.push(panel(
+        out.push(panel_keyed(
             &areas[3],
             "Cost so far",
             "USD",
@@ -861,7 +925,13 @@ impl Compare<'_> {
             None,
             &axis,
             true,
+            false,
         )?);
+        let mut keys = lines(&|_| 0.0);
+        keys.push(slo_line(&axis, self.slo_s, BLACK, Stroke::Dashed(2)));
+        key_strip(&key, &keys)?;
+        let (kx, ky) = key.get_pixel_range();
+        out.push((kx, ky));
         root.present().map_err(|e| format!("{e:?}"))?;
         Ok(out)
     }
@@ -1150,8 +1220,13 @@ mod tests {
             cost_per_task_hour: 0.05,
         };
         let (buf, areas) = render(cmp.panel_count(), |root| cmp.panels(root));
-        assert_eq!(areas.len(), 4);
-        assert!(areas.iter().all(|a| a.0 == areas[0].0), "{areas:?}");
+        // Four panels, then the key strip (its coloured keys are meant to be there).
+        assert_eq!(areas.len(), 5);
+        assert!(areas[..4].iter().all(|a| a.0 == areas[0].0), "{areas:?}");
+        assert!(
+            areas[4].0.start >= areas[0].0.end,
+            "the key is beside the panels"
+        );
         assert_eq!(strays(&buf, &areas, 3), 0);
     }
 
