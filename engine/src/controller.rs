@@ -171,6 +171,8 @@ impl Controller {
         } else {
             service.ordered()
         };
+        // What an alarm may take as a datapoint: the whole backlog, never a partial sum.
+        let whole_metric = (!combined.any_failed).then_some(metric);
         let (mut recommended, mut reason, mut limit) = match &self.policy {
             PolicySpec::Seed(p) => {
                 let (d, r) = p.recommend(metric, current, g.min_tasks);
@@ -178,7 +180,9 @@ impl Controller {
             }
             PolicySpec::Step(p) | PolicySpec::AwsStepScaling(p) => {
                 match self.policy.step_alarm(p) {
-                    Some(alarm) => p.recommend_alarmed(&alarm, metric, current, now, state, g),
+                    Some(alarm) => {
+                        p.recommend_alarmed(&alarm, whole_metric, current, now, state, g)
+                    }
                     None => p.recommend(metric, current, now, state, g),
                 }
             }
@@ -187,7 +191,7 @@ impl Controller {
                 p.recommend(&combined.flow, !combined.any_failed, current, now, state)
             }
             PolicySpec::AwsTargetTracking(p) => {
-                p.recommend(metric, service.running, current, now, state)
+                p.recommend(whole_metric, service.running, current, now, state)
             }
             PolicySpec::Keda(p) => p.recommend(metric, current, g.min_tasks, now, state),
         };

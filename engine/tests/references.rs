@@ -281,6 +281,36 @@ fn step_without_an_alarm_acts_at_once() {
     assert_eq!(aws.tick(60, 200).desired, 3);
 }
 
+/// With two queues summed and one failing, the answering queue's smaller count is no
+/// datapoint: fifteen minutes of partial reads do not fire the low alarm once reads recover.
+#[test]
+fn a_partial_read_is_no_datapoint_for_the_alarms() {
+    use stepscale_engine::ReadFailure;
+    let controller = Controller::new(aws_target(100.0), guards(1, 100), Combine::Sum, vec![]);
+    let mut state = ScalerState::default();
+    let service = ServiceState::settled(10);
+    // 500 + 1,500 on 10 tasks: 200 per task, twice the target; the second queue fails, and
+    // the first alone is 50 per task.
+    for m in 0..16 {
+        let readings = [
+            Ok(QueueSample::visible(500)),
+            Err(ReadFailure::new("connection refused")),
+        ];
+        let d = controller.tick(&(m * 60_000), &readings, service, &mut state);
+        assert_eq!(d.action, Action::Hold, "minute {m}: {d:?}");
+    }
+    // Reads recover with the queues as they were: still 200 per task. Had the partial sums
+    // (50 per task, under 90) been datapoints, the low alarm would now scale in.
+    let whole = [
+        Ok(QueueSample::visible(500)),
+        Ok(QueueSample::visible(1_500)),
+    ];
+    let d = controller.tick(&(16 * 60_000), &whole, service, &mut state);
+    assert_ne!(d.action, Action::ScaleIn, "{d:?}");
+    let points = &state.reference.as_ref().unwrap().datapoints;
+    assert!(points.closed.is_empty(), "{points:?}");
+}
+
 fn keda() -> PolicySpec {
     PolicySpec::Keda(KedaParams::default())
 }

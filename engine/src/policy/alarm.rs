@@ -112,7 +112,7 @@ impl Datapoints {
                     self.closed.push_back((open, value));
                 }
                 // The periods between the open one and now had no decision: missing.
-                self.latest = Some(index - 1);
+                self.latest = Some(index.saturating_sub(1));
                 self.count = 0;
                 self.sum = 0.0;
                 closed = true;
@@ -136,7 +136,7 @@ impl Datapoints {
             self.sum += x;
         }
         if let Some(latest) = self.latest {
-            let oldest = latest - i64::from(keep.max(1)) + 1;
+            let oldest = latest.saturating_sub(i64::from(keep.max(1)) - 1);
             while self.closed.front().is_some_and(|(i, _)| *i < oldest) {
                 self.closed.pop_front();
             }
@@ -159,7 +159,7 @@ impl Datapoints {
     #[must_use]
     pub fn latest_breaching(&self, n: u32, breaches: impl Fn(f64) -> bool) -> Option<f64> {
         let latest = self.latest?;
-        let oldest = latest - i64::from(n.max(1)) + 1;
+        let oldest = latest.saturating_sub(i64::from(n.max(1)) - 1);
         self.closed
             .iter()
             .rev()
@@ -174,7 +174,7 @@ impl Datapoints {
         let Some(latest) = self.latest else {
             return false;
         };
-        let oldest = latest - i64::from(n.max(1)) + 1;
+        let oldest = latest.saturating_sub(i64::from(n.max(1)) - 1);
         let breaching = self
             .closed
             .iter()

@@ -71,17 +71,21 @@ impl AwsTargetTrackingParams {
         self.scale_out_cooldown_secs.saturating_mul(1000)
     }
 
-    /// The recommendation for `backlog` messages, `running` tasks and `current` capacity (the
-    /// desired count); takes this decision's sample into the state's datapoints.
+    /// The recommendation for `backlog` messages (none when a source failed: a partial sum
+    /// is no datapoint, so it can never count towards the low alarm), `running` tasks and
+    /// `current` capacity (the desired count); takes this decision's sample into the state's
+    /// datapoints.
     pub fn recommend(
         &self,
-        backlog: f64,
+        backlog: Option<f64>,
         running: u32,
         current: u32,
         now: Millis,
         state: &mut ScalerState,
     ) -> (u32, Reason, Option<Limit>) {
-        let sample = (running > 0).then(|| backlog / f64::from(running));
+        let sample = backlog
+            .filter(|_| running > 0)
+            .map(|b| b / f64::from(running));
         let keep = self
             .scale_out_evaluation_periods
             .max(self.scale_in_evaluation_periods);

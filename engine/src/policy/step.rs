@@ -167,23 +167,24 @@ impl StepParams {
         floor_u32(target)
     }
 
-    /// The step recommendation behind `alarm`: the sample goes into the state's datapoints;
-    /// when a period closes and an alarm is in ALARM (the scale-out alarm first), the steps
-    /// apply to its newest breaching datapoint; otherwise the count holds.
+    /// The step recommendation behind `alarm`: the sample goes into the state's datapoints
+    /// (none when a source failed: a partial sum is no datapoint); when a period closes and an
+    /// alarm is in ALARM (the scale-out alarm first), the steps apply to its newest breaching
+    /// datapoint; otherwise the count holds.
     pub fn recommend_alarmed(
         &self,
         alarm: &AlarmSpec,
-        backlog: f64,
+        backlog: Option<f64>,
         current: u32,
         now: Millis,
         state: &mut ScalerState,
         guards: &Guards,
     ) -> (u32, Reason, Option<Limit>) {
-        let sample = self.metric_value(backlog, current);
+        let sample = backlog.map(|b| self.metric_value(b, current));
         let points = &mut state.reference_mut().datapoints;
         let period_ms = alarm.period_secs.saturating_mul(1000);
         let (n, m) = (alarm.evaluation_periods, alarm.datapoints_to_alarm);
-        if !points.observe(now, period_ms, Some(sample), alarm.statistic, n) {
+        if !points.observe(now, period_ms, sample, alarm.statistic, n) {
             return (
                 current,
                 Reason::AwaitingPeriod {
