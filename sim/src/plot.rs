@@ -830,13 +830,15 @@ pub fn write_backtest(
 }
 
 /// Palette for overlays.
-const PALETTE: [RGBColor; 6] = [
+/// The series colours, in order; the tune plot takes its reference colours from index 2 on.
+pub(crate) const PALETTE: [RGBColor; 7] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
     RGBColor(255, 127, 14),
     RGBColor(23, 190, 207),
+    RGBColor(140, 86, 75),
 ];
 
 /// What a compare plot shows.

@@ -10,7 +10,7 @@ use stepscale_engine::policy::{
     AdjustmentType, AlarmSpec, AwsTargetTrackingParams, KedaParams, SloParams, StepBand,
     StepMetric, StepParams,
 };
-use stepscale_engine::{Guards, PolicySpec};
+use stepscale_engine::{Config, Guards, PolicySpec};
 
 use crate::model::Prepared;
 use crate::scenario::Scenario;
@@ -98,16 +98,24 @@ pub fn per_task_target(scenario: &Scenario) -> f64 {
     (scenario.slo.wait_secs / per_message.max(1e-9)).max(1.0)
 }
 
-/// The policy `kind` at its documented defaults, with `target` backlog per task (the
-/// references) or the scenario's wait goal and plant (`slo`), and the scenario's task bounds
-/// (`min_tasks`, `max_tasks`); every other guard at its default.
+/// The scenario's configuration `base` (its queues and state kept) under the policy `kind`
+/// at its documented defaults: the references with [`per_task_target`], `slo` with the
+/// scenario's wait goal and plant; the scenario's task bounds (`min_tasks`, `max_tasks`) and
+/// every other guard at its default; no forecast, no shadows.
 #[must_use]
-pub fn derive(
-    kind: Reference,
-    target: f64,
-    scenario: &Scenario,
-    base: &Guards,
-) -> (Guards, PolicySpec) {
+pub fn config(kind: Reference, scenario: &Scenario, base: &Config) -> Config {
+    let (guards, policy) = derive(kind, scenario, &base.guards);
+    let mut config = base.clone();
+    config.guards = guards;
+    config.policy = policy;
+    config.forecast = None;
+    config.shadow.clear();
+    config
+}
+
+/// The guards and policy of [`config`].
+fn derive(kind: Reference, scenario: &Scenario, base: &Guards) -> (Guards, PolicySpec) {
+    let target = per_task_target(scenario);
     let mut guards = Guards {
         min_tasks: base.min_tasks,
         max_tasks: base.max_tasks,

@@ -234,16 +234,11 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
 /// task bounds; the simulator runs it at its own cadence), with its policy file's text.
 fn with_reference(s: &ScenarioArgs, kind: Reference) -> anyhow::Result<(String, Backtest, String)> {
     let mut backtest = Backtest::prepare(&s.scenario, &s.overrides(None))?;
+    backtest.config = reference::config(kind, &backtest.scenario, &backtest.config);
     let target = reference::per_task_target(&backtest.scenario);
-    let (guards, policy) =
-        reference::derive(kind, target, &backtest.scenario, &backtest.config.guards);
-    let file = reference::policy_file(kind, target, &guards, &policy)
+    let c = &backtest.config;
+    let file = reference::policy_file(kind, target, &c.guards, &c.policy)
         .context("rendering a reference policy file")?;
-    let config = &mut backtest.config;
-    config.guards = guards;
-    config.policy = policy;
-    config.forecast = None;
-    config.shadow.clear();
     Ok((kind.name().to_string(), backtest, file))
 }
 

@@ -326,17 +326,10 @@ pub fn evaluate(
 pub fn references(plan: &Plan<'_>) -> Vec<Reference> {
     let own = &plan.backtest.config;
     let v02 = Config::default();
-    let target = crate::reference::per_task_target(&plan.backtest.scenario);
     let derived: Vec<(&str, Config)> = crate::reference::Reference::ALL
         .into_iter()
         .map(|kind| {
-            let (guards, policy) =
-                crate::reference::derive(kind, target, &plan.backtest.scenario, &own.guards);
-            let mut config = own.clone();
-            config.guards = guards;
-            config.policy = policy;
-            config.forecast = None;
-            config.shadow.clear();
+            let config = crate::reference::config(kind, &plan.backtest.scenario, own);
             (kind.name(), config)
         })
         .collect();

@@ -9,19 +9,14 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::output::OutputError;
-use crate::plot::{write_both, Figure};
+use crate::plot::{write_both, Figure, PALETTE};
 
 const FEASIBLE: RGBColor = RGBColor(31, 119, 180);
 const INFEASIBLE: RGBColor = RGBColor(190, 190, 190);
 const FRONT: RGBColor = RGBColor(214, 39, 40);
 const BEST: RGBColor = RGBColor(0, 0, 0);
-const REFERENCE: [RGBColor; 5] = [
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(255, 127, 14),
-    RGBColor(140, 86, 75),
-    RGBColor(23, 190, 207),
-];
+/// The references' colours: the series palette after the candidates' blue and the front's red.
+const REFERENCE: &[RGBColor] = PALETTE.split_at(2).1;
 
 /// One panel's horizontal key.
 #[derive(Debug, Clone)]
