@@ -40,12 +40,12 @@ async fn event_config_overrides_the_environment_and_bad_events_scale_nothing() {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let shared = Shared {
-        env: Ok(env),
-        ctx: ProbeContext {
+    let shared = Shared::new(
+        Ok(env),
+        ProbeContext {
             aws: Some(sdk.clone()),
         },
-    };
+    );
 
     // A bad event: refused, not retried, nothing scaled.
     let bad = handle(&shared, &json!({"config": {"min_tasks": "many"}}))
@@ -165,12 +165,12 @@ async fn invocations_record_the_arrivals_between_them_in_s3() {
         env,
     } = recording(&sdk, 20).await;
     let (cluster, service) = (env["ECS_CLUSTER"].clone(), env["SERVICE_NAME"].clone());
-    let shared = Shared {
-        env: Ok(env),
-        ctx: ProbeContext {
+    let shared = Shared::new(
+        Ok(env),
+        ProbeContext {
             aws: Some(sdk.clone()),
         },
-    };
+    );
     let first = handle(&shared, &json!({})).await.unwrap();
     assert_eq!(first["ok"], true, "{first}");
     support::redis_list(&key, 30).await;
@@ -268,12 +268,12 @@ async fn a_record_append_retried_after_success_is_written_once() {
             Verdict::Forward
         }
     });
-    let shared = Shared {
-        env: Ok(env),
-        ctx: ProbeContext {
+    let shared = Shared::new(
+        Ok(env),
+        ProbeContext {
             aws: Some(support::aws::sdk_at(&url, None).await),
         },
-    };
+    );
     let out = handle(&shared, &json!({})).await.unwrap();
     assert_eq!(out["ok"], true, "{out}");
     assert!(
@@ -284,4 +284,141 @@ async fn a_record_append_retried_after_success_is_written_once() {
     let text = object_text(&s3, &bucket, location).await;
     assert_eq!(text.lines().count(), 2, "one header and one row:\n{text}");
     support::redis_list(&key, 0).await;
+}
+
+/// A Redis password given by reference (`REDIS_PASSWORD_SECRET`), against a private Redis
+/// that requires it: the handler reads the Secrets Manager secret once per execution
+/// environment (a relay counts the reads) and scales; an SSM SecureString parameter works the
+/// same; a reference to a secret that does not exist scales nothing, is not retried and names
+/// the ARN, never a password.
+#[tokio::test]
+async fn a_password_by_reference_is_read_once_and_a_missing_one_scales_nothing() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use support::relay::{self, Verdict};
+    let sdk = support::aws::sdk().await;
+    let redis = support::redis_server::PrivateRedis::start();
+    let password = format!("pw-{}", support::unique("redis"));
+    let mut con = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg(&password)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let authed = format!("redis://:{password}@127.0.0.1:{}", redis.port());
+    let key = support::unique("jobs");
+    support::redis_list_at(&authed, &key, 900).await;
+
+    let secret = support::aws::moto_json(
+        "secretsmanager",
+        "secretsmanager.CreateSecret",
+        &json!({"Name": support::unique("broker"), "SecretString": password}),
+    );
+    let secret_arn = secret["ARN"].as_str().unwrap().to_string();
+    let parameter = format!("/stepscale/{}", support::unique("redis"));
+    support::aws::moto_json(
+        "ssm",
+        "AmazonSSM.PutParameter",
+        &json!({"Name": parameter, "Value": password, "Type": "SecureString"}),
+    );
+    let parameter_arn = format!("arn:aws:ssm:us-east-1:123456789012:parameter{parameter}");
+
+    let reads = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&reads);
+    let url = relay::start(move |request| {
+        if request.header("x-amz-target") == Some("secretsmanager.GetSecretValue") {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+        Verdict::Forward
+    });
+    let via_relay = support::aws::sdk_at(&url, None).await;
+    let port = redis.port().to_string();
+    let env_for = |cluster: &str, service: &str, reference: &str| -> BTreeMap<String, String> {
+        [
+            ("QUEUE_TYPE", "redis"),
+            ("REDIS_HOST", "127.0.0.1"),
+            ("REDIS_PORT", port.as_str()),
+            ("REDIS_QUEUE_KEY", key.as_str()),
+            ("REDIS_PASSWORD_SECRET", reference),
+            ("ECS_CLUSTER", cluster),
+            ("SERVICE_NAME", service),
+            ("MIN_TASKS", "1"),
+            ("MAX_TASKS", "100"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    };
+
+    // Secrets Manager: read at the first invocation only; 900 messages scale 1 -> 10.
+    let (cluster, service) = support::aws::ecs_service(&sdk, 1).await;
+    let shared = Shared::new(
+        Ok(env_for(&cluster, &service, &secret_arn)),
+        ProbeContext {
+            aws: Some(via_relay.clone()),
+        },
+    );
+    let first = handle(&shared, &json!({})).await.unwrap();
+    assert_eq!(first["desired"].as_u64(), Some(10), "{first}");
+    assert_eq!(
+        support::aws::desired_count(&sdk, &cluster, &service).await,
+        10
+    );
+    // The second invocation reads the queue with the password it kept.
+    let second = handle(&shared, &json!({})).await.unwrap();
+    assert!(
+        second["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("metric 900"),
+        "{second}"
+    );
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        1,
+        "one read per execution environment"
+    );
+
+    // An SSM SecureString parameter.
+    let (cluster, service) = support::aws::ecs_service(&sdk, 1).await;
+    let shared = Shared::new(
+        Ok(env_for(&cluster, &service, &parameter_arn)),
+        ProbeContext {
+            aws: Some(via_relay.clone()),
+        },
+    );
+    let out = handle(&shared, &json!({})).await.unwrap();
+    assert_eq!(out["desired"].as_u64(), Some(10), "{out}");
+
+    // A secret that does not exist: refused for good, nothing scaled.
+    let missing = secret_arn.replace(":secret:", ":secret:missing-");
+    let (cluster, service) = support::aws::ecs_service(&sdk, 1).await;
+    let shared = Shared::new(
+        Ok(env_for(&cluster, &service, &missing)),
+        ProbeContext {
+            aws: Some(via_relay),
+        },
+    );
+    let out = handle(&shared, &json!({})).await.unwrap();
+    assert_eq!(
+        (out["ok"].as_bool(), out["retryable"].as_bool()),
+        (Some(false), Some(false)),
+        "{out}"
+    );
+    let error = out["error"].as_str().unwrap();
+    assert!(
+        error.contains(&missing) && error.contains("ResourceNotFound"),
+        "{error}"
+    );
+    assert!(!error.contains(&password), "{error}");
+    assert_eq!(
+        support::aws::desired_count(&sdk, &cluster, &service).await,
+        1
+    );
 }

@@ -421,3 +421,74 @@ async fn a_dry_run_given_the_desired_count_needs_no_aws() {
     assert!(log.contains("from=2"), "{log}");
     assert!(!dir.path().join("state").exists(), "{log}");
 }
+
+/// `run` reads a password by reference before it builds any probe: an SSM parameter that
+/// exists lets a password-protected Redis be read and the service scale; one that does not is
+/// a clear error naming the ARN, and nothing is read or scaled.
+#[tokio::test]
+async fn run_reads_a_password_by_reference_before_anything_else() {
+    let redis = support::redis_server::PrivateRedis::start();
+    let password = format!("pw-{}", support::unique("run"));
+    let mut con = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg(&password)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let key = support::unique("jobs");
+    support::redis_list_at(
+        &format!("redis://:{password}@127.0.0.1:{}", redis.port()),
+        &key,
+        400,
+    )
+    .await;
+    let parameter = format!("/stepscale/{}", support::unique("run"));
+    support::aws::moto_json(
+        "ssm",
+        "AmazonSSM.PutParameter",
+        &serde_json::json!({"Name": parameter, "Value": password, "Type": "SecureString"}),
+    );
+    let arn = format!("arn:aws:ssm:us-east-1:123456789012:parameter{parameter}");
+    let (cluster, service, ecs) = ecs_service(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = redis.port().to_string();
+    let run = |reference: &str| {
+        stepscale_run(
+            &["--once", "--state-dir", dir.path().to_str().unwrap()],
+            &[
+                ("QUEUE_TYPE", "redis"),
+                ("REDIS_HOST", "127.0.0.1"),
+                ("REDIS_PORT", port.as_str()),
+                ("REDIS_QUEUE_KEY", key.as_str()),
+                ("REDIS_PASSWORD_SECRET", reference),
+                ("ECS_CLUSTER", cluster.as_str()),
+                ("SERVICE_NAME", service.as_str()),
+                ("MIN_TASKS", "1"),
+                ("MAX_TASKS", "20"),
+            ],
+        )
+    };
+    let missing = format!("{arn}-missing");
+    let out = run(&missing);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains(&missing) && log.contains("ParameterNotFound"),
+        "{log}"
+    );
+    assert!(!log.contains(&password), "{log}");
+    assert_eq!(desired(&ecs, &cluster, &service).await, 1, "nothing scaled");
+
+    let out = run(&arn);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(!log.contains(&password), "{log}");
+    // 400 messages: 1 + floor(4) = 5.
+    assert_eq!(desired(&ecs, &cluster, &service).await, 5, "{log}");
+}

@@ -3,6 +3,7 @@
 //! resource. `stepscale iam` prints it; the README's table is checked against [`ACTIONS`].
 
 use serde_json::{json, Value};
+use stepscale_engine::config::secret_ref::{SecretRef, SecretStore};
 use stepscale_engine::config::QueueConfig;
 use stepscale_engine::Config;
 
@@ -22,6 +23,8 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("kafka", "kafka:GetBootstrapBrokers"),
     ("amazon-mq", "mq:DescribeBroker"),
     ("cloudwatch", "cloudwatch:GetMetricData"),
+    ("password-secret", "secretsmanager:GetSecretValue"),
+    ("password-secret", "ssm:GetParameter"),
 ];
 
 /// Why a policy cannot be written for a configuration.
@@ -188,6 +191,20 @@ pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value,
             // RabbitMQ and Redis are read over their own protocols: no AWS action.
             _ => {}
         }
+        // A password by reference: read once at start, this secret or parameter only.
+        for (_, arn) in q.secret_refs() {
+            let reference = SecretRef::parse("password_secret", arn)
+                .map_err(|_| IamError::Missing("a valid password_secret ARN"))?;
+            let name = match reference.store {
+                SecretStore::SecretsManager => "PasswordSecret",
+                SecretStore::ParameterStore => "PasswordParameter",
+            };
+            statements.push(statement(
+                &sid(name),
+                &[reference.action()],
+                std::slice::from_ref(&reference.arn),
+            ));
+        }
     }
     if metrics {
         // GetMetricData has no resource-level permissions: AWS documents `*` here.
@@ -276,6 +293,8 @@ mod tests {
     struct Template {
         doc: Value,
         queue_type: &'static str,
+        /// How the broker password is given: `clear`, `secret` or `parameter`.
+        password: &'static str,
     }
 
     impl Template {
@@ -290,7 +309,13 @@ mod tests {
                 "AmqBrokerId" => "b-1234".into(),
                 "BrokerHost" => "broker.internal".into(),
                 "BrokerUsername" => "scaler".into(),
-                "BrokerPassword" => "secret".into(),
+                "BrokerPassword" if self.password == "clear" => "secret".into(),
+                "BrokerPasswordSecretArn" if self.password == "secret" => {
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:broker-AbCdEf".into()
+                }
+                "BrokerPasswordParameterArn" if self.password == "parameter" => {
+                    "arn:aws:ssm:us-east-1:123456789012:parameter/prod/broker".into()
+                }
                 "ConsumerGroup" => "workers".into(),
                 "StateBucket" => "state-bucket".into(),
                 "CodeS3Bucket" => "code-bucket".into(),
@@ -325,6 +350,9 @@ mod tests {
             }
             if let Some(any) = c.get("Fn::Or").and_then(Value::as_array) {
                 return any.iter().any(|x| self.holds(x));
+            }
+            if let Some(all) = c.get("Fn::And").and_then(Value::as_array) {
+                return all.iter().all(|x| self.holds(x));
             }
             panic!("condition not understood: {c}");
         }
@@ -433,12 +461,17 @@ mod tests {
             .unwrap()
             .clone();
         assert!(types.len() >= 6);
-        for t in types {
+        let modes = ["clear", "secret", "parameter"];
+        for (t, password) in types
+            .iter()
+            .flat_map(|t| modes.iter().map(move |m| (t.clone(), *m)))
+        {
             let queue_type: &'static str =
                 Box::leak(t.as_str().unwrap().to_string().into_boxed_str());
             let template = Template {
                 doc: doc.clone(),
                 queue_type,
+                password,
             };
             let function = template
                 .eval(&doc["Resources"]["Function"]["Properties"])
@@ -450,7 +483,22 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
                 .collect();
-            let config = Config::from_env(&env).unwrap_or_else(|e| panic!("{queue_type}: {e}"));
+            let config =
+                Config::from_env(&env).unwrap_or_else(|e| panic!("{queue_type}, {password}: {e}"));
+            if ["amazon_mq", "rabbitmq", "redis"].contains(&queue_type) {
+                // The password reaches the function in clear or by reference, never both.
+                let refs = config.queues[0].secret_refs();
+                assert_eq!(
+                    refs.len(),
+                    usize::from(password != "clear"),
+                    "{queue_type}, {password}"
+                );
+                assert_eq!(
+                    env.keys().any(|k| k.ends_with("_PASSWORD")),
+                    password == "clear",
+                    "{queue_type}, {password}: {env:?}"
+                );
+            }
             let expected = grants(&policy_for(&config, "us-east-1", "123456789012").unwrap());
             let role = template
                 .eval(&doc["Resources"]["Role"]["Properties"])
@@ -459,7 +507,7 @@ mod tests {
                 .into_iter()
                 .filter(|(a, _)| !a.starts_with("logs:"))
                 .collect();
-            assert_eq!(got, expected, "{queue_type}");
+            assert_eq!(got, expected, "{queue_type}, {password}");
             for (action, _) in &got {
                 assert!(ACTIONS.iter().any(|(_, a)| a == action), "{action}");
             }

@@ -10,6 +10,7 @@ use stepscale_engine::Config;
 
 use crate::ecs::EcsError;
 use crate::runner::{wall_clock_ms, RunnerError, ServiceRunner};
+use crate::secret_store::SecretReader;
 use crate::state::{AnyStateStore, FileStateStore};
 use crate::ProbeContext;
 
@@ -20,20 +21,27 @@ pub struct Shared {
     pub env: Result<BTreeMap<String, String>, String>,
     /// The probes' shared context (the AWS SDK configuration).
     pub ctx: ProbeContext,
+    /// Reads each `password_secret` once for the life of the execution environment.
+    secrets: Option<SecretReader>,
 }
 
 impl Shared {
+    /// The handler's shared parts from an environment and a probe context.
+    #[must_use]
+    pub fn new(env: Result<BTreeMap<String, String>, String>, ctx: ProbeContext) -> Self {
+        let secrets = ctx.aws.as_ref().map(SecretReader::new);
+        Self { env, ctx, secrets }
+    }
+
     /// Reads the environment and builds the AWS configuration once.
     pub async fn cold_start() -> Self {
         let env = stepscale_engine::config::collect_env(|n| std::env::var_os(n))
             .map_err(|e| e.to_string());
         let region = env.as_ref().ok().and_then(|e| e.get("AWS_REGION").cloned());
-        Self {
-            ctx: ProbeContext {
-                aws: Some(crate::aws::load(region.as_deref()).await),
-            },
-            env,
-        }
+        let ctx = ProbeContext {
+            aws: Some(crate::aws::load(region.as_deref()).await),
+        };
+        Self::new(env, ctx)
     }
 }
 
@@ -64,10 +72,20 @@ pub async fn handle(shared: &Shared, payload: &Value) -> Result<Value, RunnerErr
         Ok(env) => env,
         Err(e) => return Ok(permanent("environment", e)),
     };
-    let config = match config_for(env, payload) {
+    let mut config = match config_for(env, payload) {
         Ok(c) => c,
         Err(e) => return Ok(permanent("configuration", &e)),
     };
+    // Passwords by reference are read once per execution environment, before any probe.
+    if let Some(reader) = &shared.secrets {
+        if let Err(e) = reader.resolve(&mut config).await {
+            if e.is_transient() {
+                tracing::error!(error = %e, "Nothing scaled; the invocation is retried.");
+                return Err(RunnerError::Secret(e));
+            }
+            return Ok(permanent("secret", &e));
+        }
+    }
     let dry_run = payload
         .get("dry_run")
         .and_then(Value::as_bool)

@@ -15,6 +15,8 @@ pub mod metrics;
 pub mod probe;
 pub mod record;
 pub mod runner;
+#[cfg(feature = "aws")]
+pub mod secret_store;
 mod secrets;
 pub mod state;
 

@@ -121,6 +121,11 @@ impl AnyProbe {
     /// The probe for a configured source.
     pub fn from_config(config: &QueueConfig, ctx: &ProbeContext) -> Result<Self, ProbeError> {
         let _ = ctx;
+        if let Some((field, arn)) = config.secret_refs().first() {
+            return Err(ProbeError::Config(format!(
+                "`{field}` = {arn:?} was not read: a password by reference is read at start by `stepscale run` and the Lambda, which need the AWS configuration"
+            )));
+        }
         match config {
             #[cfg(feature = "rabbitmq")]
             QueueConfig::Rabbitmq(c) => Ok(Self::Rabbitmq(crate::rabbitmq::RabbitMqProbe::new(

@@ -50,6 +50,10 @@ pub enum RunnerError {
     /// The state could not be loaded or saved.
     #[error(transparent)]
     State(#[from] StateError),
+    /// A password given by reference could not be read.
+    #[cfg(feature = "aws")]
+    #[error(transparent)]
+    Secret(#[from] crate::secret_store::SecretError),
     /// The configuration cannot drive a live run.
     #[error("configuration: {0}")]
     Config(String),

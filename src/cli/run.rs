@@ -97,7 +97,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             args.period_secs
         );
     }
-    let configs: Vec<Config> = if args.policies.is_empty() {
+    let mut configs: Vec<Config> = if args.policies.is_empty() {
         vec![super::load_config(None)?]
     } else {
         args.policies
@@ -136,6 +136,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             let ctx = ProbeContext {
                 aws: Some(sdk.clone()),
             };
+            // Passwords by reference: read once, before any probe is built.
+            let secrets = stepscale_live::secret_store::SecretReader::new(&sdk);
+            for config in &mut configs {
+                secrets
+                    .resolve(config)
+                    .await
+                    .context("nothing was read or scaled")?;
+            }
             let mut runners = Vec::new();
             for config in &configs {
                 let store = store_for(config, &ctx, &args.state_dir, None)?;

@@ -168,3 +168,32 @@ pub async fn put_metric(
         .await
         .expect("moto takes PutMetricData");
 }
+
+/// One JSON 1.1 call to moto (`X-Amz-Target: target`), for the services the tests have no
+/// SDK crate for (Secrets Manager, SSM): the parsed answer, or a panic naming the status.
+pub fn moto_json(service: &str, target: &str, body: &serde_json::Value) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let endpoint = super::relay::moto_endpoint();
+    let host = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let body = body.to_string();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+X-Amz-Target: {target}\r\nAuthorization: AWS4-HMAC-SHA256 \
+Credential=test/20261207/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
+Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = std::net::TcpStream::connect(&host).expect("moto listens");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let (head, text) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{target}: {head}\n{text}"
+    );
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{target}: {e}: {text}"))
+}

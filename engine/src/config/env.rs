@@ -47,6 +47,8 @@ pub const AMQ_QUEUE_NAME: &str = "AMQ_QUEUE_NAME";
 pub const AMQ_USERNAME: &str = "AMQ_USERNAME";
 /// Amazon MQ console password (secret).
 pub const AMQ_PASSWORD: &str = "AMQ_PASSWORD";
+/// Amazon MQ console password by reference: a Secrets Manager secret or SSM parameter ARN.
+pub const AMQ_PASSWORD_SECRET: &str = "AMQ_PASSWORD_SECRET";
 /// Kinesis stream name.
 pub const KINESIS_STREAM_NAME: &str = "KINESIS_STREAM_NAME";
 /// MSK cluster ARN.
@@ -69,12 +71,16 @@ pub const RABBITMQ_QUEUE: &str = "RABBITMQ_QUEUE";
 pub const RABBITMQ_USERNAME: &str = "RABBITMQ_USERNAME";
 /// `RabbitMQ` password (secret).
 pub const RABBITMQ_PASSWORD: &str = "RABBITMQ_PASSWORD";
+/// `RabbitMQ` password by reference: a Secrets Manager secret or SSM parameter ARN.
+pub const RABBITMQ_PASSWORD_SECRET: &str = "RABBITMQ_PASSWORD_SECRET";
 /// Redis host.
 pub const REDIS_HOST: &str = "REDIS_HOST";
 /// Redis port.
 pub const REDIS_PORT: &str = "REDIS_PORT";
 /// Redis password (secret).
 pub const REDIS_PASSWORD: &str = "REDIS_PASSWORD";
+/// Redis password by reference: a Secrets Manager secret or SSM parameter ARN.
+pub const REDIS_PASSWORD_SECRET: &str = "REDIS_PASSWORD_SECRET";
 /// Redis queue key.
 pub const REDIS_QUEUE_KEY: &str = "REDIS_QUEUE_KEY";
 /// Redis queue type: list, stream or zset.

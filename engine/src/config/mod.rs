@@ -8,6 +8,7 @@
 
 pub mod env;
 pub mod queue;
+pub mod secret_ref;
 mod settings;
 
 use std::collections::BTreeMap;
@@ -319,6 +320,17 @@ impl Config {
                         format!("queues[{i}].{field}"),
                         "(not shown: it holds credentials)",
                         "a URL or host must not carry user:password@; set `username` and `password` (or the provider's environment variables) instead",
+                    ));
+                }
+            }
+            for (field, arn) in q.secret_refs() {
+                let key = format!("queues[{i}].{field}");
+                secret_ref::SecretRef::parse(&key, arn)?;
+                if q.clear_password_beside(field) {
+                    return Err(ConfigError::invalid(
+                        key,
+                        arn,
+                        "a password is given both in clear and by reference: keep one (the reference, read at start, keeps it out of the environment)",
                     ));
                 }
             }
@@ -805,5 +817,56 @@ mod tests {
         let path = config(r#"{"shadow": [{"name": "../x", "policy": {"kind": "seed"}}]}"#);
         let err = path.validate().unwrap_err().to_string();
         assert!(err.contains("shadow[0].name"), "{err}");
+    }
+
+    #[test]
+    fn a_password_by_reference_is_checked_where_it_was_set() {
+        let env = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect()
+        };
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redis-AbC123";
+        let ok = Config::from_env(&env(&[
+            ("QUEUE_TYPE", "redis"),
+            ("REDIS_PASSWORD_SECRET", arn),
+        ]))
+        .unwrap();
+        assert_eq!(ok.queues[0].secret_refs(), vec![("password_secret", arn)]);
+        // The reference is an ARN, not a secret: `config` may show it.
+        assert!(serde_json::to_string(&ok).unwrap().contains(arn));
+
+        let bad = Config::from_env(&env(&[
+            ("QUEUE_TYPE", "redis"),
+            ("REDIS_PASSWORD_SECRET", "prod/redis"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("`REDIS_PASSWORD_SECRET`: prod/redis"), "{bad}");
+
+        let both = Config::from_env(&env(&[
+            ("QUEUE_TYPE", "rabbitmq"),
+            ("RABBITMQ_PASSWORD", "pw"),
+            ("RABBITMQ_PASSWORD_SECRET", arn),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            both.contains("queues[0].password_secret") && both.contains("both"),
+            "{both}"
+        );
+        assert!(!both.contains("\"pw\""), "{both}");
+
+        let toml_bad = config(
+            r#"{"queues": [{"type": "kafka", "sasl_password_secret": "arn:aws:s3:::b/k"}]}"#,
+        );
+        let err = toml_bad.validate().unwrap_err().to_string();
+        assert!(err.contains("queues[0].sasl_password_secret"), "{err}");
+
+        let mut filled = ok.clone();
+        filled.queues[0].set_referenced_password("password_secret", Secret::new("s"));
+        assert!(filled.queues[0].secret_refs().is_empty());
+        filled.validate().unwrap();
     }
 }

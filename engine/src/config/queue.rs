@@ -102,6 +102,56 @@ impl QueueConfig {
         })
     }
 
+    /// The passwords this source takes by reference, as (field, ARN): read once at start.
+    #[must_use]
+    pub fn secret_refs(&self) -> Vec<(&'static str, &str)> {
+        let (field, arn) = match self {
+            Self::AmazonMq(q) => ("password_secret", q.password_secret.as_deref()),
+            Self::Kafka(q) => ("sasl_password_secret", q.sasl_password_secret.as_deref()),
+            Self::Rabbitmq(q) => ("password_secret", q.password_secret.as_deref()),
+            Self::Redis(q) => ("password_secret", q.password_secret.as_deref()),
+            Self::Sqs(_) | Self::Kinesis(_) | Self::Sns(_) => ("", None),
+        };
+        arn.map(|a| vec![(field, a)]).unwrap_or_default()
+    }
+
+    /// Whether a password is also given in clear beside the reference in `field`.
+    #[must_use]
+    pub fn clear_password_beside(&self, field: &str) -> bool {
+        match (self, field) {
+            (Self::AmazonMq(q), "password_secret") => q.password.is_some(),
+            (Self::Kafka(q), "sasl_password_secret") => q.sasl_password.is_some(),
+            // RabbitMQ's password defaults to v0.2's `guest`: only another value counts.
+            (Self::Rabbitmq(q), "password_secret") => q.password.expose() != "guest",
+            (Self::Redis(q), "password_secret") => q.password.is_some(),
+            _ => false,
+        }
+    }
+
+    /// Puts the password read from the reference in `field` in place and drops the
+    /// reference, so the probe sees a password as if it had been written in clear.
+    pub fn set_referenced_password(&mut self, field: &str, secret: Secret) {
+        match (self, field) {
+            (Self::AmazonMq(q), "password_secret") => {
+                q.password = Some(secret);
+                q.password_secret = None;
+            }
+            (Self::Kafka(q), "sasl_password_secret") => {
+                q.sasl_password = Some(secret);
+                q.sasl_password_secret = None;
+            }
+            (Self::Rabbitmq(q), "password_secret") => {
+                q.password = secret;
+                q.password_secret = None;
+            }
+            (Self::Redis(q), "password_secret") => {
+                q.password = Some(secret);
+                q.password_secret = None;
+            }
+            _ => {}
+        }
+    }
+
     /// The source's URL and host fields, as (key, value): none may carry `user:password@`.
     #[must_use]
     pub fn address_fields(&self) -> Vec<(&'static str, &str)> {
@@ -184,6 +234,10 @@ pub struct AmazonMqQueue {
     pub username: Option<String>,
     /// Console password (`AMQ_PASSWORD`).
     pub password: Option<Secret>,
+    /// The password read at start from this Secrets Manager secret or SSM parameter ARN
+    /// (`AMQ_PASSWORD_SECRET`), instead of `password`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_secret: Option<String>,
     /// Jolokia base URL, overriding the one derived from `DescribeBroker`.
     pub jolokia_url: Option<String>,
     /// ActiveMQ's JMX `brokerName` in the Jolokia MBean; unset matches the broker's only one.
@@ -213,6 +267,7 @@ impl Default for AmazonMqQueue {
             queue_name: None,
             username: None,
             password: None,
+            password_secret: None,
             jolokia_url: None,
             jolokia_broker_name: None,
             cloudwatch_fallback: true,
@@ -285,6 +340,10 @@ pub struct KafkaQueue {
     pub sasl_username: Option<String>,
     /// SASL password (for MSK, from its Secrets Manager secret).
     pub sasl_password: Option<Secret>,
+    /// The SASL password read at start from this Secrets Manager secret (MSK's
+    /// `AmazonMSK_...` secret: its JSON `password`) or SSM parameter ARN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sasl_password_secret: Option<String>,
     /// CA certificate file (PEM) for TLS; unset uses the system's trust store.
     pub ssl_ca_location: Option<String>,
     /// Seconds a whole read may take against the brokers (default 10).
@@ -315,6 +374,10 @@ pub struct RabbitMqQueue {
     pub username: String,
     /// Password (`RABBITMQ_PASSWORD`).
     pub password: Secret,
+    /// The password read at start from this Secrets Manager secret or SSM parameter ARN
+    /// (`RABBITMQ_PASSWORD_SECRET`), instead of `password`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_secret: Option<String>,
     /// Use amqps (TLS).
     pub tls: bool,
     /// Verify the server's certificate, for amqps and an `https` management URL (on by
@@ -342,6 +405,7 @@ impl Default for RabbitMqQueue {
             combine: None,
             username: "guest".into(),
             password: Secret::new("guest"),
+            password_secret: None,
             tls: false,
             verify_certificates: true,
             management_url: None,
@@ -364,6 +428,10 @@ pub struct RedisQueue {
     pub username: Option<String>,
     /// Password (`REDIS_PASSWORD`).
     pub password: Option<Secret>,
+    /// The password read at start from this Secrets Manager secret or SSM parameter ARN
+    /// (`REDIS_PASSWORD_SECRET`), instead of `password`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_secret: Option<String>,
     /// Database index.
     pub db: i64,
     /// Use rediss (TLS).
@@ -396,6 +464,7 @@ impl Default for RedisQueue {
             port: 6379,
             username: None,
             password: None,
+            password_secret: None,
             db: 0,
             tls: false,
             verify_certificates: true,

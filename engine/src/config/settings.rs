@@ -51,6 +51,7 @@ enum Setting {
     AmqQueueName,
     AmqUsername,
     AmqPassword,
+    AmqPasswordSecret,
     KinesisStream,
     MskClusterArn,
     KafkaTopic,
@@ -62,9 +63,11 @@ enum Setting {
     RabbitQueue,
     RabbitUser,
     RabbitPassword,
+    RabbitPasswordSecret,
     RedisHost,
     RedisPort,
     RedisPassword,
+    RedisPasswordSecret,
     RedisKey,
     RedisQueueType,
 }
@@ -170,6 +173,12 @@ const SETTINGS: &[(Setting, &str, &str, &str)] = &[
         "password",
     ),
     (
+        Setting::AmqPasswordSecret,
+        env::AMQ_PASSWORD_SECRET,
+        "amq_password_secret",
+        "password_secret",
+    ),
+    (
         Setting::KinesisStream,
         env::KINESIS_STREAM_NAME,
         "kinesis_stream_name",
@@ -235,6 +244,12 @@ const SETTINGS: &[(Setting, &str, &str, &str)] = &[
         "rabbitmq_password",
         "password",
     ),
+    (
+        Setting::RabbitPasswordSecret,
+        env::RABBITMQ_PASSWORD_SECRET,
+        "rabbitmq_password_secret",
+        "password_secret",
+    ),
     (Setting::RedisHost, env::REDIS_HOST, "redis_host", "host"),
     (Setting::RedisPort, env::REDIS_PORT, "redis_port", "port"),
     (
@@ -242,6 +257,12 @@ const SETTINGS: &[(Setting, &str, &str, &str)] = &[
         env::REDIS_PASSWORD,
         "redis_password",
         "password",
+    ),
+    (
+        Setting::RedisPasswordSecret,
+        env::REDIS_PASSWORD_SECRET,
+        "redis_password_secret",
+        "password_secret",
     ),
     (
         Setting::RedisKey,
@@ -622,6 +643,9 @@ impl Config {
             (Setting::AmqPassword, QueueConfig::AmazonMq(q)) => {
                 q.password = Some(Secret::new(secret_text(key, raw)?));
             }
+            (Setting::AmqPasswordSecret, QueueConfig::AmazonMq(q)) => {
+                q.password_secret = Some(secret_ref(key, raw)?);
+            }
             (Setting::KinesisStream, QueueConfig::Kinesis(q)) => {
                 q.stream_name = Some(raw.text(key)?);
             }
@@ -649,10 +673,16 @@ impl Config {
             (Setting::RabbitPassword, QueueConfig::Rabbitmq(q)) => {
                 q.password = Secret::new(secret_text(key, raw)?);
             }
+            (Setting::RabbitPasswordSecret, QueueConfig::Rabbitmq(q)) => {
+                q.password_secret = Some(secret_ref(key, raw)?);
+            }
             (Setting::RedisHost, QueueConfig::Redis(q)) => q.host = raw.text(key)?,
             (Setting::RedisPort, QueueConfig::Redis(q)) => q.port = raw.port(key)?,
             (Setting::RedisPassword, QueueConfig::Redis(q)) => {
                 q.password = Some(Secret::new(secret_text(key, raw)?));
+            }
+            (Setting::RedisPasswordSecret, QueueConfig::Redis(q)) => {
+                q.password_secret = Some(secret_ref(key, raw)?);
             }
             (Setting::RedisKey, QueueConfig::Redis(q)) => q.queue_key = raw.text(key)?,
             (Setting::RedisQueueType, QueueConfig::Redis(q)) => {
@@ -684,13 +714,22 @@ fn secret_text(key: &str, raw: Raw<'_>) -> Result<String, ConfigError> {
     }
 }
 
+/// A password reference: checked here, so that a bad one is named by the variable or event
+/// key that set it.
+fn secret_ref(key: &str, raw: Raw<'_>) -> Result<String, ConfigError> {
+    let arn = raw.text(key)?;
+    super::secret_ref::SecretRef::parse(key, &arn)?;
+    Ok(arn.trim().to_string())
+}
+
 fn provider_of(setting: Setting) -> Option<&'static str> {
     Some(match setting {
         Setting::SqsQueueUrl => "sqs",
         Setting::AmqBrokerId
         | Setting::AmqQueueName
         | Setting::AmqUsername
-        | Setting::AmqPassword => "amazon_mq",
+        | Setting::AmqPassword
+        | Setting::AmqPasswordSecret => "amazon_mq",
         Setting::KinesisStream => "kinesis",
         Setting::MskClusterArn
         | Setting::KafkaTopic
@@ -701,10 +740,12 @@ fn provider_of(setting: Setting) -> Option<&'static str> {
         | Setting::RabbitVhost
         | Setting::RabbitQueue
         | Setting::RabbitUser
-        | Setting::RabbitPassword => "rabbitmq",
+        | Setting::RabbitPassword
+        | Setting::RabbitPasswordSecret => "rabbitmq",
         Setting::RedisHost
         | Setting::RedisPort
         | Setting::RedisPassword
+        | Setting::RedisPasswordSecret
         | Setting::RedisKey
         | Setting::RedisQueueType => "redis",
         _ => return None,
