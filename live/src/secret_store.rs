@@ -341,6 +341,39 @@ mod tests {
         }
     }
 
+    /// An endpoint nobody answers, given with user-info: the read is tried three times, is
+    /// transient, names the ARN and never the endpoint's password.
+    #[tokio::test]
+    async fn an_unreachable_store_is_transient_and_masks_the_endpoints_user_info() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let credentials = aws_sdk_ecs::config::Credentials::new("a", "b", None, None, "test");
+        let sdk = SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .endpoint_url(format!("http://alice:pw-in-url@127.0.0.1:{port}"))
+            .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(
+                credentials,
+            ))
+            .build();
+        let reader = SecretReader::new(&sdk);
+        let mut config: Config = serde_json::from_str(
+            r#"{"queues": [{"type": "redis", "queue_key": "k", "password_secret": "arn:aws:ssm:us-east-1:123456789012:parameter/x"}]}"#,
+        )
+        .unwrap();
+        let err = reader.resolve(&mut config).await.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("parameter/x") && text.contains("3 attempts"),
+            "{text}"
+        );
+        assert!(!text.contains("pw-in-url"), "{text}");
+        // The reference stays, so no probe can be built from the configuration.
+        assert_eq!(config.queues[0].secret_refs().len(), 1);
+    }
+
     #[test]
     fn errors_give_the_code_without_its_namespace() {
         let (code, message) = error_of(
