@@ -7,6 +7,7 @@
 //! user wrote it (`MIN_TASKS`, `config.min_tasks` or `guards.min_tasks`).
 
 pub mod env;
+mod error;
 pub mod queue;
 pub mod secret_ref;
 mod settings;
@@ -19,6 +20,7 @@ use crate::controller::Controller;
 use crate::forecast::ForecastParams;
 use crate::guards::{FailureFallback, Guards};
 use crate::policy::{AdjustmentType, Combine, PolicySpec, SloParams, StepBand};
+pub use error::ConfigError;
 pub use queue::{QueueConfig, Secret};
 pub use settings::{collect_env, env_names, OverlayValue};
 
@@ -115,44 +117,6 @@ pub struct Config {
     /// Which key set each field, for error messages.
     #[serde(skip)]
     origins: BTreeMap<&'static str, String>,
-}
-
-/// A configuration error: names the key, the value and the rule that was broken.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A value broke a rule.
-    #[error("invalid value for `{key}`: {value}: {rule}")]
-    Invalid {
-        /// The key as the user wrote it.
-        key: String,
-        /// The value (secrets redacted).
-        value: String,
-        /// The rule, and what to do.
-        rule: String,
-    },
-    /// A key StepScale does not know.
-    #[error("unknown key `{key}`: {hint}")]
-    UnknownKey {
-        /// The key as written.
-        key: String,
-        /// What is accepted instead.
-        hint: String,
-    },
-}
-
-impl ConfigError {
-    pub(crate) fn invalid(
-        key: impl Into<String>,
-        value: impl std::fmt::Display,
-        rule: impl Into<String>,
-    ) -> Self {
-        Self::Invalid {
-            key: key.into(),
-            value: value.to_string(),
-            rule: rule.into(),
-        }
-    }
 }
 
 impl Config {
