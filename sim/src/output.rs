@@ -33,5 +33,3 @@ pub enum OutputError {
         detail: String,
     },
 }
-
-pub use crate::staged::{OutputRules, StagedDir};

@@ -6,9 +6,10 @@ use stepscale_engine::Config;
 
 use crate::arrivals::Micros;
 use crate::model::{Outcome, Prepared, RowSink};
-use crate::output::{OutputError, OutputRules, StagedDir};
+use crate::output::OutputError;
 use crate::rng::SimRng;
 use crate::scenario::{Fidelity, Scenario, ScenarioError};
+use crate::staged::{OutputRules, StagedDir};
 use crate::summary::{summarize, Meta, Summary};
 use crate::timefmt::{self, TimeFormat};
 use crate::trace::{TraceError, TraceSpec};

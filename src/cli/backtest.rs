@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use stepscale_sim::output::{OutputRules, StagedDir};
 use stepscale_sim::reference::{self, Reference};
+use stepscale_sim::staged::{OutputRules, StagedDir};
 use stepscale_sim::timefmt::TimeFormat;
 use stepscale_sim::{Backtest, Fidelity, Overrides};
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{bail, Context};
-use stepscale_sim::output::OutputRules;
+use stepscale_sim::staged::OutputRules;
 use stepscale_sim::timefmt::{self, TimeFormat};
 use stepscale_sim::tune::{self, report, Constraint, Goals, Plan, Search, Space, TuneSpec};
 use stepscale_sim::Backtest;

@@ -12,7 +12,8 @@ use super::goal::{over_seeds, Score};
 use super::plot::{Axis, ParetoData, Point as PlotPoint};
 use super::space::Space;
 use super::{Evaluated, Reference, TuneRun};
-use crate::output::{OutputError, OutputRules, StagedDir};
+use crate::output::OutputError;
+use crate::staged::{OutputRules, StagedDir};
 use crate::summary::Summary;
 
 /// The file a shard writes.
