@@ -976,7 +976,7 @@ pub fn write_compare(
 /// What a parity plot shows: a live run beside its replay.
 struct ParityFigure<'a> {
     title: String,
-    parity: &'a crate::parity::Parity,
+    parity: &'a crate::parity::result::Parity,
 }
 
 impl Figure for ParityFigure<'_> {
@@ -984,10 +984,13 @@ impl Figure for ParityFigure<'_> {
         let areas = panels(root, &self.title, 3)?;
         let c = &self.parity.compared;
         let start_us = c.first().map_or(0, |t| t.live.at_us);
-        let at = |t: &crate::parity::ComparedTick| (t.live.at_us - start_us) as f64 / 1e6;
+        let at = |t: &crate::parity::result::ComparedTick| (t.live.at_us - start_us) as f64 / 1e6;
         let axis = TimeAxis::new(start_us, c.last().map_or(1.0, at).max(1.0));
         let series =
-            |label: &str, color, stroke, f: &dyn Fn(&crate::parity::ComparedTick) -> f64| Line {
+            |label: &str,
+             color,
+             stroke,
+             f: &dyn Fn(&crate::parity::result::ComparedTick) -> f64| Line {
                 label: label.into(),
                 color,
                 stroke,
@@ -1089,7 +1092,7 @@ impl Figure for ParityFigure<'_> {
 
 /// Writes the parity plot (PNG only): desired counts, the backlog the policy saw and the
 /// actions, live and simulated, tick by tick.
-pub fn write_parity(png: &Path, parity: &crate::parity::Parity) -> Result<(), OutputError> {
+pub fn write_parity(png: &Path, parity: &crate::parity::result::Parity) -> Result<(), OutputError> {
     register_font();
     let r = &parity.report;
     let figure = ParityFigure {

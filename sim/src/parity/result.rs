@@ -1,0 +1,83 @@
+//! What a parity check produces: the live ticks, each beside its replayed twin, and the
+//! figures of their agreement; plots and writers take these.
+
+use serde::Serialize;
+use stepscale_engine::Action;
+
+use crate::arrivals::Micros;
+use crate::model::TickRecord;
+
+/// One recorded live decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveTick {
+    /// When it was made.
+    pub at_us: Micros,
+    /// Messages that arrived since the previous row with readings (none: reads failed).
+    pub arrivals: Option<f64>,
+    /// Visible messages seen (none: every read failed).
+    pub visible: Option<u64>,
+    /// In-flight messages seen.
+    pub in_flight: Option<u64>,
+    /// The desired count ECS had before the decision.
+    pub desired: u32,
+    /// The action decided.
+    pub action: Action,
+}
+
+/// One compared tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComparedTick {
+    /// The live tick.
+    pub live: LiveTick,
+    /// The simulated tick it is compared with.
+    pub sim: TickRecord,
+}
+
+/// The agreement between a live run and its replay.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParityReport {
+    /// The recorded run.
+    pub record: String,
+    /// The scenario.
+    pub scenario: String,
+    /// The policy kind.
+    pub policy: String,
+    /// Where the replayed arrivals came from.
+    pub arrivals: String,
+    /// Live decisions compared.
+    pub ticks: usize,
+    /// Live decisions not compared because every read failed.
+    pub ticks_failed_reads: usize,
+    /// Share of compared decisions with the same action.
+    pub same_action_share: f64,
+    /// Largest |live − simulated| desired count before a decision.
+    pub max_desired_gap: u32,
+    /// Seconds from the first tick where that gap was first reached.
+    pub max_desired_gap_at_s: f64,
+    /// Live scale-outs and scale-ins.
+    pub live_scale_out: usize,
+    /// Live scale-ins.
+    pub live_scale_in: usize,
+    /// Simulated scale-outs among the compared ticks.
+    pub sim_scale_out: usize,
+    /// Simulated scale-ins among the compared ticks.
+    pub sim_scale_in: usize,
+    /// Mean |live − simulated| visible + in-flight messages at the compared ticks.
+    pub mean_backlog_gap: f64,
+    /// Largest visible + in-flight messages seen live.
+    pub live_backlog_max: u64,
+    /// Mean time between live ticks in milliseconds (the simulation decides at the same
+    /// instants).
+    pub live_tick_interval_mean_ms: f64,
+    /// Longest time between live ticks in milliseconds.
+    pub live_tick_interval_max_ms: f64,
+}
+
+/// A parity check, run.
+#[derive(Debug, Clone)]
+pub struct Parity {
+    /// The figures.
+    pub report: ParityReport,
+    /// Tick by tick.
+    pub compared: Vec<ComparedTick>,
+}
