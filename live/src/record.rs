@@ -13,8 +13,6 @@ use std::path::{Path, PathBuf};
 
 use stepscale_engine::{Decision, Millis, Reading, ServiceState};
 
-use crate::runner::RunnerError;
-
 /// Appends one row per decision to a CSV file.
 #[derive(Debug)]
 pub struct Recorder {
@@ -42,19 +40,29 @@ fn header(shadows: &[&str]) -> String {
     h
 }
 
+/// Why the trace could not be recorded: the file or object, and the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("recording {path}: {detail}")]
+pub struct RecordError {
+    /// The file, or the S3 object as `s3://bucket/key`.
+    pub path: PathBuf,
+    /// The cause.
+    pub detail: String,
+}
+
 impl Recorder {
     /// A recorder appending to `path` (the header is written when the file is new), with a
     /// column for each of `shadows`. An existing file is appended to only when its header is
     /// the one this recorder writes: a file StepScale did not write, or one recorded with
     /// other shadows, is refused and left untouched.
-    pub fn new(path: &Path, shadows: &[&str]) -> Result<Self, RunnerError> {
+    pub fn new(path: &Path, shadows: &[&str]) -> Result<Self, RecordError> {
         let fresh = !path.exists();
         let expected = header(shadows);
         if !fresh {
             let text = std::fs::read_to_string(path).map_err(|e| Self::err(path, &e))?;
             let first = text.lines().next().unwrap_or("");
             if first != expected {
-                return Err(RunnerError::Record {
+                return Err(RecordError {
                     path: path.to_path_buf(),
                     detail: format!(
                         "the file exists and its header is {first:?}, not {expected:?}: StepScale appends only to a trace it wrote with the same shadow policies; record to a new file"
@@ -85,8 +93,8 @@ impl Recorder {
         })
     }
 
-    fn err(path: &Path, e: &std::io::Error) -> RunnerError {
-        RunnerError::Record {
+    fn err(path: &Path, e: &std::io::Error) -> RecordError {
+        RecordError {
             path: path.to_path_buf(),
             detail: e.to_string(),
         }
@@ -101,7 +109,7 @@ impl Recorder {
         service: ServiceState,
         decision: &Decision,
         shadow_desired: &[Option<u32>],
-    ) -> Result<(), RunnerError> {
+    ) -> Result<(), RecordError> {
         let (row, level) = render_row(
             self.last,
             self.shadows,
@@ -209,11 +217,11 @@ pub async fn record_to_s3(
     readings: &[Reading],
     service: ServiceState,
     decision: &Decision,
-) -> Result<String, RunnerError> {
+) -> Result<String, RecordError> {
     use crate::state::{Got, StateError};
     let day = |ms: Millis| rfc3339_millis(ms)[..10].to_string();
     let key = format!("{base}/{}.csv", day(now_ms));
-    let fail = |detail: String| RunnerError::Record {
+    let fail = |detail: String| RecordError {
         path: PathBuf::from(objects.location(&key)),
         detail,
     };

@@ -2,7 +2,6 @@
 //! long-running loop over several services, dry runs, shadow policies, and recording what was
 //! observed.
 
-use std::path::PathBuf;
 #[cfg(feature = "metrics")]
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,13 +57,8 @@ pub enum RunnerError {
     #[error("configuration: {0}")]
     Config(String),
     /// The trace recording could not be written.
-    #[error("recording {path}: {detail}")]
-    Record {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        detail: String,
-    },
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordError),
 }
 
 /// What one tick did.
