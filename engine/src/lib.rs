@@ -14,6 +14,7 @@ pub mod observation;
 pub mod policy;
 pub mod queueing;
 pub mod state;
+pub mod time;
 
 pub use clock::{Clock, ManualClock, Millis};
 pub use config::{Config, ConfigError, ShadowSpec};

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use stepscale_engine::time::{parse_rfc3339_ms, rfc3339_millis};
 use stepscale_engine::{Decision, Millis, Reading, ServiceState};
 
 /// Appends one row per decision to a CSV file.
@@ -279,50 +280,10 @@ pub async fn record_to_s3(
 /// failed (its counts are empty) or one this recorder did not write.
 fn last_level(row: &str) -> Option<(Millis, f64)> {
     let cols: Vec<&str> = row.split(',').collect();
-    let t = parse_rfc3339(cols.first()?)?;
+    let t = parse_rfc3339_ms(cols.first()?).ok()?;
     let visible: f64 = cols.get(3)?.parse().ok()?;
     let in_flight: f64 = cols.get(4)?.parse().ok()?;
     Some((t, visible + in_flight))
-}
-
-/// Parses what [`rfc3339_millis`] writes (`YYYY-MM-DDTHH:MM:SS.mmmZ`), and the
-/// whole seconds (`YYYY-MM-DDTHH:MM:SSZ`) that recordings before milliseconds hold.
-fn parse_rfc3339(text: &str) -> Option<Millis> {
-    let b = text.as_bytes();
-    let num = |from: usize, to: usize| text.get(from..to)?.parse::<i64>().ok();
-    let ms = match b.len() {
-        20 if b[19] == b'Z' => 0,
-        24 if b[19] == b'.' && b[23] == b'Z' && b[20..23].iter().all(u8::is_ascii_digit) => {
-            num(20, 23)?
-        }
-        _ => return None,
-    };
-    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
-        return None;
-    }
-    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    let days = stepscale_engine::clock::days_from_civil(y, m, d);
-    Some(((days * 86_400) + hh * 3600 + mm * 60 + ss) * 1000 + ms)
-}
-
-/// RFC 3339 UTC with milliseconds, without a date crate: the live crate stays small. The
-/// milliseconds let a replay line each decision up with the simulated one (`stepscale parity`).
-fn rfc3339_millis(ms: Millis) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = stepscale_engine::clock::civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
 }
 
 #[cfg(test)]
@@ -330,21 +291,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timestamps_render_as_rfc3339() {
+    fn the_last_row_is_read_back_with_its_time_and_level() {
+        let stamp = rfc3339_millis(1_700_000_000_250);
         assert_eq!(
-            rfc3339_millis(1_700_000_000_000),
-            "2023-11-14T22:13:20.000Z"
+            last_level(&format!("{stamp},0.000,true,7,3,0,2,2,0,hold")),
+            Some((1_700_000_000_250, 10.0))
         );
-        assert_eq!(rfc3339_millis(951_782_400_123), "2000-02-29T00:00:00.123Z");
         assert_eq!(
-            parse_rfc3339("2023-11-14T22:13:20Z"),
-            Some(1_700_000_000_000)
+            last_level("2023-13-14T22:13:20Z,0.000,true,7,3,0,2,2,0,hold"),
+            None
         );
-        assert_eq!(parse_rfc3339("2023-11-14T22:13:20.5Z"), None);
-        for ms in [0, 951_782_400_007, 1_700_000_000_999, 4_102_444_799_000] {
-            assert_eq!(parse_rfc3339(&rfc3339_millis(ms)), Some(ms));
-        }
-        assert_eq!(parse_rfc3339("2023-13-14T22:13:20Z"), None);
         assert_eq!(
             last_level("2023-11-14T22:13:20Z,0.000,true,7,3,0,2,2,0,hold"),
             Some((1_700_000_000_000, 10.0))

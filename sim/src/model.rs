@@ -731,7 +731,7 @@ impl StepStats {
 /// and `{}` would give, written without the formatting machinery (most of a long backtest's
 /// time went there).
 pub fn csv_line(out: &mut String, r: &Row) {
-    crate::timefmt::push_rfc3339(out, r.t_us);
+    stepscale_engine::time::push_rfc3339_secs(out, r.t_us);
     for v in [r.arrivals, r.backlog, r.in_flight] {
         out.push(',');
         push_fixed3(out, v);

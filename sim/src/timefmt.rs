@@ -1,4 +1,5 @@
-//! Timestamp parsing for traces: `YYYY-MM-DD HH:MM:SS[.fraction]`, RFC 3339, or epoch seconds.
+//! A trace's time column: epoch seconds, or a date and time read by the engine's RFC 3339
+//! parser (`stepscale_engine::time`).
 
 use serde::{Deserialize, Serialize};
 
@@ -61,119 +62,24 @@ fn parse_epoch(t: &str) -> Result<Micros, String> {
     Ok((v * 1e6).round() as Micros)
 }
 
-fn digits(b: &[u8], from: usize, n: usize) -> Option<i64> {
-    let s = b.get(from..from + n)?;
-    s.iter().try_fold(0i64, |acc, &c| {
-        c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-    })
-}
-
-// y, d, h, s are the date's own names.
-#[allow(clippy::many_single_char_names)]
 fn parse_datetime(t: &str) -> Result<Micros, String> {
-    let bad = || format!("{t:?} is not `YYYY-MM-DD HH:MM:SS[.fraction]` or RFC 3339");
-    let b = t.as_bytes();
-    let (y, mo, d) = (digits(b, 0, 4), digits(b, 5, 2), digits(b, 8, 2));
-    let (h, mi, s) = (digits(b, 11, 2), digits(b, 14, 2), digits(b, 17, 2));
-    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) = (y, mo, d, h, mi, s) else {
-        return Err(bad());
-    };
-    if b.get(4) != Some(&b'-')
-        || b.get(7) != Some(&b'-')
-        || !matches!(b.get(10), Some(b' ' | b'T' | b't'))
-        || b.get(13) != Some(&b':')
-        || b.get(16) != Some(&b':')
-        || !(1..=12).contains(&mo)
-        || !(1..=31).contains(&d)
-        || h > 23
-        || mi > 59
-        || s > 60
-    {
-        return Err(bad());
-    }
-    let mut i = 19;
-    let mut micros = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let mut scale = 100_000i64;
-        let start = i;
-        while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
-            micros += i64::from(c - b'0') * scale;
-            scale /= 10;
-            i += 1;
-        }
-        if i == start {
-            return Err(bad());
-        }
-    }
-    let offset_s = match b.get(i) {
-        None => 0,
-        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
-        Some(&sign @ (b'+' | b'-')) => {
-            let (Some(oh), Some(om)) = (digits(b, i + 1, 2), digits(b, i + 4, 2)) else {
-                return Err(bad());
-            };
-            if b.get(i + 3) != Some(&b':') || i + 6 != b.len() {
-                return Err(bad());
-            }
-            let o = oh * 3600 + om * 60;
-            if sign == b'+' {
-                o
-            } else {
-                -o
-            }
-        }
-        _ => return Err(bad()),
-    };
-    let secs = stepscale_engine::clock::days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s
-        - offset_s;
-    Ok(secs * 1_000_000 + micros)
-}
-
-/// Renders microseconds as RFC 3339 UTC with milliseconds.
-#[must_use]
-pub fn rfc3339(us: Micros) -> String {
-    chrono::DateTime::from_timestamp_micros(us)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
-
-/// Appends `us` as RFC 3339 UTC to the second (`1998-04-30T21:31:00Z`), the same text as
-/// [`rfc3339`] without its allocation: the time-series writer's hot path.
-pub fn push_rfc3339(out: &mut String, us: Micros) {
-    let secs = us.div_euclid(1_000_000);
-    let days = secs.div_euclid(86_400);
-    let of_day = secs.rem_euclid(86_400);
-    let (year, month, day) = stepscale_engine::clock::civil_from_days(days);
-    if !(0..=9999).contains(&year) {
-        out.push_str(&rfc3339(us));
-        return;
-    }
-    let mut b = *b"0000-00-00T00:00:00Z";
-    let mut put = |at: usize, width: usize, mut v: i64| {
-        for i in (at..at + width).rev() {
-            b[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    put(0, 4, year);
-    put(5, 2, month);
-    put(8, 2, day);
-    put(11, 2, of_day / 3_600);
-    put(14, 2, of_day / 60 % 60);
-    put(17, 2, of_day % 60);
-    // Only ASCII digits and separators were written.
-    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+    stepscale_engine::time::parse_rfc3339_us(t)
+        .map_err(|_| format!("{t:?} is not `YYYY-MM-DD HH:MM:SS[.fraction]` or RFC 3339"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The engine's writer gives chrono's text, over ±300 years and the trace limits.
     #[test]
-    fn the_fast_writer_matches_chrono() {
+    fn the_engines_rfc3339_writer_matches_chrono() {
         let mut rng = crate::rng::SimRng::new(7);
-        let mut out = String::new();
+        let chrono_text = |us: i64| {
+            chrono::DateTime::from_timestamp_micros(us)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default()
+        };
         for t in [
             0,
             -1,
@@ -181,15 +87,18 @@ mod tests {
             951_782_400_000_000,     // 2000-02-29
             253_402_300_799_999_999, // 9999-12-31T23:59:59
             -62_135_596_800_000_000, // 0001-01-01
+            999_999_999_999_000_000, // the latest epoch time a trace may hold
         ]
         .into_iter()
         .chain((0..20_000).map(|_| {
             // ±300 years around 1970, to the microsecond.
             ((rng.uniform() * 2.0 - 1.0) * 9_467_280_000_000_000.0) as i64
         })) {
-            out.clear();
-            push_rfc3339(&mut out, t);
-            assert_eq!(out, rfc3339(t), "{t}");
+            assert_eq!(
+                stepscale_engine::time::rfc3339_secs(t),
+                chrono_text(t),
+                "{t}"
+            );
         }
     }
 

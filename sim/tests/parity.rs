@@ -5,9 +5,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use stepscale_engine::time::push_rfc3339_secs;
 use stepscale_sim::model::TickRecord;
 use stepscale_sim::parity::{self, ParityInputs};
-use stepscale_sim::timefmt::push_rfc3339;
 use stepscale_sim::{Backtest, Overrides};
 
 fn repo() -> PathBuf {
@@ -37,7 +37,7 @@ fn record(dir: &Path, ticks: &[TickRecord]) -> PathBuf {
         "time,arrivals,arrivals_estimated,visible,in_flight,delayed,desired,running,pending,action\n",
     );
     for t in ticks {
-        push_rfc3339(&mut text, t.at_us);
+        push_rfc3339_secs(&mut text, t.at_us);
         let _ = writeln!(
             text,
             ",0.000,true,{},{},0,{},{},0,{}",

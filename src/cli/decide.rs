@@ -90,9 +90,8 @@ fn parse_at(at: &At) -> Result<Millis, String> {
             Ok((s * 1000.0).round() as Millis)
         }
         At::Seconds(s) => Err(format!("`at` {s} is not a valid epoch time in seconds")),
-        At::Text(t) => chrono::DateTime::parse_from_rfc3339(t.trim())
-            .map(|d| d.timestamp_millis())
-            .map_err(|e| format!("`at` {t:?} is not RFC 3339 or epoch seconds: {e}"))
+        At::Text(t) => stepscale_engine::time::parse_rfc3339_ms(t)
+            .map_err(|rule| format!("`at` {t:?} is not epoch seconds or RFC 3339: {rule}"))
             .and_then(|ms| {
                 if ms < 0 {
                     Err(format!("`at` {t:?} is before 1970-01-01T00:00:00Z"))
@@ -180,9 +179,7 @@ pub fn run(args: &DecideArgs) -> anyhow::Result<ExitCode> {
         };
         let decision: Decision = controller.tick(&now, &[reading], service, &mut state);
         let output = Output {
-            at: chrono::DateTime::from_timestamp_millis(now)
-                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                .unwrap_or_default(),
+            at: stepscale_engine::time::rfc3339_millis(now),
             desired: decision.desired,
             previous: decision.previous,
             action: decision.action.as_str(),

@@ -201,7 +201,7 @@ pub fn run(args: &TuneArgs) -> anyhow::Result<ExitCode> {
         budget: args.budget,
         seeds: args.seeds,
         search: args.search,
-        train_until: train_until_us.map(timefmt::rfc3339),
+        train_until: train_until_us.map(stepscale_engine::time::rfc3339_secs),
         seed: backtest.scenario.seed,
     };
     let total = shard.map_or(args.budget, |(i, n)| (i..args.budget).step_by(n).count());

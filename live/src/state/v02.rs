@@ -16,71 +16,7 @@ fn parse_time_text(text: &str) -> Option<Millis> {
     }
     // ISO 8601: `2024-05-01T12:00:00(.fff)(Z|+hh:mm)`, or without a zone (taken as UTC, as
     // Python's `datetime.utcnow().isoformat()` writes it).
-    let with_zone = if t.ends_with('Z')
-        || t.ends_with('z')
-        // Bytes, not a str slice: a multi-byte character must not split the look-back.
-        || t.as_bytes()[t.len().saturating_sub(6)..]
-            .iter()
-            .any(|c| matches!(c, b'+' | b'-'))
-            && t.len() > 19
-    {
-        t.to_string()
-    } else {
-        format!("{t}Z")
-    };
-    parse_iso8601_ms(&with_zone.replace(' ', "T"))
-}
-
-/// Minimal RFC 3339 parse into epoch milliseconds (y, d, h, s are the date's own names).
-#[allow(clippy::many_single_char_names)]
-fn parse_iso8601_ms(t: &str) -> Option<Millis> {
-    let b = t.as_bytes();
-    let num = |from: usize, n: usize| -> Option<i64> {
-        let s = t.get(from..from + n)?;
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())?
-    };
-    let (y, mo, d, h, mi, s) = (
-        num(0, 4)?,
-        num(5, 2)?,
-        num(8, 2)?,
-        num(11, 2)?,
-        num(14, 2)?,
-        num(17, 2)?,
-    );
-    if b.get(4) != Some(&b'-')
-        || b.get(10) != Some(&b'T')
-        || !(1..=12).contains(&mo)
-        || !(1..=31).contains(&d)
-    {
-        return None;
-    }
-    let mut i = 19;
-    let mut millis = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let mut scale = 100;
-        while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
-            millis += i64::from(c - b'0') * scale;
-            scale /= 10;
-            i += 1;
-        }
-    }
-    let offset_s = match b.get(i)? {
-        b'Z' | b'z' => 0,
-        &sign @ (b'+' | b'-') => {
-            let o = num(i + 1, 2)? * 3600 + num(i + 4, 2)? * 60;
-            if sign == b'+' {
-                o
-            } else {
-                -o
-            }
-        }
-        _ => return None,
-    };
-    let days = stepscale_engine::clock::days_from_civil(y, mo, d);
-    Some((days * 86_400 + h * 3600 + mi * 60 + s - offset_s) * 1000 + millis)
+    stepscale_engine::time::parse_rfc3339_ms(t).ok()
 }
 
 /// Reads a v0.2 last-action document: a bare number or string, or an object with the time

@@ -402,7 +402,7 @@ impl Parity {
         let first = self.compared.first().map_or(0, |c| c.live.at_us);
         for c in &self.compared {
             let mut t = String::new();
-            timefmt::push_rfc3339(&mut t, c.live.at_us);
+            stepscale_engine::time::push_rfc3339_secs(&mut t, c.live.at_us);
             let _ = writeln!(
                 out,
                 "{t},{:.3},{},{},{},{},{},{},{},{},{}",

@@ -208,11 +208,11 @@ impl<'a> Plan<'a> {
                 let Some((a, b)) = split(base, t, drain_us) else {
                     return Err(TuneError::Flag {
                         flag: "--train-until",
-                        value: crate::timefmt::rfc3339(t),
+                        value: stepscale_engine::time::rfc3339_secs(t),
                         rule: format!(
                             "must fall inside the arrivals ({} to {}), with arrivals on both sides",
-                            crate::timefmt::rfc3339(base.start_us),
-                            crate::timefmt::rfc3339(base.arrivals_end_us)
+                            stepscale_engine::time::rfc3339_secs(base.start_us),
+                            stepscale_engine::time::rfc3339_secs(base.arrivals_end_us)
                         ),
                     });
                 };
