@@ -1,6 +1,8 @@
 //! Calendar time without a date crate, for both sides: civil dates, and RFC 3339 read and
 //! written in micro- or milliseconds since the Unix epoch.
 
+use std::fmt::Write as _;
+
 /// The civil date (year, month 1-12, day 1-31) of `days` since 1970-01-01, proleptic
 /// Gregorian (H. Hinnant's `civil_from_days`). [`days_from_civil`] is its inverse.
 #[must_use]
@@ -117,7 +119,8 @@ fn push_date_time(out: &mut String, secs: i64) {
         out.push_str(std::str::from_utf8(&b).unwrap_or_default());
     } else {
         let sign = if year < 0 { '-' } else { '+' };
-        out.push_str(&format!("{sign}{:04}-", year.unsigned_abs()));
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{sign}{:04}-", year.unsigned_abs());
     }
     write_tail(out, month, day, of_day);
 }
