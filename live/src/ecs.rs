@@ -55,7 +55,7 @@ pub enum EcsError {
     },
     /// The configuration lacks the cluster or service name.
     #[error(
-        "ECS {0} is not configured (ECS_CLUSTER / SERVICE_NAME, or [service] in the policy file)"
+        "{0} is not set: it names the ECS service to scale (or set [service] in the policy file)"
     )]
     NotConfigured(&'static str),
 }

@@ -57,45 +57,18 @@ pub(crate) fn sqs_name(url: &str) -> Option<&str> {
     (!name.is_empty()).then_some(name)
 }
 
-/// The ARN partition of `region`: `aws-cn` for China, `aws-us-gov` for GovCloud, `aws-iso`
-/// and `aws-iso-b` for the isolated regions, else `aws` (also for `*`), as the
-/// CloudFormation template's `AWS::Partition` gives it.
-#[must_use]
-pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else if region.starts_with("us-isob-") {
-        "aws-iso-b"
-    } else if region.starts_with("us-iso-") {
-        "aws-iso"
-    } else {
-        "aws"
-    }
-}
-
 /// The least-privilege policy document for `config`, in `region` and `account` (`*` when the
 /// account is not known: the resources still name the service, queue, stream or bucket).
 pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value, IamError> {
-    let cluster = config
+    let id = config
         .service
-        .cluster
-        .as_deref()
-        .ok_or(IamError::Missing("service.cluster (ECS_CLUSTER)"))?;
-    let service = config
-        .service
-        .name
-        .as_deref()
-        .ok_or(IamError::Missing("service.name (SERVICE_NAME)"))?;
-    let cluster_name = cluster.rsplit('/').next().unwrap_or(cluster);
-    let aws = partition(region);
+        .identity(Some(region))
+        .map_err(IamError::Missing)?;
+    let aws = id.partition();
     let mut statements = vec![statement(
         "EcsOneService",
         &actions("ecs"),
-        &[format!(
-            "arn:{aws}:ecs:{region}:{account}:service/{cluster_name}/{service}"
-        )],
+        &[id.arn(account)],
     )];
     if let Some(bucket) = &config.state.s3_bucket {
         let prefix = &config.state.key_prefix;

@@ -160,16 +160,10 @@ impl ServiceRunner {
         dry_run: bool,
         recorder: Option<Recorder>,
     ) -> Result<Self, RunnerError> {
-        let cluster = config
+        let id = config
             .service
-            .cluster
-            .clone()
-            .ok_or(EcsError::NotConfigured("cluster"))?;
-        let service = config
-            .service
-            .name
-            .clone()
-            .ok_or(EcsError::NotConfigured("service name"))?;
+            .identity(config.region.as_deref())
+            .map_err(EcsError::NotConfigured)?;
         if config.queues.is_empty() {
             return Err(RunnerError::Config(
                 "no queue configured: set QUEUE_TYPE and its variables, or [[queues]]".into(),
@@ -185,8 +179,8 @@ impl ServiceRunner {
             .as_ref()
             .ok_or_else(|| RunnerError::Config("the AWS configuration was not loaded".into()))?;
         Ok(Self {
-            ecs: EcsService::new(sdk, cluster, service.clone()),
-            name: service,
+            ecs: EcsService::new(sdk, id.cluster, id.service.clone()),
+            name: id.service,
             controller: config.controller(),
             forecast: config.forecast.clone(),
             probes,

@@ -10,6 +10,7 @@ pub mod env;
 mod error;
 pub mod queue;
 pub mod secret_ref;
+mod service;
 mod settings;
 
 use std::collections::BTreeMap;
@@ -22,29 +23,8 @@ use crate::guards::{FailureFallback, Guards};
 use crate::policy::{AdjustmentType, Combine, PolicySpec, SloParams, StepBand};
 pub use error::ConfigError;
 pub use queue::{QueueConfig, Secret};
+pub use service::{partition, ServiceId, ServiceTarget};
 pub use settings::{collect_env, env_names, OverlayValue};
-
-/// The ECS service a policy scales (live only; the simulator ignores it).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ServiceTarget {
-    /// Cluster name or ARN (`ECS_CLUSTER`).
-    pub cluster: Option<String>,
-    /// Service name (`SERVICE_NAME`).
-    pub name: Option<String>,
-}
-
-impl ServiceTarget {
-    /// The cluster and service names that key the state (S3 keys, state files, record
-    /// objects): `default` and `service` where unset, as fast-autoscaler v0.2 keyed them.
-    #[must_use]
-    pub fn state_names(&self) -> (&str, &str) {
-        (
-            self.cluster.as_deref().unwrap_or("default"),
-            self.name.as_deref().unwrap_or("service"),
-        )
-    }
-}
 
 /// Where live keeps the scaler state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
