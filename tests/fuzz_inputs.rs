@@ -264,7 +264,7 @@ proptest! {
         let header = RECORD.lines().next().unwrap_or_default();
         let body = rows.lines().skip(1).collect::<Vec<_>>().join("\n");
         let path = write(dir.path(), "trace.csv", &format!("{header}\n{body}\n"));
-        let _ = stepscale_live::record::Recorder::new(&path, &[]);
+        let _ = stepscale_live::record::TraceRecorder::new(&path, &[]);
     }
 }
 

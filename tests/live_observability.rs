@@ -161,11 +161,14 @@ async fn metrics_show_a_scale_out_and_healthz_names_the_service_that_stopped_tic
         assert!(Instant::now() < deadline, "desired 6 never shown:\n{body}");
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!(
-        series(&body, &format!("stepscale_backlog_messages{label}")),
-        Some(500.0),
-        "{body}"
-    );
+    // The policy's metric, under its name and its old one (kept for dashboards).
+    for name in ["stepscale_policy_metric", "stepscale_backlog_messages"] {
+        assert_eq!(
+            series(&body, &format!("{name}{label}")),
+            Some(500.0),
+            "{body}"
+        );
+    }
     let scale_outs =
         format!("stepscale_decisions_total{{service=\"{service}\",action=\"scale_out\"}}");
     assert_eq!(series(&body, &scale_outs), Some(1.0), "{body}");

@@ -116,7 +116,7 @@ pub async fn handle(shared: &Shared, payload: &Value) -> Result<Value, RunnerErr
     let now_ms = wall_clock_ms();
     match runner.tick(now_ms).await {
         Ok(r) => {
-            let recorded = record(shared, &config, now_ms, &r).await;
+            let recorded = record_invocation(shared, &config, now_ms, &r).await;
             Ok(json!({
                 "ok": true,
                 "service": r.service,
@@ -139,7 +139,7 @@ pub async fn handle(shared: &Shared, payload: &Value) -> Result<Value, RunnerErr
 
 /// Appends what the tick saw to the day's trace in S3 when `record_s3_prefix` is set: where,
 /// or none. A failed recording is logged, never retried: the decision has already acted.
-async fn record(
+async fn record_invocation(
     shared: &Shared,
     config: &Config,
     now_ms: stepscale_engine::Millis,

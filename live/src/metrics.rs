@@ -4,7 +4,10 @@
 //! Metrics (text format 0.0.4, every series labelled `service`):
 //! - `stepscale_desired_tasks`, `stepscale_running_tasks`, `stepscale_pending_tasks`: the counts
 //!   at the last decision (desired is the decision's, the others ECS's);
-//! - `stepscale_backlog_messages`: the policy's metric at the last decision;
+//! - `stepscale_policy_metric`: the policy's metric at the last decision (its weighted
+//!   backlog, or backlog per task: what the policy compares with its thresholds, not a count
+//!   of messages); `stepscale_backlog_messages` is the same series under its old name, kept for
+//!   existing dashboards until the next release;
 //! - `stepscale_last_decision_timestamp_seconds`: when it was made, Unix seconds;
 //! - `stepscale_decisions_total{action}`: decisions by action (`scale_out`, `scale_in`, `hold`);
 //! - `stepscale_metric_failures_total`: failed queue reads;
@@ -77,7 +80,7 @@ pub struct Metrics {
     desired: Family<ServiceLabel, Gauge>,
     running: Family<ServiceLabel, Gauge>,
     pending: Family<ServiceLabel, Gauge>,
-    backlog: Family<ServiceLabel, FloatGauge>,
+    policy_metric: Family<ServiceLabel, FloatGauge>,
     last_decision: Family<ServiceLabel, FloatGauge>,
     decisions: Family<ActionLabel, Counter>,
     metric_failures: Family<ServiceLabel, Counter>,
@@ -113,7 +116,7 @@ impl Metrics {
         let desired = Family::<ServiceLabel, Gauge>::default();
         let running = Family::<ServiceLabel, Gauge>::default();
         let pending = Family::<ServiceLabel, Gauge>::default();
-        let backlog = Family::<ServiceLabel, FloatGauge>::default();
+        let policy_metric = Family::<ServiceLabel, FloatGauge>::default();
         let last_decision = Family::<ServiceLabel, FloatGauge>::default();
         let decisions = Family::<ActionLabel, Counter>::default();
         let metric_failures = Family::<ServiceLabel, Counter>::default();
@@ -139,9 +142,14 @@ impl Metrics {
             pending.clone(),
         );
         registry.register(
+            "stepscale_policy_metric",
+            "The policy's metric at the last decision (what it compares with its thresholds)",
+            policy_metric.clone(),
+        );
+        registry.register(
             "stepscale_backlog_messages",
-            "The policy's metric (combined backlog) at the last decision",
-            backlog.clone(),
+            "Deprecated: the same series as stepscale_policy_metric, under its old name",
+            policy_metric.clone(),
         );
         registry.register(
             "stepscale_last_decision_timestamp_seconds",
@@ -179,7 +187,7 @@ impl Metrics {
             desired,
             running,
             pending,
-            backlog,
+            policy_metric,
             last_decision,
             decisions,
             metric_failures,
@@ -220,7 +228,7 @@ impl Metrics {
         self.running.get_or_create(&l).set(i64::from(ecs.running));
         self.pending.get_or_create(&l).set(i64::from(ecs.pending));
         if let Some(metric) = decision.metric {
-            self.backlog.get_or_create(&l).set(metric);
+            self.policy_metric.get_or_create(&l).set(metric);
         }
         self.last_decision.get_or_create(&l).set(at_unix_secs);
         let action = match decision.action {
@@ -429,6 +437,7 @@ mod tests {
         let text = m.render();
         for line in [
             "stepscale_desired_tasks{service=\"svc\"} 7",
+            "stepscale_policy_metric{service=\"svc\"} 42.0",
             "stepscale_backlog_messages{service=\"svc\"} 42.0",
             "stepscale_decisions_total{service=\"svc\",action=\"scale_out\"} 1",
             "stepscale_metric_failures_total{service=\"svc\"} 2",

@@ -16,7 +16,7 @@ use stepscale_engine::{Decision, Millis, Reading, ServiceState};
 
 /// Appends one row per decision to a CSV file.
 #[derive(Debug)]
-pub struct Recorder {
+pub struct TraceRecorder {
     path: PathBuf,
     last: Option<(Millis, f64)>,
     shadows: usize,
@@ -51,7 +51,7 @@ pub struct RecordError {
     pub detail: String,
 }
 
-impl Recorder {
+impl TraceRecorder {
     /// A recorder appending to `path` (the header is written when the file is new), with a
     /// column for each of `shadows`. An existing file is appended to only when its header is
     /// the one this recorder writes: a file StepScale did not write, or one recorded with
@@ -313,14 +313,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mine.csv");
         std::fs::write(&path, "a,b\n1,2\n").unwrap();
-        let err = Recorder::new(&path, &[]).unwrap_err().to_string();
+        let err = TraceRecorder::new(&path, &[]).unwrap_err().to_string();
         assert!(err.contains("record to a new file"), "{err}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "a,b\n1,2\n");
         // A trace recorded without shadows is not continued with one.
         let trace = dir.path().join("trace.csv");
-        drop(Recorder::new(&trace, &[]).unwrap());
-        assert!(Recorder::new(&trace, &["slo"]).is_err());
-        assert!(Recorder::new(&trace, &[]).is_ok());
+        drop(TraceRecorder::new(&trace, &[]).unwrap());
+        assert!(TraceRecorder::new(&trace, &["slo"]).is_err());
+        assert!(TraceRecorder::new(&trace, &[]).is_ok());
         assert_eq!(header(&["slo"]), format!("{HEADER},shadow_desired"));
         assert_eq!(
             header(&["a", "b"]),

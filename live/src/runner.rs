@@ -13,7 +13,7 @@ use stepscale_engine::ScalerState;
 use stepscale_engine::{Config, Controller, Decision, Millis, Reading};
 
 use crate::probe::{AnyProbe, ProbeContext, ProbeError};
-use crate::record::Recorder;
+use crate::record::TraceRecorder;
 use crate::state::{AnyStateStore, StateError};
 
 #[cfg(feature = "aws")]
@@ -142,7 +142,7 @@ pub struct ServiceRunner {
     dry_run: bool,
     /// A dry run's fleet, given instead of read from ECS (`run --dry-run --desired N`).
     given_fleet: Option<stepscale_engine::ServiceState>,
-    recorder: Option<Recorder>,
+    recorder: Option<TraceRecorder>,
     shadows: Vec<Shadow>,
     read_timeout: Duration,
 }
@@ -158,7 +158,7 @@ impl ServiceRunner {
         ctx: &ProbeContext,
         store: AnyStateStore,
         dry_run: bool,
-        recorder: Option<Recorder>,
+        recorder: Option<TraceRecorder>,
     ) -> Result<Self, RunnerError> {
         let id = config
             .service
@@ -392,7 +392,7 @@ impl ServiceRunner {
                 .iter()
                 .map(|s| s.decision.map(|d| d.desired))
                 .collect();
-            self.record(now_ms, &readings, &view, &decision, &shadow_desired)?;
+            self.append_to_trace(now_ms, &readings, &view, &decision, &shadow_desired)?;
             return Ok(report);
         }
     }
@@ -445,7 +445,7 @@ impl ServiceRunner {
     }
 
     #[cfg(feature = "aws")]
-    fn record(
+    fn append_to_trace(
         &mut self,
         now_ms: Millis,
         readings: &[Reading],

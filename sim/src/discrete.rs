@@ -13,7 +13,7 @@ use stepscale_engine::{Controller, QueueSample};
 use crate::arrivals::{ArrivalKind, Arrivals, Micros, SynthStream};
 use crate::fleet::{FleetEvent, SimFleet};
 use crate::histogram::WaitHistogram;
-use crate::model::{Control, Outcome, Prepared, Recorder, RowSink, Snapshot, StepStats};
+use crate::model::{Control, Outcome, Prepared, RowRecorder, RowSink, Snapshot, StepStats};
 use crate::rng::SimRng;
 use crate::scenario::StopMode;
 
@@ -135,7 +135,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         root.fork(1),
     );
     let mut control = Control::new(controller, p, root.fork(2));
-    let mut rec = Recorder::new(p, sink);
+    let mut rec = RowRecorder::new(p, sink);
     let conc = p.plant.concurrency as usize;
     let mut slots = Slots {
         heap: BinaryHeap::new(),

@@ -15,7 +15,7 @@ use stepscale_engine::{Controller, QueueSample};
 use crate::arrivals::{ArrivalKind, Micros};
 use crate::fleet::{FleetEvent, SimFleet};
 use crate::histogram::WaitHistogram;
-use crate::model::{Control, Outcome, Prepared, Recorder, RowSink, Snapshot, StepStats};
+use crate::model::{Control, Outcome, Prepared, RowRecorder, RowSink, Snapshot, StepStats};
 use crate::rng::SimRng;
 use crate::scenario::StopMode;
 
@@ -374,7 +374,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         root.fork(1),
     );
     let mut control = Control::new(controller, p, root.fork(2));
-    let mut rec = Recorder::new(p, sink);
+    let mut rec = RowRecorder::new(p, sink);
     let crash_rate = p.plant.crash_rate_per_task_hour;
     let mut next_crash = fleet.next_crash_us(p.start_us, crash_rate);
     let mut q = Queue {

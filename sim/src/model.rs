@@ -490,7 +490,7 @@ mod burst_tests {
 }
 
 /// Collects time-series rows every `resolution`.
-pub struct Recorder {
+pub struct RowRecorder {
     /// Next row time.
     pub next_us: Micros,
     resolution_us: Micros,
@@ -865,7 +865,7 @@ pub struct Snapshot {
     pub oldest_age_s: f64,
 }
 
-impl Recorder {
+impl RowRecorder {
     /// A recorder whose first row is one resolution after `start_us`, sending rows to `sink`.
     #[must_use]
     pub fn new(p: &Prepared, mut sink: RowSink) -> Self {

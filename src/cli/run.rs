@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use stepscale_engine::Config;
-use stepscale_live::record::Recorder;
+use stepscale_live::record::TraceRecorder;
 use stepscale_live::runner::{run_loop, LoopOptions, ServiceRunner, DEFAULT_READ_TIMEOUT};
 use stepscale_live::state::{AnyStateStore, FileStateStore};
 use stepscale_live::ProbeContext;
@@ -150,7 +150,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 let shadow_names: Vec<&str> =
                     config.shadow.iter().map(|s| s.name.as_str()).collect();
                 let recorder = match &args.record {
-                    Some(path) => Some(Recorder::new(path, &shadow_names)?),
+                    Some(path) => Some(TraceRecorder::new(path, &shadow_names)?),
                     None => None,
                 };
                 // A read may take up to one period (at most the default), so a hanging queue
