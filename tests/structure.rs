@@ -354,7 +354,6 @@ const OVER_THE_LIMIT: &[&str] = &[
     "engine/src/config/settings.rs",
     "live/src/runner.rs",
     "sim/src/model.rs",
-    "sim/src/plot.rs",
     "sim/src/tune/space.rs",
 ];
 

@@ -1,0 +1,148 @@
+//! The parity figure: a live run beside its replay, tick by tick (desired counts, the
+//! backlog the policy saw, and the actions so far).
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use stepscale_engine::Action;
+
+use super::axis::TimeAxis;
+use super::panel::{panel, panels, Line, Stroke};
+use super::{err, height, register_font, Figure, PALETTE, WIDTH};
+use crate::output::OutputError;
+use crate::parity::result::{ComparedTick, Parity};
+
+/// What a parity plot shows: a live run beside its replay.
+pub(super) struct ParityFigure<'a> {
+    pub(super) title: String,
+    pub(super) parity: &'a Parity,
+}
+
+impl Figure for ParityFigure<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let areas = panels(root, &self.title, 3)?;
+        let c = &self.parity.compared;
+        let start_us = c.first().map_or(0, |t| t.live.at_us);
+        let at = |t: &ComparedTick| (t.live.at_us - start_us) as f64 / 1e6;
+        let axis = TimeAxis::new(start_us, c.last().map_or(1.0, at).max(1.0));
+        let series = |label: &str, color, stroke, f: &dyn Fn(&ComparedTick) -> f64| Line {
+            label: label.into(),
+            color,
+            stroke,
+            points: c.iter().map(|t| (at(t), f(t), f(t))).collect(),
+        };
+        let (live, sim) = (PALETTE[0], PALETTE[1]);
+        panel(
+            &areas[0],
+            "Desired count before each decision",
+            "tasks",
+            &[
+                series("live", live, Stroke::Solid(4), &|t| {
+                    f64::from(t.live.desired)
+                }),
+                series("simulated", sim, Stroke::Dashed(2), &|t| {
+                    f64::from(t.sim.previous)
+                }),
+            ],
+            None,
+            &axis,
+            false,
+        )?;
+        let level = |v: Option<u64>, f: Option<u64>| (v.unwrap_or(0) + f.unwrap_or(0)) as f64;
+        panel(
+            &areas[1],
+            "Visible + in-flight messages seen by the policy",
+            "messages",
+            &[
+                series("live", live, Stroke::Solid(4), &|t| {
+                    level(t.live.visible, t.live.in_flight)
+                }),
+                series("simulated", sim, Stroke::Dashed(2), &|t| {
+                    (t.sim.visible + t.sim.in_flight) as f64
+                }),
+            ],
+            None,
+            &axis,
+            false,
+        )?;
+        // Actions as running counts: where the runs part, the lines part.
+        let so_far = |live: bool, action: Action| {
+            let mut n = 0.0;
+            c.iter()
+                .map(|t| {
+                    if (if live { t.live.action } else { t.sim.action }) == action {
+                        n += 1.0;
+                    }
+                    (at(t), n, n)
+                })
+                .collect::<Vec<_>>()
+        };
+        let counted = |label: &str, color, stroke, live: bool, action| Line {
+            label: label.into(),
+            color,
+            stroke,
+            points: so_far(live, action),
+        };
+        panel(
+            &areas[2],
+            "Scaling actions so far",
+            "actions",
+            &[
+                counted(
+                    "scale-outs, live",
+                    live,
+                    Stroke::Solid(4),
+                    true,
+                    Action::ScaleOut,
+                ),
+                counted(
+                    "scale-outs, simulated",
+                    sim,
+                    Stroke::Dashed(2),
+                    false,
+                    Action::ScaleOut,
+                ),
+                counted(
+                    "scale-ins, live",
+                    PALETTE[2],
+                    Stroke::Solid(4),
+                    true,
+                    Action::ScaleIn,
+                ),
+                counted(
+                    "scale-ins, simulated",
+                    PALETTE[3],
+                    Stroke::Dashed(2),
+                    false,
+                    Action::ScaleIn,
+                ),
+            ],
+            None,
+            &axis,
+            true,
+        )?;
+        root.present().map_err(|e| format!("{e:?}"))
+    }
+}
+
+/// Writes the parity plot (PNG only): desired counts, the backlog the policy saw and the
+/// actions, live and simulated, tick by tick.
+pub fn write_parity(png: &Path, parity: &Parity) -> Result<(), OutputError> {
+    register_font();
+    let r = &parity.report;
+    let figure = ParityFigure {
+        title: format!(
+            "Parity — {} policy, {}: {:.1} % same action, desired within ±{} over {} ticks",
+            r.policy,
+            r.record,
+            r.same_action_share * 100.0,
+            r.max_desired_gap,
+            r.ticks
+        ),
+        parity,
+    };
+    figure
+        .draw(&BitMapBackend::new(png, (WIDTH, height(3))).into_drawing_area())
+        .map_err(err(png))
+}
