@@ -37,6 +37,12 @@ impl Backtest<'_> {
             color,
             stroke,
             points: envelope_points(self.env, self.start_us, f),
+            steps: false,
+        };
+        // Task counts hold between changes: staircases.
+        let count = |label: &str, color, stroke, f: &dyn Fn(&Row) -> f64| Line {
+            steps: true,
+            ..series(label, color, stroke, f)
         };
         let blue = RGBColor(31, 119, 180);
         let red = RGBColor(214, 39, 40);
@@ -66,16 +72,16 @@ impl Backtest<'_> {
         // load needed on top of it: `desired` dashed and `ideal` a thin dark line, both
         // visible where they equal `running`, and the area visible under both.
         let tasks = [
-            series("running", RGBColor(31, 119, 180), Stroke::Area(1), &|r| {
+            count("running", RGBColor(31, 119, 180), Stroke::Area(1), &|r| {
                 f64::from(r.running)
             }),
-            series("pending", RGBColor(255, 127, 14), Stroke::Solid(2), &|r| {
+            count("pending", RGBColor(255, 127, 14), Stroke::Solid(2), &|r| {
                 f64::from(r.pending)
             }),
-            series("desired", RGBColor(44, 160, 44), Stroke::Dashed(2), &|r| {
+            count("desired", RGBColor(44, 160, 44), Stroke::Dashed(2), &|r| {
                 f64::from(r.desired)
             }),
-            series(
+            count(
                 "ideal (demand at full use)",
                 RGBColor(40, 40, 40),
                 Stroke::Solid(1),

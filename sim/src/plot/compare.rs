@@ -46,7 +46,7 @@ impl Compare<'_> {
         let n = self.runs.len();
         // Each policy 2 px narrower than the one drawn before it (at least 2 px): where two are equal, the
         // earlier shows as a border around the later.
-        let lines = |f: &dyn Fn(&Row) -> f64| -> Vec<Line> {
+        let lines = |f: &dyn Fn(&Row) -> f64, steps: bool| -> Vec<Line> {
             self.runs
                 .iter()
                 .enumerate()
@@ -55,6 +55,7 @@ impl Compare<'_> {
                     color: PALETTE[i % PALETTE.len()],
                     stroke: Stroke::Solid(2 + 2 * u32::try_from(n - 1 - i).unwrap_or(0).min(3)),
                     points: envelope_points(env, self.start_us, f),
+                    steps,
                 })
                 .collect()
         };
@@ -62,7 +63,7 @@ impl Compare<'_> {
             &areas[0],
             "Running tasks",
             "tasks",
-            &lines(&|r| f64::from(r.running)),
+            &lines(&|r| f64::from(r.running), true),
             None,
             &axis,
             false,
@@ -72,13 +73,13 @@ impl Compare<'_> {
             &areas[1],
             "Backlog",
             "messages",
-            &lines(&|r| r.backlog),
+            &lines(&|r| r.backlog, false),
             None,
             &axis,
             false,
             false,
         )?);
-        let mut age = lines(&|r| r.oldest_age_s);
+        let mut age = lines(&|r| r.oldest_age_s, false);
         age.push(slo_line(&axis, self.slo_s, BLACK, Stroke::Dashed(2)));
         out.push(panel_keyed(
             &areas[2],
@@ -95,13 +96,13 @@ impl Compare<'_> {
             &areas[3],
             "Cost so far",
             "USD",
-            &lines(&|r| r.task_hours * price),
+            &lines(&|r| r.task_hours * price, false),
             None,
             &axis,
             true,
             false,
         )?);
-        let mut keys = lines(&|_| 0.0);
+        let mut keys = lines(&|_| 0.0, false);
         keys.push(slo_line(&axis, self.slo_s, BLACK, Stroke::Dashed(2)));
         key_strip(&key, &keys)?;
         let (kx, ky) = key.get_pixel_range();

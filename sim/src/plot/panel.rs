@@ -34,6 +34,24 @@ pub struct Line {
     pub stroke: Stroke,
     /// (seconds since start, lowest, highest) per envelope bucket.
     pub points: Vec<(f64, f64, f64)>,
+    /// A count that holds its value until the next point (tasks, actions): drawn as a
+    /// staircase, and a panel of only such series has whole-number ticks.
+    pub steps: bool,
+}
+
+/// `path` as a staircase: each point's value is held until the next point's time, then the
+/// line rises or falls straight up or down (points at one time are left as they are).
+fn staircase(path: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(path.len() * 2);
+    for &(t, v) in path {
+        if let Some(&(pt, pv)) = out.last() {
+            if t > pt && v != pv {
+                out.push((t, pv));
+            }
+        }
+        out.push((t, v));
+    }
+    out
 }
 
 /// The y range of `lines`: from zero to the highest value plus headroom.
@@ -78,7 +96,10 @@ pub(super) fn draw_line<DB: DrawingBackend>(
     match line.stroke {
         Stroke::Area(w) => {
             // The edge along the highs (a column's low is inside the area).
-            let edge: Vec<(f64, f64)> = cols.iter().map(|c| (c.0, c.2)).collect();
+            let mut edge: Vec<(f64, f64)> = cols.iter().map(|c| (c.0, c.2)).collect();
+            if line.steps {
+                edge = staircase(&edge);
+            }
             chart
                 .draw_series(AreaSeries::new(edge.clone(), 0.0, color.mix(0.45).filled()))
                 .map_err(e)?;
@@ -102,6 +123,9 @@ pub(super) fn draw_line<DB: DrawingBackend>(
                     path.push((t, hi));
                 }
             }
+            if line.steps {
+                path = staircase(&path);
+            }
             let style = color.stroke_width(w);
             let pieces = gentle_pieces(&path, |p| chart.backend_coord(p));
             chart
@@ -114,8 +138,12 @@ pub(super) fn draw_line<DB: DrawingBackend>(
         }
         Stroke::Dashed(w) => {
             let style = color.stroke_width(w);
-            let highs: Vec<(f64, f64)> = cols.iter().map(|c| (c.0, c.2)).collect();
-            let lows: Vec<(f64, f64)> = cols.iter().map(|c| (c.0, c.1)).collect();
+            let mut highs: Vec<(f64, f64)> = cols.iter().map(|c| (c.0, c.2)).collect();
+            let mut lows: Vec<(f64, f64)> = cols.iter().map(|c| (c.0, c.1)).collect();
+            if line.steps {
+                highs = staircase(&highs);
+                lows = staircase(&lows);
+            }
             let mut pieces = gentle_pieces(&highs, |p| chart.backend_coord(p));
             if lows != highs {
                 pieces.extend(gentle_pieces(&lows, |p| chart.backend_coord(p)));
@@ -203,8 +231,27 @@ pub(super) fn panel_keyed<DB: DrawingBackend>(
     } else {
         0
     };
-    let y = y_range(&primary, rows);
+    // A panel of counts only: a whole-number top and ticks at whole numbers.
+    let counts = !lines.is_empty() && lines.iter().all(|l| l.steps) && secondary.is_none();
+    let mut y = y_range(&primary, rows);
+    if counts {
+        y.end = y.end.ceil();
+    }
+    let y_ticks = if counts {
+        (y.end as usize + 1).min(7)
+    } else {
+        6
+    };
     let y2 = secondary.map_or(y.clone(), |(_, l)| y_range(&[l], rows));
+    let tick_label = move |v: &f64| {
+        if !counts {
+            y_label(*v)
+        } else if v.fract().abs() < 1e-9 {
+            format!("{v:.0}")
+        } else {
+            String::new()
+        }
+    };
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 22))
         .margin(12)
@@ -217,9 +264,9 @@ pub(super) fn panel_keyed<DB: DrawingBackend>(
     let label = |x: &f64| axis.label(*x);
     let mut mesh = chart.configure_mesh();
     mesh.x_labels(MAX_TICKS)
-        .y_labels(6)
+        .y_labels(y_ticks)
         .x_label_formatter(&label)
-        .y_label_formatter(&|v| y_label(*v))
+        .y_label_formatter(&tick_label)
         .y_desc(y_desc)
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 16))
@@ -316,5 +363,6 @@ pub(super) fn slo_line(axis: &TimeAxis, slo_s: f64, color: RGBColor, stroke: Str
         color,
         stroke,
         points: vec![(x.start, slo_s, slo_s), (x.end, slo_s, slo_s)],
+        steps: false,
     }
 }

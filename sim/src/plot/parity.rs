@@ -26,22 +26,25 @@ impl Figure for ParityFigure<'_> {
         let start_us = c.first().map_or(0, |t| t.live.at_us);
         let at = |t: &ComparedTick| (t.live.at_us - start_us) as f64 / 1e6;
         let axis = TimeAxis::new(start_us, c.last().map_or(1.0, at).max(1.0));
-        let series = |label: &str, color, stroke, f: &dyn Fn(&ComparedTick) -> f64| Line {
-            label: label.into(),
-            color,
-            stroke,
-            points: c.iter().map(|t| (at(t), f(t), f(t))).collect(),
-        };
+        // Desired counts and action counts hold between ticks: staircases.
+        let series =
+            |label: &str, color, stroke, steps: bool, f: &dyn Fn(&ComparedTick) -> f64| Line {
+                label: label.into(),
+                color,
+                stroke,
+                points: c.iter().map(|t| (at(t), f(t), f(t))).collect(),
+                steps,
+            };
         let (live, sim) = (PALETTE[0], PALETTE[1]);
         panel(
             &areas[0],
             "Desired count before each decision",
             "tasks",
             &[
-                series("live", live, Stroke::Solid(4), &|t| {
+                series("live", live, Stroke::Solid(4), true, &|t| {
                     f64::from(t.live.desired)
                 }),
-                series("simulated", sim, Stroke::Dashed(2), &|t| {
+                series("simulated", sim, Stroke::Dashed(2), true, &|t| {
                     f64::from(t.sim.previous)
                 }),
             ],
@@ -55,10 +58,10 @@ impl Figure for ParityFigure<'_> {
             "Visible + in-flight messages seen by the policy",
             "messages",
             &[
-                series("live", live, Stroke::Solid(4), &|t| {
+                series("live", live, Stroke::Solid(4), false, &|t| {
                     level(t.live.visible, t.live.in_flight)
                 }),
-                series("simulated", sim, Stroke::Dashed(2), &|t| {
+                series("simulated", sim, Stroke::Dashed(2), false, &|t| {
                     (t.sim.visible + t.sim.in_flight) as f64
                 }),
             ],
@@ -83,6 +86,7 @@ impl Figure for ParityFigure<'_> {
             color,
             stroke,
             points: so_far(live, action),
+            steps: true,
         };
         panel(
             &areas[2],
