@@ -42,10 +42,10 @@ pub struct Line {
 /// `path` as a staircase: each point's value is held until the next point's time, then the
 /// line rises or falls straight up or down (points at one time are left as they are).
 fn staircase(path: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let mut out = Vec::with_capacity(path.len() * 2);
+    let mut out: Vec<(f64, f64)> = Vec::with_capacity(path.len() * 2);
     for &(t, v) in path {
         if let Some(&(pt, pv)) = out.last() {
-            if t > pt && v != pv {
+            if t > pt && (v - pv).abs() > f64::EPSILON * pv.abs().max(1.0) {
                 out.push((t, pv));
             }
         }
