@@ -353,7 +353,6 @@ const OVER_THE_LIMIT: &[&str] = &[
     "engine/src/config/mod.rs",
     "engine/src/config/settings.rs",
     "live/src/runner.rs",
-    "sim/src/model.rs",
     "sim/src/tune/space.rs",
 ];
 

@@ -1,0 +1,177 @@
+//! The controller as the simulator runs it: the live engine behind a schedule (period,
+//! jitter, metric delay), acting on the modelled fleet.
+
+use std::collections::VecDeque;
+
+use stepscale_engine::{Action, Controller, ManualClock, QueueSample, ScalerState, ServiceState};
+
+use super::{Prepared, TickRecord};
+use crate::arrivals::Micros;
+use crate::fleet::{FleetEvent, SimFleet};
+use crate::rng::SimRng;
+
+/// The controller as it runs in the simulator: the live engine behind a schedule.
+pub struct Control<'a> {
+    controller: &'a Controller,
+    state: ScalerState,
+    clock: ManualClock,
+    start_us: Micros,
+    period_us: Micros,
+    jitter_us: Micros,
+    delay_us: Micros,
+    /// Index of the next tick to be snapshotted.
+    next_k: u64,
+    next_snapshot_us: Micros,
+    next_tick_for_snapshot_us: Micros,
+    /// Snapshots taken, waiting for their tick: (tick time, sample).
+    queued: VecDeque<(Micros, QueueSample)>,
+    rng: SimRng,
+    last_direction: Option<Action>,
+    /// Decisions that raised the count.
+    pub scale_out_actions: u64,
+    /// When they were made, seconds from the run's start.
+    pub scale_outs_s: Vec<f64>,
+    /// Decisions that lowered the count.
+    pub scale_in_actions: u64,
+    /// Direction changes.
+    pub direction_flips: u64,
+    /// Decisions made.
+    pub decisions: u64,
+    /// The last decision since the recorder last looked.
+    pub last_action: Option<Action>,
+    /// Every decision, when the run keeps them.
+    pub ticks: Option<Vec<TickRecord>>,
+    /// Explicit tick instants, when the run replays a recorded schedule.
+    tick_times: Option<Vec<Micros>>,
+}
+
+impl<'a> Control<'a> {
+    /// A schedule whose first decision is at `start_us`.
+    #[must_use]
+    pub fn new(controller: &'a Controller, p: &Prepared, rng: SimRng) -> Self {
+        let mut c = Self {
+            controller,
+            state: ScalerState::default(),
+            clock: ManualClock::new(p.start_us / 1000),
+            start_us: p.start_us,
+            period_us: (p.schedule.period_secs * 1e6).round() as Micros,
+            jitter_us: (p.schedule.jitter_secs * 1e6).round() as Micros,
+            delay_us: (p.schedule.metric_delay_secs * 1e6).round() as Micros,
+            next_k: 0,
+            next_snapshot_us: 0,
+            next_tick_for_snapshot_us: 0,
+            queued: VecDeque::new(),
+            rng,
+            last_direction: None,
+            scale_out_actions: 0,
+            scale_outs_s: Vec::new(),
+            scale_in_actions: 0,
+            direction_flips: 0,
+            decisions: 0,
+            last_action: None,
+            ticks: p.keep_ticks.then(Vec::new),
+            tick_times: p.tick_times_us.clone(),
+        };
+        c.schedule_next_snapshot();
+        c
+    }
+
+    fn schedule_next_snapshot(&mut self) {
+        let jitter = if self.jitter_us > 0 {
+            (self.rng.uniform() * self.jitter_us as f64) as Micros
+        } else {
+            0
+        };
+        let tick = match &self.tick_times {
+            // Past the last recorded tick: no more decisions.
+            Some(times) => usize::try_from(self.next_k)
+                .ok()
+                .and_then(|k| times.get(k).copied())
+                .unwrap_or(Micros::MAX),
+            None => self.start_us + self.next_k as Micros * self.period_us + jitter,
+        };
+        self.next_k += 1;
+        self.next_tick_for_snapshot_us = tick;
+        self.next_snapshot_us = (tick - self.delay_us).max(self.start_us);
+    }
+
+    /// The next time the controller needs the model's attention.
+    #[must_use]
+    pub fn next_us(&self) -> Micros {
+        let tick = self.queued.front().map_or(Micros::MAX, |q| q.0);
+        self.next_snapshot_us.min(tick)
+    }
+
+    /// Whether a snapshot of the queue is due at `now`.
+    #[must_use]
+    pub fn snapshot_due(&self, now: Micros) -> bool {
+        now >= self.next_snapshot_us
+    }
+
+    /// Stores the queue as seen at `now` for its tick.
+    pub fn take_snapshot(&mut self, sample: QueueSample) {
+        self.queued
+            .push_back((self.next_tick_for_snapshot_us, sample));
+        self.schedule_next_snapshot();
+    }
+
+    /// Runs every decision due at `now` on `fleet`; fleet events are appended to `events`.
+    pub fn decide_due(&mut self, now: Micros, fleet: &mut SimFleet, events: &mut Vec<FleetEvent>) {
+        while let Some(&(tick, sample)) = self.queued.front() {
+            if tick > now {
+                break;
+            }
+            self.queued.pop_front();
+            // The clock only moves forward; ticks are processed in order.
+            let _ = self.clock.set(now / 1000);
+            let service = ServiceState {
+                desired: fleet.desired(),
+                running: fleet.running(),
+                pending: fleet.pending(),
+            };
+            let decision =
+                self.controller
+                    .tick(&self.clock, &[Ok(sample)], service, &mut self.state);
+            self.decisions += 1;
+            tracing::debug!(
+                at_ms = decision.at_ms,
+                visible = sample.visible,
+                in_flight = sample.in_flight,
+                previous = decision.previous,
+                desired = decision.desired,
+                limited_by = ?decision.limited_by,
+                reason = %decision.reason,
+                "Decided."
+            );
+            self.last_action = Some(decision.action);
+            if let Some(ticks) = &mut self.ticks {
+                ticks.push(TickRecord {
+                    at_us: now,
+                    visible: sample.visible,
+                    in_flight: sample.in_flight,
+                    previous: decision.previous,
+                    desired: decision.desired,
+                    action: decision.action,
+                });
+            }
+            match decision.action {
+                Action::Hold => {}
+                dir => {
+                    if dir == Action::ScaleOut {
+                        self.scale_out_actions += 1;
+                        self.scale_outs_s.push((now - self.start_us) as f64 / 1e6);
+                    } else {
+                        self.scale_in_actions += 1;
+                    }
+                    if self.last_direction.is_some_and(|d| d != dir) {
+                        self.direction_flips += 1;
+                    }
+                    self.last_direction = Some(dir);
+                }
+            }
+            if decision.desired != fleet.desired() {
+                fleet.set_desired(now, decision.desired, events);
+            }
+        }
+    }
+}
