@@ -350,8 +350,6 @@ const MAX_LINES: usize = 600;
 /// The files still over the limit, each with the issue that splits it. The list only
 /// shrinks: a file that falls under the limit must leave it, and no other may join it.
 const OVER_THE_LIMIT: &[&str] = &[
-    "engine/src/config/mod.rs",
-    "engine/src/config/settings.rs",
     "live/src/runner.rs",
     "sim/src/tune/space.rs",
 ];
