@@ -347,12 +347,9 @@ fn the_circle_check_finds_a_planted_circle() {
 /// Product files over this many lines ask to be split.
 const MAX_LINES: usize = 600;
 
-/// The files still over the limit, each with the issue that splits it. The list only
-/// shrinks: a file that falls under the limit must leave it, and no other may join it.
-const OVER_THE_LIMIT: &[&str] = &[
-    "live/src/runner.rs",
-    "sim/src/tune/space.rs",
-];
+/// Files allowed over the limit for now, each with the issue that splits it (none today). The
+/// list only shrinks: a file that falls under the limit must leave it, and no other may join.
+const OVER_THE_LIMIT: &[&str] = &[];
 
 #[test]
 fn no_new_source_file_is_over_the_limit() {

@@ -3,7 +3,12 @@
 use stepscale_engine::config::QueueConfig;
 use stepscale_engine::{ReadFailure, Reading};
 
-use super::contract::{Probe, ProbeError};
+#[allow(
+    unused_imports,
+    reason = "the trait's `read` is called only in the arms of the probes a build includes"
+)]
+use super::contract::Probe;
+use super::contract::ProbeError;
 
 /// Every probe this build includes; a cargo feature removes a variant and its code.
 #[non_exhaustive]

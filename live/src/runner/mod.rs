@@ -1,20 +1,30 @@
-//! Runners: one decision for one service (what the Lambda and each loop tick do), the
-//! long-running loop over several services, dry runs, shadow policies, and recording what was
-//! observed.
+//! Runners: one decision for one service (what the Lambda and each loop tick do), with dry
+//! runs, shadow policies and recording what was observed; what a tick reports (`report`); and
+//! the long-running loop over several services (`run_loop`).
 
-#[cfg(feature = "metrics")]
-use std::sync::Arc;
+mod report;
+mod run_loop;
+
+pub use report::{Estimate, RunnerError, ShadowDecision, TickReport};
+#[cfg(feature = "aws")]
+pub use run_loop::run_loop;
+pub use run_loop::{wall_clock_ms, LoopOptions, LoopOutcome};
+
 use std::time::Duration;
 
 #[cfg(feature = "aws")]
 use stepscale_engine::state::Claim;
 #[cfg(feature = "aws")]
+use stepscale_engine::Decision;
+#[cfg(feature = "aws")]
 use stepscale_engine::ScalerState;
-use stepscale_engine::{Config, Controller, Decision, Millis, Reading};
+use stepscale_engine::{Config, Controller, Millis, Reading};
 
-use crate::probe::{AnyProbe, ProbeContext, ProbeError};
+use crate::probe::{AnyProbe, ProbeContext};
 use crate::record::TraceRecorder;
-use crate::state::{AnyStateStore, StateError};
+use crate::state::AnyStateStore;
+#[cfg(feature = "aws")]
+use crate::state::StateError;
 
 #[cfg(feature = "aws")]
 use crate::ecs::{Applied, EcsError, EcsService, ServiceView};
@@ -35,99 +45,11 @@ fn claim_id() -> String {
     format!("{:x}-{nanos:x}-{n:x}", std::process::id())
 }
 
-/// Why a tick could not decide or act.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RunnerError {
-    /// A probe could not be built from the configuration.
-    #[error(transparent)]
-    Probe(#[from] ProbeError),
-    /// The ECS service could not be read or changed.
-    #[cfg(feature = "aws")]
-    #[error(transparent)]
-    Ecs(#[from] EcsError),
-    /// The state could not be loaded or saved.
-    #[error(transparent)]
-    State(#[from] StateError),
-    /// A password given by reference could not be read.
-    #[cfg(feature = "aws")]
-    #[error(transparent)]
-    Secret(#[from] crate::secret_store::SecretError),
-    /// The configuration cannot drive a live run.
-    #[error("configuration: {0}")]
-    Config(String),
-    /// The trace recording could not be written.
-    #[error(transparent)]
-    Record(#[from] crate::record::RecordError),
-}
-
-/// What one tick did.
-#[derive(Debug, Clone)]
-pub struct TickReport {
-    /// The service.
-    pub service: String,
-    /// The engine's decision.
-    pub decision: Decision,
-    /// What reached ECS.
-    #[cfg(feature = "aws")]
-    pub applied: Applied,
-    /// The readings the decision saw.
-    pub readings: Vec<Reading>,
-    /// The ECS counts the decision saw.
-    pub fleet: stepscale_engine::ServiceState,
-    /// The arrival-rate estimate and the forecast behind the decision.
-    pub estimate: Estimate,
-    /// What each shadow policy would have set, in the order they were configured.
-    pub shadows: Vec<ShadowDecision>,
-}
-
-/// One shadow policy's decision at a tick: never acted on.
-#[derive(Debug, Clone)]
-pub struct ShadowDecision {
-    /// The shadow's name.
-    pub name: String,
-    /// Its decision; none when its state could not be read (the failure is logged).
-    pub decision: Option<Decision>,
-}
-
 /// A policy decided beside the acting one on the same readings, with its own state.
 struct Shadow {
     name: String,
     controller: Controller,
     store: AnyStateStore,
-}
-
-/// The estimator's and the forecast's view at a decision (`slo`, or any policy with a
-/// `[forecast]`); all none for policies that keep no estimate.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Estimate {
-    /// The smoothed arrival rate λ̂, messages per second.
-    pub arrival_rate_per_s: Option<f64>,
-    /// The service time learned from the queue, seconds.
-    pub learned_service_secs: Option<f64>,
-    /// The forecast's peak rate within its lead; none before one full season of history.
-    pub forecast_per_s: Option<f64>,
-}
-
-impl Estimate {
-    /// Reads the estimate off the state after a decision at `now_ms`.
-    #[must_use]
-    pub fn of(
-        state: &stepscale_engine::ScalerState,
-        forecast: Option<&stepscale_engine::ForecastParams>,
-        now_ms: Millis,
-    ) -> Self {
-        Self {
-            arrival_rate_per_s: state.arrivals.as_ref().and_then(|a| a.rate_per_s),
-            learned_service_secs: state
-                .arrivals
-                .as_ref()
-                .and_then(stepscale_engine::estimator::ArrivalEstimate::learned_service_secs),
-            forecast_per_s: forecast
-                .zip(state.profile.as_ref())
-                .and_then(|(f, p)| p.peak_ahead(now_ms, f.lead_secs.saturating_mul(1000))),
-        }
-    }
 }
 
 /// One service under one policy: probes, actuator, state.
@@ -458,199 +380,4 @@ impl ServiceRunner {
         }
         Ok(())
     }
-}
-
-/// How [`run_loop`] runs.
-#[derive(Clone)]
-pub struct LoopOptions {
-    /// Time between one service's ticks.
-    pub period: Duration,
-    /// Tick each service once, then return.
-    pub once: bool,
-    /// Where each tick is reported for `/metrics` and `/healthz`.
-    #[cfg(feature = "metrics")]
-    pub metrics: Option<Arc<crate::metrics::Metrics>>,
-}
-
-/// Runs every service on its own `period` until ctrl-c or SIGTERM (a tick in progress
-/// finishes first), or once each with `once`. Services tick independently and concurrently,
-/// so one whose queue hangs or whose tick is slow never delays another. Returns how many
-/// services failed, or were blind, in their last tick (`once`), or nothing to report after a
-/// signal.
-#[cfg(feature = "aws")]
-pub async fn run_loop(runners: Vec<ServiceRunner>, options: LoopOptions) -> LoopOutcome {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let shutdown = shutdown_signal();
-    let signals = tokio::spawn(async move {
-        shutdown.await;
-        tracing::info!("Shutting down: ticks in progress finish first.");
-        let _ = stop_tx.send(true);
-    });
-    let mut services = tokio::task::JoinSet::new();
-    for runner in runners {
-        #[cfg(feature = "metrics")]
-        if let Some(m) = &options.metrics {
-            m.add_service(runner.name(), options.period);
-        }
-        services.spawn(service_loop(runner, options.clone(), stop_rx.clone()));
-    }
-    let mut outcome = LoopOutcome::default();
-    while let Some(done) = services.join_next().await {
-        match done {
-            Ok(o) => {
-                outcome.failed += o.failed;
-                outcome.blind += o.blind;
-            }
-            Err(e) => {
-                outcome.failed += 1;
-                tracing::error!(error = %e, "A service's loop ended abnormally.");
-            }
-        }
-    }
-    signals.abort();
-    if !options.once {
-        tracing::info!("Stopped.");
-    }
-    outcome
-}
-
-/// One service's loop: its own interval, until the stop signal.
-#[cfg(feature = "aws")]
-async fn service_loop(
-    mut runner: ServiceRunner,
-    options: LoopOptions,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> LoopOutcome {
-    let mut interval = tokio::time::interval(options.period);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            // A signal that came during the tick just run wins over a tick already due.
-            biased;
-            _ = stop.wait_for(|stopped| *stopped) => return LoopOutcome::default(),
-            _ = interval.tick() => {}
-        }
-        let started = std::time::Instant::now();
-        let now_ms = wall_clock_ms();
-        let result = runner.tick(now_ms).await;
-        let outcome = report_tick(&runner, &result);
-        #[cfg(feature = "metrics")]
-        if let Some(m) = &options.metrics {
-            let took = started.elapsed();
-            match &result {
-                Ok(r) => {
-                    let failed_reads = r.readings.iter().filter(|x| x.is_err()).count();
-                    m.decided(
-                        &r.service,
-                        &r.decision,
-                        r.fleet,
-                        failed_reads,
-                        took,
-                        now_ms as f64 / 1000.0,
-                    );
-                    for s in &r.shadows {
-                        if let Some(d) = s.decision {
-                            m.shadow(&r.service, &s.name, d.desired);
-                        }
-                    }
-                }
-                Err(_) => m.tick_failed(runner.name(), took),
-            }
-        }
-        #[cfg(not(feature = "metrics"))]
-        let _ = started;
-        if options.once {
-            return outcome;
-        }
-    }
-}
-
-/// Logs one tick: a change of the desired count at info, a hold at debug, a failure at error.
-#[cfg(feature = "aws")]
-fn report_tick(runner: &ServiceRunner, result: &Result<TickReport, RunnerError>) -> LoopOutcome {
-    let mut outcome = LoopOutcome::default();
-    match result {
-        Ok(r) if !r.readings.is_empty() && r.readings.iter().all(Result::is_err) => {
-            outcome.blind += 1;
-            tracing::warn!(
-                service = %r.service,
-                desired = r.decision.desired,
-                reason = %r.decision.reason,
-                "Every metric read failed: the engine held."
-            );
-        }
-        Ok(r) => tracing::info!(
-            service = %r.service,
-            arrival_rate_per_s = r.estimate.arrival_rate_per_s,
-            learned_service_secs = r.estimate.learned_service_secs,
-            forecast_per_s = r.estimate.forecast_per_s,
-            previous = r.decision.previous,
-            desired = r.decision.desired,
-            action = %r.decision.action,
-            limited_by = r.decision.limited_by.map(stepscale_engine::Limit::as_str),
-            applied = ?r.applied,
-            reason = %r.decision.reason,
-            "Decided."
-        ),
-        Err(e) => {
-            outcome.failed += 1;
-            tracing::error!(service = %runner.name(), error = %e, "Tick failed: nothing scaled.");
-        }
-    }
-    if let Ok(r) = result {
-        for s in &r.shadows {
-            if let Some(d) = &s.decision {
-                tracing::info!(
-                    service = %r.service,
-                    shadow = %s.name,
-                    desired = d.desired,
-                    action = %d.action,
-                    limited_by = d.limited_by.map(stepscale_engine::Limit::as_str),
-                    reason = %d.reason,
-                    "Shadow decided (not acted on)."
-                );
-            }
-        }
-    }
-    outcome
-}
-
-/// What the last round of ticks came to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LoopOutcome {
-    /// Services whose tick failed (nothing scaled).
-    pub failed: usize,
-    /// Services whose every metric read failed, so the engine held.
-    pub blind: usize,
-}
-
-/// Resolves on ctrl-c or SIGTERM. The handlers are installed at the call, not at the first
-/// poll: until then a signal meets its default action, which kills the process mid-tick.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    let signals = {
-        use tokio::signal::unix::{signal, SignalKind};
-        signal(SignalKind::terminate())
-            .ok()
-            .zip(signal(SignalKind::interrupt()).ok())
-    };
-    async move {
-        #[cfg(unix)]
-        if let Some((mut term, mut interrupt)) = signals {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// The live wall clock, in milliseconds since the epoch: the one place live reads time.
-#[must_use]
-pub fn wall_clock_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
 }

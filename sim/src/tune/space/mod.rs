@@ -15,6 +15,11 @@ use std::path::{Path, PathBuf};
 use stepscale_engine::Config;
 use toml::{Table, Value};
 
+mod domain;
+
+use domain::MAX_GRID_POINTS;
+pub use domain::{Domain, Unit};
+
 /// Why a space file is unusable.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -63,26 +68,6 @@ pub enum SpaceError {
     },
 }
 
-/// How one parameter is drawn.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Domain {
-    /// A continuous or integer range.
-    Range {
-        /// Lower bound.
-        min: f64,
-        /// Upper bound.
-        max: f64,
-        /// Log-uniform.
-        log: bool,
-        /// Grid step.
-        step: Option<f64>,
-        /// Integer-valued.
-        integer: bool,
-    },
-    /// A list of values.
-    Values(Vec<Value>),
-}
-
 /// One searched parameter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Param {
@@ -109,95 +94,6 @@ pub struct Space {
     doc: Table,
     /// The parameters, in document order.
     pub params: Vec<Param>,
-}
-
-/// A parameter's value in a candidate, as a position in [0, 1] of its domain.
-pub type Unit = f64;
-
-impl Domain {
-    /// The value at position `u` in [0, 1].
-    #[must_use]
-    pub fn value_at(&self, u: Unit) -> Value {
-        let u = u.clamp(0.0, 1.0);
-        match self {
-            Self::Values(v) => {
-                let i = ((u * v.len() as f64) as usize).min(v.len() - 1);
-                v[i].clone()
-            }
-            Self::Range {
-                min,
-                max,
-                log,
-                step,
-                integer,
-            } => {
-                let mut x = if *log {
-                    (min.ln() + u * (max.ln() - min.ln())).exp()
-                } else {
-                    min + u * (max - min)
-                };
-                if let Some(s) = step {
-                    // k steps give k + 1 points; [0, 1] is cut into k + 1 equal shares, so a
-                    // random draw takes each point alike and the grid's positions i / k land on
-                    // point i exactly (i + i / k floors to i), whether or not `max - min` is a
-                    // multiple of the step.
-                    let k = (grid_points(*min, *max, *s) - 1) as f64;
-                    x = min + (u * (k + 1.0)).floor().min(k) * s;
-                }
-                x = x.clamp(*min, *max);
-                if *integer {
-                    Value::Integer(x.round() as i64)
-                } else {
-                    // Six significant digits keep the written policy readable.
-                    let digits = 5 - x.abs().max(1e-12).log10().floor() as i32;
-                    let scale = 10f64.powi(digits.clamp(0, 12));
-                    Value::Float((x * scale).round() / scale)
-                }
-            }
-        }
-    }
-
-    /// The grid positions (in [0, 1]) to use with `levels` levels for a continuous range.
-    #[must_use]
-    pub fn grid(&self, levels: usize) -> Vec<Unit> {
-        let n = match self {
-            Self::Values(v) => v.len(),
-            Self::Range {
-                min,
-                max,
-                step: Some(s),
-                ..
-            } => grid_points(*min, *max, *s),
-            Self::Range {
-                min,
-                max,
-                integer: true,
-                log: false,
-                ..
-            } => ((max - min).round().min(levels as f64) as usize + 1).min(levels.max(1)),
-            Self::Range { .. } => levels.max(1),
-        };
-        let n = n.max(1);
-        if n == 1 {
-            return vec![0.0];
-        }
-        match self {
-            // For lists, the centre of each value's share.
-            Self::Values(_) => (0..n).map(|i| (i as f64 + 0.5) / n as f64).collect(),
-            Self::Range { .. } => (0..n).map(|i| i as f64 / (n - 1) as f64).collect(),
-        }
-    }
-}
-
-/// Most points a stepped range may have.
-const MAX_GRID_POINTS: f64 = 1e6;
-
-/// Points of the grid min, min + step, ... <= max (checked against [`MAX_GRID_POINTS`]).
-fn grid_points(min: f64, max: f64, step: f64) -> usize {
-    ((max - min) / step + 1e-9)
-        .floor()
-        .clamp(0.0, MAX_GRID_POINTS) as usize
-        + 1
 }
 
 fn number(v: &Value) -> Option<(f64, bool)> {
@@ -504,154 +400,4 @@ fn remove(doc: &mut Table, path: &[Seg]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<Space, SpaceError> {
-        Space::parse(text, Path::new("space.toml"))
-    }
-
-    const TARGET: &str = r#"
-[guards]
-min_tasks = { values = [1, 2] }
-max_tasks = 60
-scale_in_cooldown_secs = { min = 0, max = 900, step = 60 }
-[policy]
-kind = "target"
-target_backlog_per_task = { min = 0.5, max = 20.0, log = true }
-"#;
-
-    #[test]
-    fn ranges_are_found_and_filled_in() {
-        let s = parse(TARGET).unwrap();
-        let keys: Vec<_> = s.params.iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(
-            keys,
-            [
-                "guards.min_tasks",
-                "guards.scale_in_cooldown_secs",
-                "policy.target_backlog_per_task"
-            ]
-        );
-        let c = s.config(&[0.9, 0.5, 1.0]).unwrap();
-        assert_eq!(c.guards.min_tasks, 2);
-        assert_eq!(c.guards.max_tasks, 60);
-        assert_eq!(c.guards.scale_in_cooldown_secs, 480);
-        let lo = s.config(&[0.0, 0.0, 0.0]).unwrap();
-        assert_eq!(lo.guards.min_tasks, 1);
-        // The filled-in document renders as a policy file that parses again.
-        let text = toml::to_string(&s.document(&[0.2, 0.3, 0.4])).unwrap();
-        let again: Config = toml::from_str(&text).unwrap();
-        again.validate().unwrap();
-    }
-
-    #[test]
-    fn a_stepped_grid_takes_every_point_when_the_range_is_not_a_multiple_of_its_step() {
-        let d = Domain::Range {
-            min: 0.0,
-            max: 15.0,
-            log: false,
-            step: Some(4.0),
-            integer: true,
-        };
-        let values: Vec<Value> = d.grid(10).into_iter().map(|u| d.value_at(u)).collect();
-        assert_eq!(
-            values,
-            [0, 4, 8, 12].map(Value::Integer).to_vec(),
-            "the grid of {{min = 0, max = 15, step = 4}}"
-        );
-        // Random draws take each point alike.
-        let mut seen = [0usize; 4];
-        for i in 0..4000 {
-            if let Value::Integer(v) = d.value_at((f64::from(i) + 0.5) / 4000.0) {
-                seen[(v / 4) as usize] += 1;
-            }
-        }
-        assert_eq!(seen, [1000; 4]);
-        let f = Domain::Range {
-            min: 0.5,
-            max: 2.0,
-            log: false,
-            step: Some(0.4),
-            integer: false,
-        };
-        let values: Vec<Value> = f.grid(10).into_iter().map(|u| f.value_at(u)).collect();
-        assert_eq!(values, [0.5, 0.9, 1.3, 1.7].map(Value::Float).to_vec());
-    }
-
-    #[test]
-    fn step_bands_and_guards_can_be_searched() {
-        let s = parse(
-            r#"
-[guards]
-max_step = { min = 1, max = 10 }
-scale_in_cooldown_secs = { min = 0, max = 600 }
-[policy]
-kind = "step"
-scale_out_threshold = { min = 10.0, max = 50.0 }
-scale_in_threshold = 5.0
-[[policy.scale_out_steps]]
-lower = 0.0
-upper = 200.0
-adjustment = { values = [1, 2] }
-[[policy.scale_out_steps]]
-lower = 200.0
-adjustment = { min = 2, max = 8 }
-[[policy.scale_in_steps]]
-upper = 0.0
-adjustment = -1
-"#,
-        )
-        .unwrap();
-        assert!(s
-            .params
-            .iter()
-            .any(|p| p.key == "policy.scale_out_steps[1].adjustment"));
-    }
-
-    #[test]
-    fn bad_spaces_are_refused_naming_the_key() {
-        let cases = [
-            (
-                "[policy]\nkind = \"target\"\ntarget_backlog_per_task = { min = 5.0, max = 1.0 }\n",
-                "policy.target_backlog_per_task",
-                "empty",
-            ),
-            (
-                "[policy]\nkind = \"target\"\ntargt = 3.0\ntarget_backlog_per_task = { min = 1.0, max = 2.0 }\n",
-                "targt",
-                "unknown",
-            ),
-            (
-                "[policy]\nkind = \"target\"\ninclude_in_flight = { min = 0, max = 1 }\n",
-                "policy.include_in_flight",
-                "does not take a number",
-            ),
-            (
-                "[policy]\nkind = \"target\"\ntarget_backlog_per_task = { min = 0.0, max = 1.0, log = true }\n",
-                "policy.target_backlog_per_task",
-                "log range",
-            ),
-            ("[policy]\nkind = \"target\"\n", "", "no range"),
-        ];
-        for (text, key, rule) in cases {
-            let err = parse(text).unwrap_err().to_string();
-            assert!(err.contains(key) && err.contains(rule), "{text}: {err}");
-        }
-    }
-
-    #[test]
-    fn grids_cover_the_ends() {
-        let d = Domain::Range {
-            min: 0.0,
-            max: 900.0,
-            log: false,
-            step: Some(60.0),
-            integer: true,
-        };
-        let g = d.grid(5);
-        assert_eq!(g.len(), 16);
-        assert_eq!(d.value_at(g[15]), Value::Integer(900));
-        assert_eq!(d.value_at(g[0]), Value::Integer(0));
-    }
-}
+mod tests;
