@@ -33,23 +33,47 @@ enum LogFormat {
     Json,
 }
 
+/// One example per command, shown under its `--help` (from the repository's root, on shipped
+/// files; the test suite parses each of them).
+mod examples {
+    pub const DECIDE: &str = "Example:\n  $ echo '{\"visible\": 200, \"desired\": 10}' | stepscale decide --policy scenarios/policies/target.toml";
+    pub const BACKTEST: &str = "Example:\n  $ stepscale backtest --scenario scenarios/worldcup98.toml --out out/worldcup98";
+    pub const COMPARE: &str = "Example:\n  $ stepscale compare --scenario scenarios/spike.toml --policy scenarios/policies/slo-spike.toml --against aws,keda --out out/spike-compare";
+    pub const TUNE: &str = "Example:\n  $ stepscale tune --scenario scenarios/diurnal.toml --space scenarios/spaces/target.toml --constraint 'wait_p99_s<=30' --out out/diurnal-tune";
+    pub const RUN: &str =
+        "Example:\n  $ stepscale run --policy scenarios/policies/live/sqs.toml --dry-run --once";
+    pub const PARITY: &str = "Example:\n  $ stepscale parity --scenario tests/parity/plant.toml --record observed.csv --out out/parity";
+    pub const IAM: &str = "Example:\n  $ stepscale iam --policy scenarios/policies/live/sqs.toml --region eu-west-1 --account 123456789012";
+    pub const CONFIG: &str =
+        "Example:\n  $ stepscale config --policy scenarios/policies/live/redis.toml";
+    pub const COMPLETIONS: &str = "Example:\n  $ stepscale completions bash > ~/.local/share/bash-completion/completions/stepscale";
+    pub const MAN: &str = "Example:\n  $ stepscale man > stepscale.1 && man ./stepscale.1";
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the engine on observations given as JSON lines on stdin; one decision per line out.
+    #[command(after_help = examples::DECIDE)]
     Decide(decide::DecideArgs),
     /// Replay a scenario against a modelled ECS fleet under a policy; write summary, time series and plots.
+    #[command(after_help = examples::BACKTEST)]
     Backtest(backtest::BacktestArgs),
     /// Run several policies on the same scenario; one table and one overlay plot.
+    #[command(after_help = examples::COMPARE)]
     Compare(backtest::CompareArgs),
     /// Search a policy space for the cheapest policy that meets the goals; write best.toml.
+    #[command(after_help = examples::TUNE)]
     Tune(tune::TuneArgs),
     /// The live loop: read queues, decide, keep state, set the ECS desired count.
     #[cfg(feature = "live")]
+    #[command(after_help = examples::RUN)]
     Run(run::RunArgs),
     /// Replay a recorded live run (`run --record`) in the simulator; compare the decisions.
+    #[command(after_help = examples::PARITY)]
     Parity(parity::ParityArgs),
     /// Print the least-privilege IAM policy (JSON) for a configuration's service, state and queues.
     #[cfg(feature = "live")]
+    #[command(after_help = examples::IAM)]
     Iam {
         /// Policy file (TOML); without it, the environment alone (as the Lambda reads it).
         #[arg(long)]
@@ -62,11 +86,21 @@ enum Command {
         account: String,
     },
     /// Print the resolved configuration (defaults < policy file < environment); secrets redacted.
+    #[command(after_help = examples::CONFIG)]
     Config {
         /// Policy file (TOML); without it, the environment alone (as the Lambda reads it).
         #[arg(long)]
         policy: Option<PathBuf>,
     },
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from the same definitions as `--help`.
+    #[command(after_help = examples::MAN)]
+    Man,
 }
 
 /// Parses the command line and runs the command.
@@ -106,6 +140,21 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 "{}",
                 serde_json::to_string_pretty(&doc).context("rendering the policy")?
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "stepscale", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command)
+                .render(&mut page)
+                .context("rendering the manual page")?;
+            std::io::Write::write_all(&mut std::io::stdout(), &page)
+                .context("writing the manual page")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config { policy } => {
