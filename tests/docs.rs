@@ -1,0 +1,308 @@
+//! The docs cannot drift from the code: every page's links resolve (files and headings), every
+//! TOML example is a policy `stepscale config` accepts or a scenario the simulator parses, and
+//! every `stepscale` command line in a shell example parses.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every documentation page: the README and the Markdown files beside the code.
+fn pages() -> Vec<PathBuf> {
+    let mut out = vec![root().join("README.md")];
+    let mut stack = vec![
+        root().join("engine"),
+        root().join("sim"),
+        root().join("live"),
+        root().join("src"),
+    ];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn rel(path: &Path) -> String {
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// The fenced blocks of a page: (language, first line number, text).
+fn blocks(text: &str) -> Vec<(String, usize, String)> {
+    let mut out = Vec::new();
+    let mut open: Option<(String, usize, String)> = None;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("```") {
+            match open.take() {
+                Some(block) => out.push(block),
+                None => open = Some((rest.trim().to_string(), i + 1, String::new())),
+            }
+        } else if let Some((_, _, body)) = &mut open {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    out
+}
+
+/// GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of a page's headings (outside code blocks), with GitHub's `-1` suffixes.
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut in_code = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        if in_code {
+            continue;
+        }
+        if let Some(h) = line.strip_prefix('#') {
+            let title = h.trim_start_matches('#').trim();
+            let base = slug(title);
+            let mut anchor = base.clone();
+            let mut n = 0;
+            while !out.insert(anchor.clone()) {
+                n += 1;
+                anchor = format!("{base}-{n}");
+            }
+        }
+    }
+    out
+}
+
+/// The `(target)` of every inline Markdown link outside code blocks and code spans.
+fn links(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_code = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        if in_code {
+            continue;
+        }
+        // Drop code spans, where `](` may appear literally.
+        let mut plain = String::new();
+        for (i, part) in line.split('`').enumerate() {
+            if i % 2 == 0 {
+                plain.push_str(part);
+            }
+        }
+        let mut rest = plain.as_str();
+        while let Some(i) = rest.find("](") {
+            let after = &rest[i + 2..];
+            let Some(end) = after.find(')') else { break };
+            out.push(after[..end].to_string());
+            rest = &after[end..];
+        }
+    }
+    out
+}
+
+#[test]
+fn every_link_reaches_a_file_and_a_heading() {
+    let mut broken = Vec::new();
+    for page in pages() {
+        let text = std::fs::read_to_string(&page).unwrap();
+        for target in links(&text) {
+            if target.starts_with("http://")
+                || target.starts_with("https://")
+                || target.starts_with("mailto:")
+            {
+                continue;
+            }
+            let (file, anchor) = target.split_once('#').unwrap_or((&target, ""));
+            let path = if file.is_empty() {
+                page.clone()
+            } else {
+                page.parent().unwrap().join(file)
+            };
+            if !path.exists() {
+                broken.push(format!("{}: {target}: no such file", rel(&page)));
+                continue;
+            }
+            if !anchor.is_empty() {
+                let Ok(target_text) = std::fs::read_to_string(&path) else {
+                    broken.push(format!("{}: {target}: not a page", rel(&page)));
+                    continue;
+                };
+                if !anchors(&target_text).contains(anchor) {
+                    broken.push(format!("{}: {target}: no such heading", rel(&page)));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+/// Whether a TOML example is a policy (`stepscale config` accepts it), a scenario or a tune
+/// space.
+fn check_toml(text: &str) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("example.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .arg("config")
+        .arg("--policy")
+        .arg(&file)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    if out.status.success() {
+        return Ok(());
+    }
+    let as_policy = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let as_scenario = match toml::from_str::<stepscale_sim::Scenario>(text) {
+        Ok(_) => return Ok(()),
+        Err(e) => e.message().to_string(),
+    };
+    match stepscale_sim::tune::space::Space::parse(text, &file) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "not a policy ({as_policy}), a scenario ({as_scenario}) nor a tune space ({e})"
+        )),
+    }
+}
+
+#[test]
+fn every_toml_example_is_a_policy_or_a_scenario() {
+    let mut bad = Vec::new();
+    let mut seen = 0;
+    for page in pages() {
+        let text = std::fs::read_to_string(&page).unwrap();
+        for (lang, line, body) in blocks(&text) {
+            if lang != "toml" {
+                continue;
+            }
+            seen += 1;
+            if let Err(e) = check_toml(&body) {
+                bad.push(format!("{}:{line}: {e}", rel(&page)));
+            }
+        }
+    }
+    assert!(seen >= 10, "only {seen} TOML examples found");
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// The `stepscale` arguments of a shell line: after `stepscale` or `cargo run ... --`, up to a
+/// pipe, a redirection, `&&`, `;` or a comment.
+fn stepscale_args(line: &str) -> Option<Vec<String>> {
+    let line = line.split(" #").next().unwrap_or(line);
+    let start = if let Some(i) = line.find("cargo run") {
+        let after = &line[i..];
+        i + after.find(" -- ")? + 4
+    } else {
+        // The command itself: at the start, after a pipe, `&&` or `$(`, or after variable
+        // assignments (`MIN_TASKS=1 stepscale decide`); not an argument named `stepscale`.
+        let i = line.find("stepscale ")?;
+        let before = line[..i].trim_end();
+        let tail = before
+            .rsplit(['|', '(', ';'])
+            .next()
+            .unwrap_or(before)
+            .trim_start_matches('&')
+            .trim();
+        if !tail.split_whitespace().all(|w| w.contains('=')) {
+            return None;
+        }
+        i + "stepscale ".len()
+    };
+    let mut part = &line[start..];
+    for stop in [" | ", " > ", " >> ", " && ", "; ", " 2>"] {
+        if let Some(i) = part.find(stop) {
+            part = &part[..i];
+        }
+    }
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quote = None;
+    for c in part.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, c) if c.is_whitespace() => {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+            }
+            (_, c) => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    (!words.is_empty()).then_some(words)
+}
+
+#[test]
+fn every_stepscale_command_in_a_shell_example_parses() {
+    let mut bad = Vec::new();
+    let mut seen = 0;
+    for page in pages() {
+        let text = std::fs::read_to_string(&page).unwrap();
+        for (lang, first, body) in blocks(&text) {
+            if !matches!(lang.as_str(), "sh" | "bash" | "console" | "shell") {
+                continue;
+            }
+            // Lines continued with a backslash are one command.
+            let joined = body.replace("\\\n", " ");
+            for (i, line) in joined.lines().enumerate() {
+                let line = line.trim().trim_start_matches("$ ");
+                if line.starts_with('#') {
+                    continue;
+                }
+                let Some(args) = stepscale_args(line) else {
+                    continue;
+                };
+                seen += 1;
+                let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+                    .args(&args)
+                    .arg("--help")
+                    .current_dir(root())
+                    .output()
+                    .unwrap();
+                if !out.status.success() {
+                    bad.push(format!(
+                        "{}:{} `{line}`: {}",
+                        rel(&page),
+                        first + i,
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(seen >= 10, "only {seen} shell command lines found");
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
