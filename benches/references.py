@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""StepScale against what AWS or KEDA would do, on every shipped scenario: the README's table.
+"""StepScale against what AWS or KEDA would do, on every shipped scenario: the table in sim/README.md.
 
 For each scenario it runs `stepscale compare --against all` (StepScale's `slo` untuned and the
 reference policies at their documented defaults, derived from the scenario), then `stepscale
 tune` over each kind's own parameters (the cheapest that keeps the p99 wait within the
 scenario's SLO), and backtests every policy file so that every figure comes from a
-`summary.json`. Writes OUT/table.md (the README's table), OUT/table.csv and every run's folder.
+`summary.json`. Writes OUT/table.md (the table in sim/README.md), OUT/table.csv and every run's folder.
 
     python3 benches/references.py [--bin target/release/stepscale] [--out DIR] [--budget N]
 """

@@ -306,3 +306,66 @@ fn every_stepscale_command_in_a_shell_example_parses() {
     assert!(seen >= 10, "only {seen} shell command lines found");
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+/// Each probe's page, beside its code, has the parts a scaler page needs, and its complete
+/// example is the shipped live policy, verbatim (so the page cannot drift from the file).
+#[test]
+fn every_probe_page_has_its_parts_and_the_shipped_example() {
+    for (dir, file) in [
+        ("sqs", "sqs"),
+        ("sns", "sns"),
+        ("kinesis", "kinesis"),
+        ("kafka", "kafka"),
+        ("amazon_mq", "amazon-mq"),
+        ("rabbitmq", "rabbitmq"),
+        ("redis", "redis"),
+    ] {
+        let page = root().join("live/src").join(dir).join("README.md");
+        let text = std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{dir}: {e}"));
+        for part in [
+            "## What it reads",
+            "## Settings",
+            "## Authentication",
+            "## A complete example",
+            "## How v0.2 differed",
+        ] {
+            assert!(text.contains(part), "{}: no `{part}`", rel(&page));
+        }
+        assert!(
+            text.contains("## Permissions") || text.contains("## IAM"),
+            "{}: no permissions",
+            rel(&page)
+        );
+        let example = std::fs::read_to_string(
+            root()
+                .join("scenarios/policies/live")
+                .join(format!("{file}.toml")),
+        )
+        .unwrap();
+        assert!(
+            text.contains(&format!(
+                "```toml\n{}```",
+                example.trim_end().to_string() + "\n"
+            )),
+            "{}: the example is not scenarios/policies/live/{file}.toml as shipped",
+            rel(&page)
+        );
+    }
+}
+
+/// The top README stays a front door: short, with the two commands and links to the pages.
+#[test]
+fn the_top_readme_is_a_front_door() {
+    let text = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let lines = text.lines().count();
+    assert!(
+        lines <= 400,
+        "README.md has {lines} lines; move detail to the pages beside the code"
+    );
+    for page in ["engine/README.md", "sim/README.md", "live/README.md"] {
+        assert!(
+            text.contains(&format!("]({page})")),
+            "README.md does not link {page}"
+        );
+    }
+}

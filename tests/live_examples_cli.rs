@@ -74,9 +74,12 @@ fn every_queue_type_has_a_live_policy_that_config_accepts() {
 
 #[test]
 fn iam_prints_a_least_privilege_policy_for_every_live_example() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(root().join("live/README.md")).unwrap();
     for (_, action) in stepscale_live::iam::ACTIONS {
-        assert!(readme.contains(action), "README lacks {action}");
+        assert!(
+            readme.contains(action),
+            "live/README.md's IAM table lacks {action}"
+        );
     }
     for file in live_examples() {
         let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))

@@ -10,7 +10,7 @@
 //! the delete round trip measured so far, so the message leaves when its work ends; and the
 //! generator sends only inside [`stepscale_sim::synth::SEND_WINDOW`], so a tick's read that
 //! returns late still sees the same messages as the replay's. Run beside a CPU hog on every
-//! core (README, "The parity harness") it keeps its goals.
+//! core (sim/README.md, "Does the backtest predict the live run?") it keeps its goals.
 //!
 //! Every shipped policy kind runs on both queues at once (8 services, one process each), so
 //! the whole harness takes the plant's duration (4 minutes) plus about 20 s. Its figures are

@@ -339,7 +339,7 @@ async fn passwords_appear_in_no_log_line_and_no_error() {
     let key = unique("secret-list");
     let password = format!("right-{}-pw", std::process::id());
     let wrong = format!("wrong-{}-pw", std::process::id());
-    // The commands the README lists for a list queue, on its keys only.
+    // The commands live/src/redis/README.md lists for a list queue, on its keys only.
     run(
         &mut con,
         redis::cmd("ACL")

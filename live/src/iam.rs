@@ -1,6 +1,6 @@
 //! The AWS actions StepScale calls, in one list, and the least-privilege IAM policy for one
 //! configuration: ECS on the one service, S3 on the state prefix, each probe on its own
-//! resource. `stepscale iam` prints it; the README's table is checked against [`ACTIONS`].
+//! resource. `stepscale iam` prints it; the table in live/README.md is checked against [`ACTIONS`].
 
 use serde_json::{json, Value};
 use stepscale_engine::config::secret_ref::{SecretRef, SecretStore};

@@ -2,7 +2,7 @@
 //! careless value is an error naming the key, the value and the limit, never an abort.
 //!
 //! The bounds keep one run within about a gigabyte and a minute or so on a small machine; the
-//! README lists them under "Limits".
+//! sim/README.md lists them under "Limits".
 
 use crate::synth::Generator;
 

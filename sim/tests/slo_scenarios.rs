@@ -3,7 +3,7 @@
 //! Every run goes through the library as `stepscale backtest --policy` does. The policy files
 //! differ per scenario only in facts (the scenario's SLO wait and the plant's concurrency);
 //! the service time is learned online. `cargo test -p stepscale-sim --test slo_scenarios --
-//! --nocapture` prints the comparison table the README quotes.
+//! --nocapture` prints the comparison table engine/README.md quotes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

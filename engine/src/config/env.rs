@@ -1,6 +1,6 @@
 //! Every environment variable StepScale reads, in one place, so docs and parser cannot drift.
 //!
-//! The names and defaults are fast-autoscaler v0.2's; see the README's table.
+//! The names and defaults are fast-autoscaler v0.2's; see the table in engine/README.md.
 
 /// Queue provider: sqs (default), amazonmq, kinesis, msk/kafka, rabbitmq, redis, sns.
 pub const QUEUE_TYPE: &str = "QUEUE_TYPE";

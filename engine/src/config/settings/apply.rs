@@ -62,7 +62,8 @@ impl Config {
             let Some(&(setting, ..)) = SETTINGS.iter().find(|s| s.2 == key) else {
                 return Err(ConfigError::UnknownKey {
                     key: shown,
-                    hint: "see the README's event payload table for accepted keys".into(),
+                    hint: "see the event payload table in engine/README.md for accepted keys"
+                        .into(),
                 });
             };
             self.apply_overlay(setting, &shown, value)?;
