@@ -73,18 +73,22 @@ fn slug(heading: &str) -> String {
         .collect()
 }
 
+/// The lines of a page outside its fenced code blocks.
+fn prose(text: &str) -> impl Iterator<Item = &str> {
+    let mut in_code = false;
+    text.lines().filter(move |line| {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            return false;
+        }
+        !in_code
+    })
+}
+
 /// The anchors of a page's headings (outside code blocks), with GitHub's `-1` suffixes.
 fn anchors(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let mut in_code = false;
-    for line in text.lines() {
-        if line.trim_start().starts_with("```") {
-            in_code = !in_code;
-            continue;
-        }
-        if in_code {
-            continue;
-        }
+    for line in prose(text) {
         if let Some(h) = line.strip_prefix('#') {
             let title = h.trim_start_matches('#').trim();
             let base = slug(title);
@@ -102,15 +106,7 @@ fn anchors(text: &str) -> BTreeSet<String> {
 /// The `(target)` of every inline Markdown link outside code blocks and code spans.
 fn links(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let mut in_code = false;
-    for line in text.lines() {
-        if line.trim_start().starts_with("```") {
-            in_code = !in_code;
-            continue;
-        }
-        if in_code {
-            continue;
-        }
+    for line in prose(text) {
         // Drop code spans, where `](` may appear literally.
         let mut plain = String::new();
         for (i, part) in line.split('`').enumerate() {

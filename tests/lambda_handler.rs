@@ -297,23 +297,10 @@ async fn a_password_by_reference_is_read_once_and_a_missing_one_scales_nothing()
     use std::sync::Arc;
     use support::relay::{self, Verdict};
     let sdk = support::aws::sdk().await;
-    let redis = support::redis_server::PrivateRedis::start();
     let password = format!("pw-{}", support::unique("redis"));
-    let mut con = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("requirepass")
-        .arg(&password)
-        .query_async(&mut con)
-        .await
-        .unwrap();
-    let authed = format!("redis://:{password}@127.0.0.1:{}", redis.port());
     let key = support::unique("jobs");
-    support::redis_list_at(&authed, &key, 900).await;
+    let redis =
+        support::redis_server::PrivateRedis::with_password_and_list(&password, &key, 900).await;
 
     let secret = support::aws::moto_json(
         "secretsmanager",
@@ -321,13 +308,7 @@ async fn a_password_by_reference_is_read_once_and_a_missing_one_scales_nothing()
         &json!({"Name": support::unique("broker"), "SecretString": password}),
     );
     let secret_arn = secret["ARN"].as_str().unwrap().to_string();
-    let parameter = format!("/stepscale/{}", support::unique("redis"));
-    support::aws::moto_json(
-        "ssm",
-        "AmazonSSM.PutParameter",
-        &json!({"Name": parameter, "Value": password, "Type": "SecureString"}),
-    );
-    let parameter_arn = format!("arn:aws:ssm:us-east-1:123456789012:parameter{parameter}");
+    let parameter_arn = support::aws::ssm_secure_string(&password);
 
     let reads = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&reads);

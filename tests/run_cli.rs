@@ -427,34 +427,11 @@ async fn a_dry_run_given_the_desired_count_needs_no_aws() {
 /// a clear error naming the ARN, and nothing is read or scaled.
 #[tokio::test]
 async fn run_reads_a_password_by_reference_before_anything_else() {
-    let redis = support::redis_server::PrivateRedis::start();
     let password = format!("pw-{}", support::unique("run"));
-    let mut con = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("requirepass")
-        .arg(&password)
-        .query_async(&mut con)
-        .await
-        .unwrap();
     let key = support::unique("jobs");
-    support::redis_list_at(
-        &format!("redis://:{password}@127.0.0.1:{}", redis.port()),
-        &key,
-        400,
-    )
-    .await;
-    let parameter = format!("/stepscale/{}", support::unique("run"));
-    support::aws::moto_json(
-        "ssm",
-        "AmazonSSM.PutParameter",
-        &serde_json::json!({"Name": parameter, "Value": password, "Type": "SecureString"}),
-    );
-    let arn = format!("arn:aws:ssm:us-east-1:123456789012:parameter{parameter}");
+    let redis =
+        support::redis_server::PrivateRedis::with_password_and_list(&password, &key, 400).await;
+    let arn = support::aws::ssm_secure_string(&password);
     let (cluster, service, ecs) = ecs_service(1).await;
     let dir = tempfile::tempdir().unwrap();
     let port = redis.port().to_string();

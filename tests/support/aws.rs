@@ -197,3 +197,14 @@ Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
     );
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{target}: {e}: {text}"))
 }
+
+/// A SecureString SSM parameter in moto holding `value`; its ARN.
+pub fn ssm_secure_string(value: &str) -> String {
+    let name = format!("/stepscale/{}", super::unique("param"));
+    moto_json(
+        "ssm",
+        "AmazonSSM.PutParameter",
+        &serde_json::json!({"Name": name, "Value": value, "Type": "SecureString"}),
+    );
+    format!("arn:aws:ssm:us-east-1:123456789012:parameter{name}")
+}

@@ -63,6 +63,27 @@ impl PrivateRedis {
         );
     }
 
+    /// A server that requires `password` (`requirepass`), with the list `key` holding `items`
+    /// items: a broker whose password a test hands over by reference.
+    pub async fn with_password_and_list(password: &str, key: &str, items: usize) -> Self {
+        let server = Self::start();
+        let mut con = redis::Client::open(server.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("requirepass")
+            .arg(password)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let authed = format!("redis://:{password}@127.0.0.1:{}", server.port);
+        super::redis_list_at(&authed, key, items).await;
+        server
+    }
+
     /// Its port.
     #[must_use]
     pub fn port(&self) -> u16 {
