@@ -40,9 +40,11 @@ mod examples {
     pub const BACKTEST: &str = "Example:\n  $ stepscale backtest --scenario scenarios/worldcup98.toml --out out/worldcup98";
     pub const COMPARE: &str = "Example:\n  $ stepscale compare --scenario scenarios/spike.toml --policy scenarios/policies/slo-spike.toml --against aws,keda --out out/spike-compare";
     pub const TUNE: &str = "Example:\n  $ stepscale tune --scenario scenarios/diurnal.toml --space scenarios/spaces/target.toml --constraint 'wait_p99_s<=30' --out out/diurnal-tune";
+    #[cfg(feature = "live")]
     pub const RUN: &str =
         "Example:\n  $ stepscale run --policy scenarios/policies/live/sqs.toml --dry-run --once";
     pub const PARITY: &str = "Example:\n  $ stepscale parity --scenario tests/parity/plant.toml --record observed.csv --out out/parity";
+    #[cfg(feature = "live")]
     pub const IAM: &str = "Example:\n  $ stepscale iam --policy scenarios/policies/live/sqs.toml --region eu-west-1 --account 123456789012";
     pub const CONFIG: &str =
         "Example:\n  $ stepscale config --policy scenarios/policies/live/redis.toml";
