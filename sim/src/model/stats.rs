@@ -215,12 +215,58 @@ pub struct StepStats {
     pub unstable: u64,
     /// ∫ visible backlog dt, in message-seconds.
     pub backlog_integral: f64,
-    /// Seconds spent at each demand, for the ideal fleet's task-hours.
-    demand_seconds: std::collections::BTreeMap<u32, f64>,
+    /// Seconds spent at each demand below [`DENSE_DEMAND`], indexed by demand, for the ideal
+    /// fleet's task-hours (one addition a step instead of a map lookup).
+    demand_seconds: Vec<f64>,
+    /// Seconds spent at each larger demand.
+    demand_seconds_high: std::collections::BTreeMap<u32, f64>,
+    /// The demand of recently seen (arrivals, step) pairs: a step's demand is a ceil of two
+    /// divisions, and a trace's per-step counts repeat.
+    demand_memo: DemandMemo,
     /// The previous step's (running, demand).
     prev: Option<(u32, u32)>,
     /// Bursts of demand, on one-minute windows.
     pub bursts: Bursts,
+}
+
+/// Demands below this are counted in a dense table.
+const DENSE_DEMAND: u32 = 1 << 16;
+
+/// A direct-mapped memory of (arrival bits, step bits) -> demand. It only saves work: every
+/// value it gives is the one the formula gives.
+#[derive(Debug, Clone, Default)]
+struct DemandMemo {
+    slots: Vec<(u64, u64, u32)>,
+}
+
+impl PartialEq for DemandMemo {
+    /// A memory of past work: equal whatever it holds.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl DemandMemo {
+    const SLOTS: usize = 128;
+    fn demand(&mut self, arrivals: f64, dt_s: f64, throughput_per_task: f64) -> u32 {
+        let key = (arrivals.to_bits(), dt_s.to_bits());
+        // Fibonacci hashing: a small count's bits sit in the high mantissa, so mix them all.
+        let mixed = (key.0 ^ key.1.rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let slot = (mixed >> 57) as usize % Self::SLOTS;
+        if self.slots.is_empty() {
+            // Keys no real pair has (NaN bits in both halves).
+            self.slots = vec![(u64::MAX, u64::MAX, 0); Self::SLOTS];
+        }
+        let (a, d, demand) = self.slots[slot];
+        if (a, d) == key {
+            return demand;
+        }
+        let demand = (arrivals / dt_s / throughput_per_task - 1e-9)
+            .ceil()
+            .max(0.0) as u32;
+        self.slots[slot] = (key.0, key.1, demand);
+        demand
+    }
 }
 
 impl StepStats {
@@ -239,9 +285,9 @@ impl StepStats {
         if steps == 0 || dt_s <= 0.0 {
             return;
         }
-        let demand = (arrivals / dt_s / self.throughput_per_task - 1e-9)
-            .ceil()
-            .max(0.0) as u32;
+        let demand = self
+            .demand_memo
+            .demand(arrivals, dt_s, self.throughput_per_task);
         let span_s = dt_s * steps as f64;
         self.bursts.feed(
             arrivals * steps as f64,
@@ -251,11 +297,12 @@ impl StepStats {
         );
         let d = f64::from(demand);
         let s = f64::from(running);
-        self.under += (d - s).max(0.0) / d.max(1.0) * span_s;
-        self.over += (s - d).max(0.0) / d.max(1.0) * span_s;
+        // Only the side that is short or over moves (the other would add an exact 0).
         if s < d {
+            self.under += (d - s) / d.max(1.0) * span_s;
             self.time_under += span_s;
         } else if s > d {
+            self.over += (s - d) / d.max(1.0) * span_s;
             self.time_over += span_s;
         }
         match self.prev {
@@ -268,7 +315,15 @@ impl StepStats {
             None => self.transitions += steps - 1,
         }
         self.prev = Some((running, demand));
-        *self.demand_seconds.entry(demand).or_insert(0.0) += span_s;
+        if demand < DENSE_DEMAND {
+            let at = demand as usize;
+            if at >= self.demand_seconds.len() {
+                self.demand_seconds.resize(at + 1, 0.0);
+            }
+            self.demand_seconds[at] += span_s;
+        } else {
+            *self.demand_seconds_high.entry(demand).or_insert(0.0) += span_s;
+        }
         self.seconds += span_s;
     }
 
@@ -292,9 +347,12 @@ impl StepStats {
     /// arrivals as they happen and starts tasks instantly.
     #[must_use]
     pub fn ideal_task_hours(&self, min_tasks: u32, max_tasks: u32) -> f64 {
-        self.demand_seconds
-            .iter()
-            .map(|(&d, &secs)| f64::from(d.clamp(min_tasks, max_tasks.max(min_tasks))) * secs)
+        // In ascending demand, as one map would give them; a demand never seen adds 0.
+        let dense = (0_u32..).zip(self.demand_seconds.iter().copied());
+        let high = self.demand_seconds_high.iter().map(|(&d, &secs)| (d, secs));
+        dense
+            .chain(high)
+            .map(|(d, secs)| f64::from(d.clamp(min_tasks, max_tasks.max(min_tasks))) * secs)
             .sum::<f64>()
             / 3600.0
     }
@@ -313,5 +371,39 @@ impl StepStats {
             100.0 * self.time_over / t,
             100.0 * self.unstable as f64 / self.transitions.max(1) as f64,
         ]
+    }
+}
+
+#[cfg(test)]
+mod step_stats_tests {
+    use super::{DemandMemo, StepStats};
+
+    /// The memory gives the formula's demand for every pair, repeats and collisions alike.
+    #[test]
+    fn remembered_demands_are_the_formulas() {
+        let mut memo = DemandMemo::default();
+        let mut rng = crate::rng::SimRng::new(3);
+        for i in 0..200_000 {
+            let arrivals = if i % 3 == 0 {
+                rng.poisson(50.0) as f64
+            } else {
+                rng.uniform() * 1e4
+            };
+            let dt = [1.0, 0.5, 60.0][i % 3];
+            let want = (arrivals / dt / 2.5 - 1e-9).ceil().max(0.0) as u32;
+            assert_eq!(memo.demand(arrivals, dt, 2.5), want, "{arrivals} {dt}");
+        }
+    }
+
+    /// Demands above the dense table count in the ideal task-hours as below it, in order.
+    #[test]
+    fn large_demands_count_like_small_ones() {
+        let mut s = StepStats::new(1.0);
+        s.span(3.0, 1, 1.0, 10);
+        s.span(100_000.0, 1, 1.0, 2);
+        s.span(7.0, 1, 1.0, 5);
+        let hours = s.ideal_task_hours(0, u32::MAX);
+        assert!((hours - (3.0 * 10.0 + 100_000.0 * 2.0 + 7.0 * 5.0) / 3600.0).abs() < 1e-9);
+        assert!((s.ideal_task_hours(0, 10) - (30.0 + 20.0 + 35.0) / 3600.0).abs() < 1e-12);
     }
 }
