@@ -1,4 +1,6 @@
-//! Criterion: one `Controller::tick` per policy (the engine's decision, as live and sim call it).
+//! Criterion: one `Controller::tick` per policy (the engine's decision, as live and sim call it):
+//! on an exact clock, on a jittered one as live ticks come, and cold (state read from and
+//! written to JSON around the decision, as the Lambda does).
 
 use std::hint::black_box;
 
@@ -62,22 +64,38 @@ fn policies() -> Vec<(&'static str, PolicySpec, Option<ForecastParams>)> {
     ]
 }
 
+/// The controller of a bench case.
+fn controller(policy: PolicySpec, forecast: Option<ForecastParams>) -> Controller {
+    Controller::new(
+        policy,
+        Guards {
+            min_tasks: 1,
+            ..Guards::default()
+        },
+        Combine::Max,
+        vec![],
+    )
+    .with_forecast(forecast)
+}
+
+/// A changing backlog, so every branch gets exercised and the target policy's window holds a
+/// realistic few entries.
+fn backlogs() -> Vec<u64> {
+    (0..64).map(|i| (i * 37 % 23) * 40).collect()
+}
+
+/// Milliseconds a live tick lands off its period: a loop on a timer drifts by a few, and no
+/// two intervals are alike (the estimator's remembered weights then rarely hit).
+fn jitters() -> Vec<i64> {
+    (0..61).map(|i: i64| (i * 7919 % 601) - 300).collect()
+}
+
+/// Ticks on an exact one-minute clock: the fixture's best case.
 fn bench_decide(c: &mut Criterion) {
     let mut group = c.benchmark_group("decide");
     for (name, policy, forecast) in policies() {
-        let controller = Controller::new(
-            policy,
-            Guards {
-                min_tasks: 1,
-                ..Guards::default()
-            },
-            Combine::Max,
-            vec![],
-        )
-        .with_forecast(forecast);
-        // A changing backlog over a minute-by-minute clock, so every branch gets exercised
-        // and the target policy's window holds a realistic few entries.
-        let backlogs: Vec<u64> = (0..64).map(|i| (i * 37 % 23) * 40).collect();
+        let controller = controller(policy, forecast);
+        let backlogs = backlogs();
         group.bench_function(name, |b| {
             let mut state = ScalerState::default();
             let mut now: i64 = 0;
@@ -101,5 +119,84 @@ fn bench_decide(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_decide);
+/// Ticks as a live loop makes them: a minute apart give or take up to 300 ms, never twice the
+/// same interval in a row. The headline figure.
+fn bench_decide_jittered(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decide_jittered");
+    for (name, policy, forecast) in policies() {
+        let controller = controller(policy, forecast);
+        let backlogs = backlogs();
+        let jitters = jitters();
+        group.bench_function(name, |b| {
+            let mut state = ScalerState::default();
+            let mut now: i64 = 0;
+            let mut i = 0usize;
+            let mut j = 0usize;
+            let mut desired = 10u32;
+            b.iter(|| {
+                j = if j + 1 == jitters.len() { 0 } else { j + 1 };
+                now += 60_000 + jitters[j];
+                i = (i + 1) & 63;
+                let readings = [Ok(QueueSample::visible(backlogs[i]))];
+                let d = controller.tick(
+                    &now,
+                    black_box(&readings),
+                    ServiceState::settled(desired),
+                    &mut state,
+                );
+                desired = d.desired;
+                black_box(d)
+            });
+        });
+    }
+    group.finish();
+}
+
+/// A cold tick as the Lambda runs one: the state read from its stored JSON (after a day of
+/// jittered ticks, so the windows and the forecast's profile are full), one decision, the
+/// state written back as JSON.
+fn bench_decide_cold(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decide_cold");
+    for (name, policy, forecast) in policies() {
+        let controller = controller(policy, forecast);
+        let backlogs = backlogs();
+        let jitters = jitters();
+        let mut state = ScalerState::default();
+        let mut now: i64 = 0;
+        let mut desired = 10u32;
+        for k in 0..1_500 {
+            now += 60_000 + jitters[k % jitters.len()];
+            let readings = [Ok(QueueSample::visible(backlogs[k & 63]))];
+            desired = controller
+                .tick(&now, &readings, ServiceState::settled(desired), &mut state)
+                .desired;
+        }
+        let stored = serde_json::to_string(&state).expect("the state serializes");
+        group.bench_function(name, |b| {
+            let mut i = 0usize;
+            b.iter(|| {
+                i = (i + 1) & 63;
+                let mut state: ScalerState =
+                    serde_json::from_str(black_box(&stored)).expect("the stored state reads");
+                let readings = [Ok(QueueSample::visible(backlogs[i]))];
+                let d = controller.tick(
+                    &(now + 60_123),
+                    black_box(&readings),
+                    ServiceState::settled(desired),
+                    &mut state,
+                );
+                black_box(serde_json::to_string(&state).expect("the state serializes"));
+                black_box(d)
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_decide,
+    bench_decide_jittered,
+    bench_decide_cold
+);
 criterion_main!(benches);
