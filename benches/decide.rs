@@ -9,7 +9,8 @@ use stepscale_engine::policy::{
     Combine, SeedParams, SloParams, StepBand, StepParams, TargetParams,
 };
 use stepscale_engine::{
-    Controller, ForecastParams, Guards, PolicySpec, QueueSample, ScalerState, ServiceState,
+    Controller, Decision, ForecastParams, Guards, PolicySpec, QueueSample, ScalerState,
+    ServiceState,
 };
 
 fn slo() -> PolicySpec {
@@ -90,66 +91,73 @@ fn jitters() -> Vec<i64> {
     (0..61).map(|i: i64| (i * 7919 % 601) - 300).collect()
 }
 
-/// Ticks on an exact one-minute clock: the fixture's best case.
-fn bench_decide(c: &mut Criterion) {
-    let mut group = c.benchmark_group("decide");
+/// A service ticked a minute apart (plus `jitters`, in turn), on a changing backlog.
+struct Ticker {
+    controller: Controller,
+    backlogs: Vec<u64>,
+    jitters: Vec<i64>,
+    state: ScalerState,
+    now: i64,
+    i: usize,
+    j: usize,
+    desired: u32,
+}
+
+impl Ticker {
+    fn new(controller: Controller, jitters: Vec<i64>) -> Self {
+        Self {
+            controller,
+            backlogs: backlogs(),
+            jitters,
+            state: ScalerState::default(),
+            now: 0,
+            i: 0,
+            j: 0,
+            desired: 10,
+        }
+    }
+
+    /// The next tick, with the state carried in memory.
+    fn tick(&mut self) -> Decision {
+        self.j = if self.j + 1 == self.jitters.len() {
+            0
+        } else {
+            self.j + 1
+        };
+        self.now += 60_000 + self.jitters[self.j];
+        self.i = (self.i + 1) & 63;
+        let readings = [Ok(QueueSample::visible(self.backlogs[self.i]))];
+        let d = self.controller.tick(
+            &self.now,
+            black_box(&readings),
+            ServiceState::settled(self.desired),
+            &mut self.state,
+        );
+        self.desired = d.desired;
+        d
+    }
+}
+
+/// One group: every policy ticked with `jitters` between its ticks.
+fn bench_ticks(c: &mut Criterion, group: &str, jitters: &[i64]) {
+    let mut group = c.benchmark_group(group);
     for (name, policy, forecast) in policies() {
-        let controller = controller(policy, forecast);
-        let backlogs = backlogs();
-        group.bench_function(name, |b| {
-            let mut state = ScalerState::default();
-            let mut now: i64 = 0;
-            let mut i = 0usize;
-            let mut desired = 10u32;
-            b.iter(|| {
-                now += 60_000;
-                i = (i + 1) & 63;
-                let readings = [Ok(QueueSample::visible(backlogs[i]))];
-                let d = controller.tick(
-                    &now,
-                    black_box(&readings),
-                    ServiceState::settled(desired),
-                    &mut state,
-                );
-                desired = d.desired;
-                black_box(d)
-            });
-        });
+        let mut ticker = Ticker::new(controller(policy, forecast), jitters.to_vec());
+        group.bench_function(name, |b| b.iter(|| black_box(ticker.tick())));
     }
     group.finish();
+}
+
+/// Ticks on an exact one-minute clock: the fixture's best case (the estimator's remembered
+/// weights always hit).
+fn bench_decide(c: &mut Criterion) {
+    bench_ticks(c, "decide", &[0]);
 }
 
 /// Ticks as a live loop makes them: a minute apart give or take up to 300 ms, never twice the
 /// same interval in a row. The headline figure.
 fn bench_decide_jittered(c: &mut Criterion) {
-    let mut group = c.benchmark_group("decide_jittered");
-    for (name, policy, forecast) in policies() {
-        let controller = controller(policy, forecast);
-        let backlogs = backlogs();
-        let jitters = jitters();
-        group.bench_function(name, |b| {
-            let mut state = ScalerState::default();
-            let mut now: i64 = 0;
-            let mut i = 0usize;
-            let mut j = 0usize;
-            let mut desired = 10u32;
-            b.iter(|| {
-                j = if j + 1 == jitters.len() { 0 } else { j + 1 };
-                now += 60_000 + jitters[j];
-                i = (i + 1) & 63;
-                let readings = [Ok(QueueSample::visible(backlogs[i]))];
-                let d = controller.tick(
-                    &now,
-                    black_box(&readings),
-                    ServiceState::settled(desired),
-                    &mut state,
-                );
-                desired = d.desired;
-                black_box(d)
-            });
-        });
-    }
-    group.finish();
+    bench_ticks(c, "decide_jittered", &jitters());
 }
 
 /// A cold tick as the Lambda runs one: the state read from its stored JSON (after a day of
@@ -158,34 +166,20 @@ fn bench_decide_jittered(c: &mut Criterion) {
 fn bench_decide_cold(c: &mut Criterion) {
     let mut group = c.benchmark_group("decide_cold");
     for (name, policy, forecast) in policies() {
-        let controller = controller(policy, forecast);
-        let backlogs = backlogs();
-        let jitters = jitters();
-        let mut state = ScalerState::default();
-        let mut now: i64 = 0;
-        let mut desired = 10u32;
-        for k in 0..1_500 {
-            now += 60_000 + jitters[k % jitters.len()];
-            let readings = [Ok(QueueSample::visible(backlogs[k & 63]))];
-            desired = controller
-                .tick(&now, &readings, ServiceState::settled(desired), &mut state)
-                .desired;
+        let mut ticker = Ticker::new(controller(policy, forecast), jitters());
+        for _ in 0..1_500 {
+            ticker.tick();
         }
-        let stored = serde_json::to_string(&state).expect("the state serializes");
+        let stored = serde_json::to_string(&ticker.state).expect("the state serializes");
+        // Each decision starts from the stored state, at the same instant and count.
+        let (now, j, desired) = (ticker.now, ticker.j, ticker.desired);
         group.bench_function(name, |b| {
-            let mut i = 0usize;
             b.iter(|| {
-                i = (i + 1) & 63;
-                let mut state: ScalerState =
+                ticker.state =
                     serde_json::from_str(black_box(&stored)).expect("the stored state reads");
-                let readings = [Ok(QueueSample::visible(backlogs[i]))];
-                let d = controller.tick(
-                    &(now + 60_123),
-                    black_box(&readings),
-                    ServiceState::settled(desired),
-                    &mut state,
-                );
-                black_box(serde_json::to_string(&state).expect("the state serializes"));
+                (ticker.now, ticker.j, ticker.desired) = (now, j, desired);
+                let d = ticker.tick();
+                black_box(serde_json::to_string(&ticker.state).expect("the state serializes"));
                 black_box(d)
             });
         });

@@ -98,7 +98,7 @@ def run(stepscale, files, period, duration, state_dir):
                AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-east-1", AWS_ENDPOINT_URL=MOTO)
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(args, stderr=log, stdout=subprocess.DEVNULL, env=env)
-    peak = 0
+    peak, cpu = 0, 0.0
     end = time.time() + duration
     while time.time() < end and proc.poll() is None:
         time.sleep(0.5)

@@ -114,8 +114,8 @@ fn completions_and_the_manual_page_cover_every_command() {
     assert!(!out.status.success(), "an unknown shell is refused");
     let page = String::from_utf8(stepscale(&["man"]).stdout).unwrap();
     assert!(
-        page.starts_with(".ie") || page.contains(".TH stepscale 1"),
-        "{page}"
+        page.contains(".TH stepscale 1"),
+        "not a section-1 page: {page}"
     );
     for command in &commands {
         assert!(

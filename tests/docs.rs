@@ -59,6 +59,20 @@ fn blocks(text: &str) -> Vec<(String, usize, String)> {
     out
 }
 
+/// Every fenced block in one of `langs` across the pages: (page, first line number, text).
+fn blocks_in(langs: &[&str]) -> Vec<(PathBuf, usize, String)> {
+    let mut out = Vec::new();
+    for page in pages() {
+        let text = std::fs::read_to_string(&page).unwrap();
+        for (lang, line, body) in blocks(&text) {
+            if langs.contains(&lang.as_str()) {
+                out.push((page.clone(), line, body));
+            }
+        }
+    }
+    out
+}
+
 /// GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens.
 fn slug(heading: &str) -> String {
     heading
@@ -193,21 +207,20 @@ fn check_toml(text: &str) -> Result<(), String> {
 
 #[test]
 fn every_toml_example_is_a_policy_or_a_scenario() {
-    let mut bad = Vec::new();
-    let mut seen = 0;
-    for page in pages() {
-        let text = std::fs::read_to_string(&page).unwrap();
-        for (lang, line, body) in blocks(&text) {
-            if lang != "toml" {
-                continue;
-            }
-            seen += 1;
-            if let Err(e) = check_toml(&body) {
-                bad.push(format!("{}:{line}: {e}", rel(&page)));
-            }
-        }
-    }
-    assert!(seen >= 10, "only {seen} TOML examples found");
+    let examples = blocks_in(&["toml"]);
+    assert!(
+        examples.len() >= 10,
+        "only {} TOML examples found",
+        examples.len()
+    );
+    let bad: Vec<String> = examples
+        .iter()
+        .filter_map(|(page, line, body)| {
+            check_toml(body)
+                .err()
+                .map(|e| format!("{}:{line}: {e}", rel(page)))
+        })
+        .collect();
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
@@ -265,37 +278,31 @@ fn stepscale_args(line: &str) -> Option<Vec<String>> {
 fn every_stepscale_command_in_a_shell_example_parses() {
     let mut bad = Vec::new();
     let mut seen = 0;
-    for page in pages() {
-        let text = std::fs::read_to_string(&page).unwrap();
-        for (lang, first, body) in blocks(&text) {
-            if !matches!(lang.as_str(), "sh" | "bash" | "console" | "shell") {
+    for (page, first, body) in blocks_in(&["sh", "bash", "console", "shell"]) {
+        // Lines continued with a backslash are one command.
+        let joined = body.replace("\\\n", " ");
+        for (i, line) in joined.lines().enumerate() {
+            let line = line.trim().trim_start_matches("$ ");
+            if line.starts_with('#') {
                 continue;
             }
-            // Lines continued with a backslash are one command.
-            let joined = body.replace("\\\n", " ");
-            for (i, line) in joined.lines().enumerate() {
-                let line = line.trim().trim_start_matches("$ ");
-                if line.starts_with('#') {
-                    continue;
-                }
-                let Some(args) = stepscale_args(line) else {
-                    continue;
-                };
-                seen += 1;
-                let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
-                    .args(&args)
-                    .arg("--help")
-                    .current_dir(root())
-                    .output()
-                    .unwrap();
-                if !out.status.success() {
-                    bad.push(format!(
-                        "{}:{} `{line}`: {}",
-                        rel(&page),
-                        first + i,
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ));
-                }
+            let Some(args) = stepscale_args(line) else {
+                continue;
+            };
+            seen += 1;
+            let out = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+                .args(&args)
+                .arg("--help")
+                .current_dir(root())
+                .output()
+                .unwrap();
+            if !out.status.success() {
+                bad.push(format!(
+                    "{}:{} `{line}`: {}",
+                    rel(&page),
+                    first + i,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
             }
         }
     }

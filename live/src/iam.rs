@@ -34,6 +34,9 @@ pub enum IamError {
     /// A key the policy's resources are built from is missing.
     #[error("{0} is not set: the IAM policy names the resource it grants")]
     Missing(&'static str),
+    /// A value the policy's resources are built from is not usable.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 fn actions(part: &str) -> Vec<&'static str> {
@@ -165,9 +168,10 @@ pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value,
             _ => {}
         }
         // A password by reference: read once at start, this secret or parameter only.
-        for (_, arn) in q.secret_refs() {
-            let reference = SecretRef::parse("password_secret", arn)
-                .map_err(|_| IamError::Missing("a valid password_secret ARN"))?;
+        for (field, arn) in q.secret_refs() {
+            let key = format!("queues[{i}].{field}");
+            let reference =
+                SecretRef::parse(&key, arn).map_err(|e| IamError::Invalid(e.to_string()))?;
             let name = match reference.store {
                 SecretStore::SecretsManager => "PasswordSecret",
                 SecretStore::ParameterStore => "PasswordParameter",
@@ -252,6 +256,16 @@ mod tests {
                 assert!(!text.contains("arn:aws:"), "{region}: {text}");
             }
         }
+    }
+
+    #[test]
+    fn a_reference_that_is_not_an_arn_is_named_not_called_missing() {
+        let c = config(
+            r#"{"service": {"cluster": "prod", "name": "worker"},
+                "queues": [{"type": "redis", "queue_key": "k", "password_secret": "prod/redis"}]}"#,
+        );
+        let e = policy_for(&c, "us-east-1", "*").unwrap_err().to_string();
+        assert!(e.contains("queues[0].password_secret") && e.contains("prod/redis"), "{e}");
     }
 
     #[test]

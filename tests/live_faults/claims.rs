@@ -12,7 +12,8 @@ use super::support;
 use super::support::live_run::{messages, stepscale, ticks, LiveRun, Tick};
 use super::support::relay::{self, Verdict};
 use super::{
-    s3_state, service_at_2, wall_clock_ms, Fixture, PERIOD, S3_INTERNAL_ERROR, SEED, TARGET,
+    service_at_2, service_at_2_in_s3, wall_clock_ms, Fixture, PERIOD, S3_INTERNAL_ERROR, SEED,
+    TARGET,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -25,16 +26,17 @@ scale_in_cooldown_secs = 300\n[policy]\nkind = \"target\"\ntarget_backlog_per_ta
 
 #[tokio::test]
 async fn a_claim_whose_answer_was_lost_is_recognised_and_acted_on() {
-    let sdk = support::aws::sdk().await;
-    let bucket = support::aws::bucket(&sdk).await;
     // `_dir` keeps the policy's folder until the test ends.
-    let Fixture {
-        sdk,
-        cluster,
-        service,
-        dir: _dir,
-        policy,
-    } = service_at_2(sdk, 1_000, &s3_state(&bucket), TARGET_300).await;
+    let (
+        Fixture {
+            sdk,
+            cluster,
+            service,
+            dir: _dir,
+            policy,
+        },
+        _,
+    ) = service_at_2_in_s3(1_000, TARGET_300).await;
     // The first PUT (the claim) reaches moto and is stored; its answer is replaced by a 500,
     // so the SDK retries it and the retry gets 412 from moto.
     let puts = Arc::new(AtomicUsize::new(0));
@@ -155,15 +157,16 @@ impl Gate {
 #[tokio::test]
 async fn five_racing_once_runs_with_s3_state_exactly_one_acts() {
     const RACERS: usize = 5;
-    let sdk = support::aws::sdk().await;
-    let bucket = support::aws::bucket(&sdk).await;
-    let Fixture {
-        sdk,
-        cluster,
-        service,
-        dir: _dir,
-        policy,
-    } = service_at_2(sdk, 500, &s3_state(&bucket), TARGET).await;
+    let (
+        Fixture {
+            sdk,
+            cluster,
+            service,
+            dir: _dir,
+            policy,
+        },
+        _,
+    ) = service_at_2_in_s3(500, TARGET).await;
     // Every AWS call goes through a relay that counts UpdateService and holds each racer's
     // first read of the state until all five have asked: all five then find nothing stored
     // and race to create the document, so the claim, not luck, has to pick the one that acts.

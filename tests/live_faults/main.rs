@@ -96,6 +96,14 @@ pub(crate) async fn service_at_2(
     }
 }
 
+/// [`service_at_2`] with its state in a new S3 bucket in moto; the bucket's name beside it.
+pub(crate) async fn service_at_2_in_s3(messages: usize, policy: &str) -> (Fixture, String) {
+    let sdk = support::aws::sdk().await;
+    let bucket = support::aws::bucket(&sdk).await;
+    let fixture = service_at_2(sdk, messages, &s3_state(&bucket), policy).await;
+    (fixture, bucket)
+}
+
 pub(crate) fn s3_state(bucket: &str) -> String {
     format!("[state]\ns3_bucket = \"{bucket}\"\n")
 }
@@ -267,15 +275,16 @@ pub(crate) const S3_500: Verdict = Verdict::Respond {
 /// queue that asks for a scale-out from 2 to 7. Returns the exit status and the log, after
 /// checking that ECS still says 2.
 pub(crate) async fn once_with_state_behind(s3: &str) -> (ExitStatus, String, String) {
-    let sdk = support::aws::sdk().await;
-    let bucket = support::aws::bucket(&sdk).await;
-    let Fixture {
-        sdk,
-        cluster,
-        service,
-        dir: _dir,
-        policy,
-    } = service_at_2(sdk, 500, &s3_state(&bucket), SEED).await;
+    let (
+        Fixture {
+            sdk,
+            cluster,
+            service,
+            dir: _dir,
+            policy,
+        },
+        bucket,
+    ) = service_at_2_in_s3(500, SEED).await;
     let out = stepscale(&["--once", "--policy", policy.to_str().unwrap()], &[])
         .env("AWS_ENDPOINT_URL_S3", s3)
         .output()

@@ -252,7 +252,8 @@ impl DemandMemo {
         let key = (arrivals.to_bits(), dt_s.to_bits());
         // Fibonacci hashing: a small count's bits sit in the high mantissa, so mix them all.
         let mixed = (key.0 ^ key.1.rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let slot = (mixed >> 57) as usize % Self::SLOTS;
+        // The top 7 bits: a slot in 0..128.
+        let slot = (mixed >> 57) as usize;
         if self.slots.is_empty() {
             // Keys no real pair has (NaN bits in both halves).
             self.slots = vec![(u64::MAX, u64::MAX, 0); Self::SLOTS];
