@@ -265,7 +265,10 @@ mod tests {
                 "queues": [{"type": "redis", "queue_key": "k", "password_secret": "prod/redis"}]}"#,
         );
         let e = policy_for(&c, "us-east-1", "*").unwrap_err().to_string();
-        assert!(e.contains("queues[0].password_secret") && e.contains("prod/redis"), "{e}");
+        assert!(
+            e.contains("queues[0].password_secret") && e.contains("prod/redis"),
+            "{e}"
+        );
     }
 
     #[test]
