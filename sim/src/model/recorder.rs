@@ -25,9 +25,12 @@ pub struct RowRecorder {
 pub enum RowSink {
     /// Kept in memory (`compare`'s overlay, tests).
     Keep,
-    /// Dropped; the plot envelope remains (`tune`; the summary's statistics are gathered on the
-    /// simulation's steps, not here).
+    /// Dropped; the plot envelope remains (`backtest --against`'s overlay; the summary's
+    /// statistics are gathered on the simulation's steps, not here).
     Discard,
+    /// Neither rows nor the envelope: the summary alone (`tune`'s candidates, `parity`'s
+    /// replays), so a candidate pays nothing per row.
+    Nothing,
     /// Written as `timeseries.csv` lines as they come.
     Csv(Box<dyn std::io::Write>),
 }
@@ -79,7 +82,7 @@ impl RowRecorder {
         self.envelope.push(&row);
         match &mut self.sink {
             RowSink::Keep => self.rows.push(row),
-            RowSink::Discard => {}
+            RowSink::Discard | RowSink::Nothing => {}
             RowSink::Csv(w) => {
                 if self.write_error.is_none() {
                     let mut line = String::with_capacity(96);
@@ -146,6 +149,9 @@ impl RowRecorder {
         fleet: &SimFleet,
         control: &mut Control<'_>,
     ) {
+        if matches!(self.sink, RowSink::Nothing) {
+            return;
+        }
         let rate = s.arrivals / (interval_us as f64 / 1e6);
         let demand = (rate / self.throughput_per_task - 1e-9).ceil().max(0.0) as u32;
         self.push_row(Row {

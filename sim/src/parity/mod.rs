@@ -321,7 +321,7 @@ pub fn run(inputs: &ParityInputs) -> Result<Parity, ParityError> {
     // The live run's own tick times: its timer's jitter and drift are replayed, not modelled.
     p.tick_times_us = Some(live.iter().map(|t| t.at_us).collect());
     p.resolution_us = (period_s * 1e6).round() as Micros;
-    let (outcome, _) = bt.simulate_into(&bt.prepared, &bt.config, crate::model::RowSink::Discard);
+    let (outcome, _) = bt.simulate_into(&bt.prepared, &bt.config, crate::model::RowSink::Nothing);
     let mut compared = Vec::new();
     let mut failed = 0;
     for (l, s) in live.iter().zip(&outcome.ticks) {

@@ -240,7 +240,7 @@ impl<'a> Plan<'a> {
             ps.iter()
                 .map(|p| {
                     self.backtest
-                        .simulate_into(p, config, crate::model::RowSink::Discard)
+                        .simulate_into(p, config, crate::model::RowSink::Nothing)
                         .1
                 })
                 .collect()
