@@ -230,6 +230,11 @@ struct Queue {
     last_served_arrival: u64,
     /// Time averages on the steps.
     stats: StepStats,
+    /// Steps run one by one (a backlog or more arrivals than capacity); the others were
+    /// passed a run of equal arrivals at a time.
+    stepped: u64,
+    /// Runs of equal arrivals between events.
+    spans: u64,
 }
 
 impl Queue {
@@ -261,6 +266,7 @@ impl Queue {
         while j < to {
             let (a, run_end) = arr.at(j);
             let end = run_end.min(to);
+            self.spans += 1;
             self.stats.span(a, running, dt_s, end - j);
             if self.chunks.is_empty() && self.redo <= 0.0 && a <= cap {
                 // The fleet keeps up over the whole run: everything is served in its step.
@@ -270,6 +276,7 @@ impl Queue {
                 j = end;
                 continue;
             }
+            self.stepped += end - j;
             for jj in j..end {
                 self.step(a, jj, cap, step_us, slo_steps);
                 self.stats.backlog(self.backlog, dt_s);
@@ -393,6 +400,8 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         redo_chunks: VecDeque::new(),
         last_served_arrival: 0,
         stats: StepStats::new(p.plant.task_throughput_per_s()),
+        stepped: 0,
+        spans: 0,
     };
     let mut events = Vec::new();
     let mut cum_last_row = 0.0;
@@ -496,6 +505,14 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         i = next_i;
     }
     let end_us = p.start_us + i as Micros * step;
+    // Where a run's time goes: per span and per decision, and per step only while backlogged.
+    tracing::debug!(
+        steps = i,
+        stepped = q.stepped,
+        spans = q.spans,
+        decisions = control.decisions,
+        "Fluid run done."
+    );
     let zero = q.zero_wait;
     q.waits.record(0, zero);
     let series = rec.finish();

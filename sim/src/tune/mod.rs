@@ -126,8 +126,10 @@ pub struct Plan<'a> {
     holdout: Vec<Prepared>,
 }
 
-/// Splits a prepared run at `t_us`: arrivals before it, and arrivals from it on.
-fn split(p: &Prepared, t_us: Micros, drain_us: Micros) -> Option<(Prepared, Prepared)> {
+/// Splits a prepared run at `t_us`: arrivals before it, and arrivals from it on, each
+/// followed by `drain_us` of drain; none when either side has no arrivals.
+#[must_use]
+pub fn split(p: &Prepared, t_us: Micros, drain_us: Micros) -> Option<(Prepared, Prepared)> {
     let whole = p.arrivals.materialized();
     let (a, b) = match &whole.kind {
         ArrivalKind::Synthetic(_) => return None,
