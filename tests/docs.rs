@@ -317,6 +317,7 @@ fn every_probe_page_has_its_parts_and_the_shipped_example() {
     for (dir, file) in [
         ("sqs", "sqs"),
         ("sns", "sns"),
+        ("cloudwatch_metric", "cloudwatch"),
         ("kinesis", "kinesis"),
         ("kafka", "kafka"),
         ("amazon_mq", "amazon-mq"),

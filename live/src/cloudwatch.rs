@@ -121,12 +121,31 @@ impl CloudWatch {
         metrics: &[MetricSpec],
         window: Duration,
     ) -> Result<BTreeMap<&'static str, Series>, String> {
+        let queries: Vec<MetricDataQuery> = metrics.iter().map(query).collect();
+        let mut found = self.run(queries, window, END_SLACK).await?;
+        Ok(metrics
+            .iter()
+            .map(|m| (m.id, found.remove(m.id).unwrap_or_default()))
+            .collect())
+    }
+
+    /// Runs any GetMetricData queries over `[now - window, now + slack)`, paged; the series
+    /// of every query that returns data, by id, oldest point first. A query CloudWatch
+    /// reports as forbidden or failed is an error; an error is a short, secret-free sentence.
+    pub async fn run(
+        &self,
+        queries: Vec<MetricDataQuery>,
+        window: Duration,
+        slack: Duration,
+    ) -> Result<BTreeMap<String, Series>, String> {
         let now = SystemTime::now();
         let start = DateTime::from(now - window);
-        let end = DateTime::from(now + END_SLACK);
-        let queries: Vec<MetricDataQuery> = metrics.iter().map(query).collect();
-        let mut out: BTreeMap<&'static str, Series> =
-            metrics.iter().map(|m| (m.id, Series::default())).collect();
+        let end = DateTime::from(now + slack);
+        let mut out: BTreeMap<String, Series> = queries
+            .iter()
+            .filter(|q| q.return_data() != Some(false))
+            .filter_map(|q| q.id().map(|id| (id.to_string(), Series::default())))
+            .collect();
         let mut token: Option<String> = None;
         loop {
             let page = self

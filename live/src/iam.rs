@@ -164,6 +164,8 @@ pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value,
                 ));
                 metrics |= m.cloudwatch_fallback;
             }
+            // A CloudWatch metric source reads GetMetricData alone.
+            QueueConfig::Cloudwatch(_) => metrics = true,
             // RabbitMQ and Redis are read over their own protocols: no AWS action.
             _ => {}
         }

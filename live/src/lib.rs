@@ -22,6 +22,8 @@ pub mod state;
 
 #[cfg(feature = "amazon-mq")]
 pub mod amazon_mq;
+#[cfg(feature = "cloudwatch")]
+pub mod cloudwatch_metric;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 #[cfg(feature = "kinesis")]

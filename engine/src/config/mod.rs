@@ -8,6 +8,7 @@
 
 pub mod env;
 mod error;
+mod metric_source;
 pub mod queue;
 pub mod secret_ref;
 mod service;

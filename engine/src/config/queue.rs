@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use super::metric_source::{CloudWatchMetric, MetricMeaning, MetricStatSpec, RESULT_ID};
+
 /// A secret (a password): never printed, never logged, never serialized in clear.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
@@ -68,6 +70,8 @@ pub enum QueueConfig {
     Redis(RedisQueue),
     /// Amazon SNS (a rate source, not a queue).
     Sns(SnsTopic),
+    /// Any CloudWatch metric or metric-math expression, as a backlog or a rate.
+    Cloudwatch(CloudWatchMetric),
 }
 
 impl QueueConfig {
@@ -82,6 +86,7 @@ impl QueueConfig {
             Self::Rabbitmq(_) => "rabbitmq",
             Self::Redis(_) => "redis",
             Self::Sns(_) => "sns",
+            Self::Cloudwatch(_) => "cloudwatch",
         }
     }
 
@@ -98,6 +103,7 @@ impl QueueConfig {
             "rabbitmq" | "rabbit" => Self::Rabbitmq(RabbitMqQueue::default()),
             "redis" => Self::Redis(RedisQueue::default()),
             "sns" => Self::Sns(SnsTopic::default()),
+            "cloudwatch" => Self::Cloudwatch(CloudWatchMetric::default()),
             _ => return None,
         })
     }
@@ -110,7 +116,7 @@ impl QueueConfig {
             Self::Kafka(q) => ("sasl_password_secret", q.sasl_password_secret.as_deref()),
             Self::Rabbitmq(q) => ("password_secret", q.password_secret.as_deref()),
             Self::Redis(q) => ("password_secret", q.password_secret.as_deref()),
-            Self::Sqs(_) | Self::Kinesis(_) | Self::Sns(_) => ("", None),
+            Self::Sqs(_) | Self::Kinesis(_) | Self::Sns(_) | Self::Cloudwatch(_) => ("", None),
         };
         arn.map(|a| vec![(field, a)]).unwrap_or_default()
     }
@@ -169,7 +175,7 @@ impl QueueConfig {
                 v.push(("management_url", q.management_url.as_deref()));
             }
             Self::Redis(q) => v.push(("host", Some(q.host.as_str()))),
-            Self::Kinesis(_) | Self::Sns(_) => {}
+            Self::Kinesis(_) | Self::Sns(_) | Self::Cloudwatch(_) => {}
         }
         v.into_iter()
             .filter_map(|(k, value)| value.map(|x| (k, x)))
@@ -177,14 +183,15 @@ impl QueueConfig {
     }
 
     /// Whether the probe reports the source's arrival rate (SQS only with CloudWatch,
-    /// RabbitMQ only through the management API; Kinesis and SNS always; Redis, Kafka and
-    /// Amazon MQ never).
+    /// RabbitMQ only through the management API, a CloudWatch metric when it is a rate;
+    /// Kinesis and SNS always; Redis, Kafka and Amazon MQ never).
     #[must_use]
     pub fn reports_arrival_rate(&self) -> bool {
         match self {
             Self::Sqs(q) => q.cloudwatch_metrics,
             Self::Rabbitmq(q) => q.management_url.is_some(),
             Self::Kinesis(_) | Self::Sns(_) => true,
+            Self::Cloudwatch(m) => m.value == MetricMeaning::Rate,
             Self::AmazonMq(_) | Self::Kafka(_) | Self::Redis(_) => false,
         }
     }
@@ -201,7 +208,7 @@ impl QueueConfig {
 
     /// The accepted `type` names, for error messages.
     pub const TYPE_NAMES: &'static str =
-        "sqs, amazon_mq (amazonmq), kinesis, kafka (msk), rabbitmq, redis, sns";
+        "sqs, amazon_mq (amazonmq), kinesis, kafka (msk), rabbitmq, redis, sns, cloudwatch";
 }
 
 /// Amazon SQS: by URL or by name.
@@ -493,6 +500,17 @@ pub struct SnsTopic {
 }
 
 impl QueueConfig {
+    /// Whether the source reports a rate and never a backlog (SNS, a CloudWatch metric read
+    /// as a rate): scaling on such sources alone would scale in to the minimum.
+    #[must_use]
+    pub fn is_rate_only(&self) -> bool {
+        match self {
+            Self::Sns(_) => true,
+            Self::Cloudwatch(m) => m.value == MetricMeaning::Rate,
+            _ => false,
+        }
+    }
+
     /// The source's weight in a `weighted` composite (default 1).
     #[must_use]
     pub fn weight(&self) -> f64 {
@@ -504,6 +522,7 @@ impl QueueConfig {
             Self::Rabbitmq(q) => q.weight,
             Self::Redis(q) => q.weight,
             Self::Sns(q) => q.weight,
+            Self::Cloudwatch(q) => q.weight,
         }
         .unwrap_or(1.0)
     }

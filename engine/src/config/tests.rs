@@ -88,3 +88,39 @@ fn a_password_by_reference_is_checked_where_it_was_set() {
     assert!(filled.queues[0].secret_refs().is_empty());
     filled.validate().unwrap();
 }
+
+#[test]
+fn a_cloudwatch_source_is_checked_where_it_was_set_and_rates_alone_are_refused() {
+    let ok = config(
+        r#"{"queues": [{"type": "cloudwatch", "namespace": "Orders", "metric_name": "PendingJobs",
+                        "dimensions": {"Service": "worker"}, "stat": "Maximum"}]}"#,
+    );
+    ok.validate().unwrap();
+    assert!(!ok.queues[0].reports_arrival_rate());
+
+    let bad = config(
+        r#"{"queues": [{"type": "sqs", "queue_url": "https://sqs.us-east-1.amazonaws.com/1/q"},
+                       {"type": "cloudwatch", "namespace": "A", "metric_name": "B", "period_secs": 45}]}"#,
+    );
+    let err = bad.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("queues[1].period_secs") && err.contains("45"),
+        "{err}"
+    );
+
+    let rates = config(
+        r#"{"queues": [{"type": "cloudwatch", "namespace": "AWS/ApplicationELB",
+                        "metric_name": "RequestCount", "stat": "Sum", "value": "rate"}]}"#,
+    );
+    assert!(rates.queues[0].reports_arrival_rate());
+    let err = rates.validate().unwrap_err().to_string();
+    assert!(err.contains("queues") && err.contains("rate"), "{err}");
+
+    // Beside a backlog, a rate is accepted.
+    let beside = config(
+        r#"{"queues": [{"type": "cloudwatch", "namespace": "Orders", "metric_name": "PendingJobs"},
+                       {"type": "cloudwatch", "namespace": "AWS/ApplicationELB",
+                        "metric_name": "RequestCount", "stat": "Sum", "value": "rate"}]}"#,
+    );
+    beside.validate().unwrap();
+}

@@ -115,11 +115,18 @@ impl Config {
                 ));
             }
         }
-        if !self.queues.is_empty() && self.queues.iter().all(|q| matches!(q, QueueConfig::Sns(_))) {
+        if !self.queues.is_empty() && self.queues.iter().all(QueueConfig::is_rate_only) {
+            if self.queues.iter().all(|q| matches!(q, QueueConfig::Sns(_))) {
+                return Err(ConfigError::invalid(
+                    self.key_for("queues"),
+                    "sns",
+                    "SNS is a rate source, not a queue: its visible count is always 0, so scaling on it alone would scale in to the minimum; scale on the subscribed SQS queue and add the topic beside it for its rate",
+                ));
+            }
             return Err(ConfigError::invalid(
                 self.key_for("queues"),
-                "sns",
-                "SNS is a rate source, not a queue: its visible count is always 0, so scaling on it alone would scale in to the minimum; scale on the subscribed SQS queue and add the topic beside it for its rate",
+                "value = \"rate\"",
+                "every source is a rate with no backlog, so scaling on them alone would scale in to the minimum; add a backlog source (a queue, or a metric with value = \"backlog\")",
             ));
         }
         for (i, q) in self.queues.iter().enumerate() {
@@ -143,6 +150,9 @@ impl Config {
                         "a password is given both in clear and by reference: keep one (the reference, read at start, keeps it out of the environment)",
                     ));
                 }
+            }
+            if let QueueConfig::Cloudwatch(m) = q {
+                m.check(&format!("queues[{i}]"))?;
             }
             let w = q.weight();
             if !w.is_finite() || w < 0.0 {

@@ -25,6 +25,9 @@ pub enum AnyProbe {
     /// Amazon SNS (a rate source).
     #[cfg(feature = "sns")]
     Sns(crate::sns::SnsProbe),
+    /// Any CloudWatch metric or expression.
+    #[cfg(feature = "cloudwatch")]
+    Cloudwatch(crate::cloudwatch_metric::CloudWatchMetricProbe),
     /// Amazon Kinesis Data Streams.
     #[cfg(feature = "kinesis")]
     Kinesis(crate::kinesis::KinesisProbe),
@@ -82,6 +85,10 @@ impl AnyProbe {
                 c.clone(),
                 ctx.sdk("SNS")?,
             )?)),
+            #[cfg(feature = "cloudwatch")]
+            QueueConfig::Cloudwatch(c) => Ok(Self::Cloudwatch(
+                crate::cloudwatch_metric::CloudWatchMetricProbe::new(c, ctx.sdk("CloudWatch")?)?,
+            )),
             #[cfg(feature = "kinesis")]
             QueueConfig::Kinesis(c) => Ok(Self::Kinesis(crate::kinesis::KinesisProbe::new(
                 c.clone(),
@@ -116,6 +123,8 @@ impl AnyProbe {
             Self::Sqs(p) => p.read().await,
             #[cfg(feature = "sns")]
             Self::Sns(p) => p.read().await,
+            #[cfg(feature = "cloudwatch")]
+            Self::Cloudwatch(p) => p.read().await,
             #[cfg(feature = "kinesis")]
             Self::Kinesis(p) => p.read().await,
             #[cfg(feature = "kafka")]
