@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
-all="sqs,sns,cloudwatch,kinesis,kafka,amazon-mq,rabbitmq,redis"
+all="sqs,sns,cloudwatch,prometheus,kinesis,kafka,amazon-mq,rabbitmq,redis"
 probes=("$@")
 ((${#probes[@]})) || probes=(sqs sns kinesis kafka amazon-mq rabbitmq redis "$all")
 work="$(mktemp -d)"

@@ -318,6 +318,7 @@ fn every_probe_page_has_its_parts_and_the_shipped_example() {
         ("sqs", "sqs"),
         ("sns", "sns"),
         ("cloudwatch_metric", "cloudwatch"),
+        ("prometheus", "prometheus"),
         ("kinesis", "kinesis"),
         ("kafka", "kafka"),
         ("amazon_mq", "amazon-mq"),

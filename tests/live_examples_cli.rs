@@ -62,6 +62,7 @@ fn every_queue_type_has_a_live_policy_that_config_accepts() {
         "cloudwatch",
         "kafka",
         "kinesis",
+        "prometheus",
         "rabbitmq",
         "redis",
         "sns",
@@ -134,7 +135,7 @@ fn every_shipped_live_policy_scales_out_on_a_rising_backlog() {
     use std::io::Write as _;
     let work = tempfile::tempdir().unwrap();
     let files = live_examples();
-    assert_eq!(files.len(), 8, "one example per queue type");
+    assert_eq!(files.len(), 9, "one example per queue type");
     for file in files {
         let text = std::fs::read_to_string(&file)
             .unwrap()

@@ -37,9 +37,10 @@ ensure_rabbitmq() {
 
 ensure_redis
 ensure_rabbitmq
-# moto (AWS APIs), tansu (Kafka protocol), ActiveMQ with Jolokia: installed when missing (the first
-# tansu build takes ~13 min, cached in /var/tmp/stepscale-cache), started when down.
-log "local services: moto, tansu, ActiveMQ"
+# moto (AWS APIs), tansu (Kafka protocol), ActiveMQ with Jolokia, Prometheus: installed when
+# missing (the first tansu build takes ~13 min, cached in /var/tmp/stepscale-cache), started
+# when down.
+log "local services: moto, tansu, ActiveMQ, Prometheus"
 services_env="$(bash tests/services/all.sh)"
 eval "$services_env"
 

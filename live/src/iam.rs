@@ -166,7 +166,7 @@ pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value,
             }
             // A CloudWatch metric source reads GetMetricData alone.
             QueueConfig::Cloudwatch(_) => metrics = true,
-            // RabbitMQ and Redis are read over their own protocols: no AWS action.
+            // RabbitMQ, Redis and Prometheus are read over their own protocols: no AWS action.
             _ => {}
         }
         // A password by reference: read once at start, this secret or parameter only.

@@ -28,6 +28,8 @@ pub mod cloudwatch_metric;
 pub mod kafka;
 #[cfg(feature = "kinesis")]
 pub mod kinesis;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 #[cfg(feature = "sns")]
 pub mod sns;
 #[cfg(feature = "sqs")]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Start every local service the integration tests need (moto, tansu, ActiveMQ+Jolokia; and
-# install cfn-lint for the template test), each
+# Start every local service the integration tests need (moto, tansu, ActiveMQ+Jolokia,
+# Prometheus; and install cfn-lint for the template test), each
 # installed when missing and started when down, and print the environment for the tests as
 # `export` lines (logs go to stderr). Use either
 #
@@ -14,7 +14,7 @@
 _stepscale_services() {
   local dir
   dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-  bash "$dir/moto.sh" "$@" && bash "$dir/cfn_lint.sh" && bash "$dir/kafka.sh" "$@" && bash "$dir/activemq.sh" "$@"
+  bash "$dir/moto.sh" "$@" && bash "$dir/cfn_lint.sh" && bash "$dir/kafka.sh" "$@" && bash "$dir/activemq.sh" "$@" && bash "$dir/prometheus.sh"
 }
 
 if [[ ${BASH_SOURCE[0]} != "$0" ]]; then # sourced: leave the caller's shell options alone

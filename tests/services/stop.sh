@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Stop the services that tests/services/*.sh started, by the pids they recorded in the cache.
-#   stop.sh [moto|kafka|activemq]...   (default: all three)
+#   stop.sh [moto|kafka|activemq|prometheus]...   (default: all four)
 set -euo pipefail
 SERVICE_NAME=stop
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-declare -A PIDFILE=([moto]=moto.pid [kafka]=tansu.pid [activemq]=activemq.pid)
-(($#)) || set -- moto kafka activemq
+declare -A PIDFILE=([moto]=moto.pid [kafka]=tansu.pid [activemq]=activemq.pid [prometheus]=prometheus.pid)
+(($#)) || set -- moto kafka activemq prometheus
 for svc in "$@"; do
   [[ -n ${PIDFILE[$svc]:-} ]] || die "unknown service $svc"
   f="$STEPSCALE_CACHE/${PIDFILE[$svc]}"

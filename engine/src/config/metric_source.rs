@@ -1,10 +1,12 @@
 //! Sources that are a metric rather than a queue: any CloudWatch metric or metric-math
-//! expression (`type = "cloudwatch"`), read as a backlog or as a rate, and their checks.
+//! expression (`type = "cloudwatch"`) and any PromQL query (`type = "prometheus"`), read as a
+//! backlog or as a rate, and their checks.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::secret::Secret;
 use super::ConfigError;
 
 /// What a metric's value stands for.
@@ -275,6 +277,83 @@ fn check_stat(key: &str, stat: &str) -> Result<(), ConfigError> {
             stat,
             "a statistic is Average, Sum, Minimum, Maximum, SampleCount or a percentile such as p99",
         ))
+    }
+}
+
+/// A PromQL instant query against a Prometheus-compatible HTTP API, as a source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrometheusQuery {
+    /// The server's base URL (`http://prometheus:9090`; Thanos, Mimir, VictoriaMetrics and
+    /// Amazon Managed Prometheus' query path alike), without credentials.
+    pub url: Option<String>,
+    /// The PromQL query; it must give one series or a scalar (aggregate it with `sum()`).
+    pub query: Option<String>,
+    /// Whether the value is a backlog (default) or an arrival rate in messages per second
+    /// (`sum(rate(jobs_enqueued_total[2m]))`).
+    pub value: MetricMeaning,
+    /// Basic-auth user, when the server asks for one.
+    pub username: Option<String>,
+    /// Basic-auth password.
+    pub password: Option<Secret>,
+    /// Seconds a query may take (default 5).
+    pub timeout_secs: u64,
+    /// Weight in a `weighted` composite.
+    pub weight: Option<f64>,
+}
+
+impl Default for PrometheusQuery {
+    fn default() -> Self {
+        Self {
+            url: None,
+            query: None,
+            value: MetricMeaning::Backlog,
+            username: None,
+            password: None,
+            timeout_secs: 5,
+            weight: None,
+        }
+    }
+}
+
+impl PrometheusQuery {
+    /// Checks the source; `key` is its place in the file (`queues[0]`). Whether the URL
+    /// carries credentials is checked with every source's addresses.
+    pub fn check(&self, key: &str) -> Result<(), ConfigError> {
+        let url = self.url.as_deref().unwrap_or_default().trim();
+        let host = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .unwrap_or_default();
+        if host.is_empty() || host.starts_with('/') {
+            return Err(ConfigError::invalid(
+                format!("{key}.url"),
+                if url.is_empty() { "(none)" } else { url },
+                "a prometheus source needs `url`, the server's http:// or https:// base URL",
+            ));
+        }
+        if self.query.as_deref().unwrap_or_default().trim().is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{key}.query"),
+                "(none)",
+                "a prometheus source needs `query`, a PromQL expression giving one series",
+            ));
+        }
+        if !(1..=60).contains(&self.timeout_secs) {
+            return Err(ConfigError::invalid(
+                format!("{key}.timeout_secs"),
+                self.timeout_secs,
+                "the timeout must be between 1 and 60 seconds",
+            ));
+        }
+        if self.password.is_some() && self.username.is_none() {
+            return Err(ConfigError::invalid(
+                format!("{key}.username"),
+                "(none)",
+                "a password needs its `username` (basic auth)",
+            ));
+        }
+        Ok(())
     }
 }
 

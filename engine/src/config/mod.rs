@@ -10,6 +10,7 @@ pub mod env;
 mod error;
 mod metric_source;
 pub mod queue;
+mod secret;
 pub mod secret_ref;
 mod service;
 mod settings;

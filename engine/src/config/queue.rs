@@ -1,46 +1,13 @@
 //! Queue source settings, one struct per provider; the live adapters read them, the engine
 //! only carries them so one policy file describes both sides.
 
-use std::fmt;
+use serde::{Deserialize, Serialize};
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+pub use super::secret::Secret;
 
-pub use super::metric_source::{CloudWatchMetric, MetricMeaning, MetricStatSpec, RESULT_ID};
-
-/// A secret (a password): never printed, never logged, never serialized in clear.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The clear value, for the one call that needs it.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"********\"")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str("********")
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret)
-    }
-}
+pub use super::metric_source::{
+    CloudWatchMetric, MetricMeaning, MetricStatSpec, PrometheusQuery, RESULT_ID,
+};
 
 /// Whether a URL or host carries user-info (`user:password@host`): an `@` in the authority,
 /// between the scheme's `//` (if any) and the next `/`, `?` or `#`.
@@ -72,6 +39,8 @@ pub enum QueueConfig {
     Sns(SnsTopic),
     /// Any CloudWatch metric or metric-math expression, as a backlog or a rate.
     Cloudwatch(CloudWatchMetric),
+    /// A PromQL query against a Prometheus-compatible API, as a backlog or a rate.
+    Prometheus(PrometheusQuery),
 }
 
 impl QueueConfig {
@@ -87,6 +56,7 @@ impl QueueConfig {
             Self::Redis(_) => "redis",
             Self::Sns(_) => "sns",
             Self::Cloudwatch(_) => "cloudwatch",
+            Self::Prometheus(_) => "prometheus",
         }
     }
 
@@ -104,6 +74,7 @@ impl QueueConfig {
             "redis" => Self::Redis(RedisQueue::default()),
             "sns" => Self::Sns(SnsTopic::default()),
             "cloudwatch" => Self::Cloudwatch(CloudWatchMetric::default()),
+            "prometheus" => Self::Prometheus(PrometheusQuery::default()),
             _ => return None,
         })
     }
@@ -116,7 +87,11 @@ impl QueueConfig {
             Self::Kafka(q) => ("sasl_password_secret", q.sasl_password_secret.as_deref()),
             Self::Rabbitmq(q) => ("password_secret", q.password_secret.as_deref()),
             Self::Redis(q) => ("password_secret", q.password_secret.as_deref()),
-            Self::Sqs(_) | Self::Kinesis(_) | Self::Sns(_) | Self::Cloudwatch(_) => ("", None),
+            Self::Sqs(_)
+            | Self::Kinesis(_)
+            | Self::Sns(_)
+            | Self::Cloudwatch(_)
+            | Self::Prometheus(_) => ("", None),
         };
         arn.map(|a| vec![(field, a)]).unwrap_or_default()
     }
@@ -175,6 +150,7 @@ impl QueueConfig {
                 v.push(("management_url", q.management_url.as_deref()));
             }
             Self::Redis(q) => v.push(("host", Some(q.host.as_str()))),
+            Self::Prometheus(q) => v.push(("url", q.url.as_deref())),
             Self::Kinesis(_) | Self::Sns(_) | Self::Cloudwatch(_) => {}
         }
         v.into_iter()
@@ -183,7 +159,8 @@ impl QueueConfig {
     }
 
     /// Whether the probe reports the source's arrival rate (SQS only with CloudWatch,
-    /// RabbitMQ only through the management API, a CloudWatch metric when it is a rate;
+    /// RabbitMQ only through the management API, a CloudWatch or Prometheus metric when it
+    /// is a rate;
     /// Kinesis and SNS always; Redis, Kafka and Amazon MQ never).
     #[must_use]
     pub fn reports_arrival_rate(&self) -> bool {
@@ -192,6 +169,7 @@ impl QueueConfig {
             Self::Rabbitmq(q) => q.management_url.is_some(),
             Self::Kinesis(_) | Self::Sns(_) => true,
             Self::Cloudwatch(m) => m.value == MetricMeaning::Rate,
+            Self::Prometheus(m) => m.value == MetricMeaning::Rate,
             Self::AmazonMq(_) | Self::Kafka(_) | Self::Redis(_) => false,
         }
     }
@@ -208,7 +186,7 @@ impl QueueConfig {
 
     /// The accepted `type` names, for error messages.
     pub const TYPE_NAMES: &'static str =
-        "sqs, amazon_mq (amazonmq), kinesis, kafka (msk), rabbitmq, redis, sns, cloudwatch";
+        "sqs, amazon_mq (amazonmq), kinesis, kafka (msk), rabbitmq, redis, sns, cloudwatch, prometheus";
 }
 
 /// Amazon SQS: by URL or by name.
@@ -500,13 +478,14 @@ pub struct SnsTopic {
 }
 
 impl QueueConfig {
-    /// Whether the source reports a rate and never a backlog (SNS, a CloudWatch metric read
-    /// as a rate): scaling on such sources alone would scale in to the minimum.
+    /// Whether the source reports a rate and never a backlog (SNS, a CloudWatch or Prometheus
+    /// metric read as a rate): scaling on such sources alone would scale in to the minimum.
     #[must_use]
     pub fn is_rate_only(&self) -> bool {
         match self {
             Self::Sns(_) => true,
             Self::Cloudwatch(m) => m.value == MetricMeaning::Rate,
+            Self::Prometheus(m) => m.value == MetricMeaning::Rate,
             _ => false,
         }
     }
@@ -523,6 +502,7 @@ impl QueueConfig {
             Self::Redis(q) => q.weight,
             Self::Sns(q) => q.weight,
             Self::Cloudwatch(q) => q.weight,
+            Self::Prometheus(q) => q.weight,
         }
         .unwrap_or(1.0)
     }

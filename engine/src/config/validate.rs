@@ -151,8 +151,10 @@ impl Config {
                     ));
                 }
             }
-            if let QueueConfig::Cloudwatch(m) = q {
-                m.check(&format!("queues[{i}]"))?;
+            match q {
+                QueueConfig::Cloudwatch(m) => m.check(&format!("queues[{i}]"))?,
+                QueueConfig::Prometheus(m) => m.check(&format!("queues[{i}]"))?,
+                _ => {}
             }
             let w = q.weight();
             if !w.is_finite() || w < 0.0 {

@@ -28,6 +28,9 @@ pub enum AnyProbe {
     /// Any CloudWatch metric or expression.
     #[cfg(feature = "cloudwatch")]
     Cloudwatch(crate::cloudwatch_metric::CloudWatchMetricProbe),
+    /// A PromQL query.
+    #[cfg(feature = "prometheus")]
+    Prometheus(crate::prometheus::PrometheusProbe),
     /// Amazon Kinesis Data Streams.
     #[cfg(feature = "kinesis")]
     Kinesis(crate::kinesis::KinesisProbe),
@@ -85,6 +88,10 @@ impl AnyProbe {
                 c.clone(),
                 ctx.sdk("SNS")?,
             )?)),
+            #[cfg(feature = "prometheus")]
+            QueueConfig::Prometheus(c) => Ok(Self::Prometheus(
+                crate::prometheus::PrometheusProbe::new(c)?,
+            )),
             #[cfg(feature = "cloudwatch")]
             QueueConfig::Cloudwatch(c) => Ok(Self::Cloudwatch(
                 crate::cloudwatch_metric::CloudWatchMetricProbe::new(c, ctx.sdk("CloudWatch")?)?,
@@ -125,6 +132,8 @@ impl AnyProbe {
             Self::Sns(p) => p.read().await,
             #[cfg(feature = "cloudwatch")]
             Self::Cloudwatch(p) => p.read().await,
+            #[cfg(feature = "prometheus")]
+            Self::Prometheus(p) => p.read().await,
             #[cfg(feature = "kinesis")]
             Self::Kinesis(p) => p.read().await,
             #[cfg(feature = "kafka")]
