@@ -62,7 +62,16 @@ fn policies() -> Vec<(&'static str, PolicySpec, Option<ForecastParams>)> {
         ),
         ("slo", slo(), None),
         ("slo+forecast", slo(), Some(daily)),
+        ("script (target in Rhai)", script_target(), None),
     ]
+}
+
+/// The shipped script that re-implements `target` (scenarios/policies/script-target.toml).
+fn script_target() -> PolicySpec {
+    let text = include_str!("../scenarios/policies/script-target.toml");
+    let config: stepscale_engine::Config =
+        toml::from_str(text).expect("the shipped script policy parses");
+    config.policy
 }
 
 /// The controller of a bench case.

@@ -194,6 +194,19 @@ impl Controller {
                 p.recommend(whole_metric, service.running, current, now, state)
             }
             PolicySpec::Keda(p) => p.recommend(metric, current, g.min_tasks, now, state),
+            PolicySpec::Script(p) => p.recommend(
+                &crate::policy::script::ScriptInput {
+                    backlog: metric,
+                    flow: &combined.flow,
+                    complete: !combined.any_failed,
+                    running: service.running,
+                    pending: service.pending,
+                    desired: previous,
+                    current,
+                    now_ms: now,
+                },
+                state,
+            ),
         };
         if let Some(forecast) = &self.forecast {
             let complete = !combined.any_failed;
@@ -319,7 +332,7 @@ impl Controller {
         let cooldown = self.guards.scale_in_cooldown_ms();
         match self.policy {
             PolicySpec::Seed(_) => state.last_scale_in_ms.is_none_or(|t| now - t > cooldown),
-            PolicySpec::Target(_) | PolicySpec::Slo(_) => state
+            PolicySpec::Target(_) | PolicySpec::Slo(_) | PolicySpec::Script(_) => state
                 .last_scale_in_ms
                 .max(state.last_scale_out_ms)
                 .is_none_or(|t| now - t >= cooldown),
@@ -340,7 +353,7 @@ impl Controller {
             | PolicySpec::AwsStepScaling(_)
             | PolicySpec::AwsTargetTracking(_)
             | PolicySpec::Keda(_) => true,
-            PolicySpec::Target(_) | PolicySpec::Slo(_) => {
+            PolicySpec::Target(_) | PolicySpec::Slo(_) | PolicySpec::Script(_) => {
                 self.guards.scale_out_cooldown_bypass
                     || state
                         .last_scale_out_ms

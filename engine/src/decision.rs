@@ -186,6 +186,17 @@ pub enum Reason {
         /// Whether the scaler is active (queue length above the activation).
         active: bool,
     },
+    /// The script policy's decision.
+    Script {
+        /// The tasks it asked for.
+        tasks: u32,
+    },
+    /// The script policy failed (an error, its operation budget, a value that is no count):
+    /// the count holds.
+    ScriptFailed {
+        /// The count held.
+        holding: u32,
+    },
     /// Every metric read failed.
     MetricFailure {
         /// Failed decisions in a row, this one included.
@@ -237,6 +248,11 @@ impl fmt::Display for Reason {
             } => write!(
                 f,
                 "{arrival_rate_per_s:.3} arrivals/s at {service_secs:.3} s each need {queueing_tasks} tasks for the wait goal; backlog {backlog} needs {drain_tasks} to drain within it"
+            ),
+            Self::Script { tasks } => write!(f, "the script asked for {tasks} tasks"),
+            Self::ScriptFailed { holding } => write!(
+                f,
+                "the script failed (see the log): holding at {holding} tasks"
             ),
             Self::ServiceTimeUnknown { backlog } => write!(
                 f,

@@ -1,7 +1,7 @@
 //! The scaler's memory between decisions: last actions, recent recommendations, failure count,
 //! the arrival-rate estimator (`slo`, or any policy with a forecast) and the seasonal profile.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +78,22 @@ pub struct ReferenceState {
     pub last_active_ms: Option<Millis>,
 }
 
+/// A value the script policy's state map keeps between decisions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StateValue {
+    /// `true` or `false`.
+    Bool(bool),
+    /// A whole number.
+    Int(i64),
+    /// A number.
+    Float(f64),
+    /// Text.
+    Text(String),
+    /// A list of numbers, booleans or text (a window of recent values).
+    List(Vec<StateValue>),
+}
+
 /// Everything the engine remembers between decisions. It survives a serde round trip, so it
 /// can live in a file, in S3, or in the simulator's memory.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -112,6 +128,10 @@ pub struct ScalerState {
     /// travels through the Lambda's futures).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<Box<ReferenceState>>,
+    /// The script policy's own map, as the script left it; absent for other policies and
+    /// while the script keeps nothing (boxed: the state travels through the Lambda's futures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub script: Option<Box<BTreeMap<String, StateValue>>>,
 }
 
 /// `t` clamped to `now` when it lies in the future or so far back that `now - t` overflows.

@@ -276,6 +276,26 @@ impl Config {
             PolicySpec::Slo(p) => self.check_slo(p)?,
             PolicySpec::AwsTargetTracking(p) => check_aws_target(p)?,
             PolicySpec::Keda(p) => check_keda(p)?,
+            PolicySpec::Script(p) => {
+                if let Err(rule) = p.check() {
+                    return Err(ConfigError::invalid(
+                        self.key_for("policy.source"),
+                        p.source.lines().next().unwrap_or_default(),
+                        format!("the script does not compile: {rule}"),
+                    ));
+                }
+                let params = self.key_for("policy.params");
+                for (name, v) in &p.params {
+                    check_finite(&format!("{params}.{name}"), *v)?;
+                }
+                if p.max_operations == 0 {
+                    return Err(ConfigError::invalid(
+                        self.key_for("policy.max_operations"),
+                        0,
+                        "a decision needs at least one operation",
+                    ));
+                }
+            }
         }
         if self.policy.is_reference() && self.forecast.is_some() {
             return Err(ConfigError::invalid(

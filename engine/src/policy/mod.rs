@@ -3,6 +3,7 @@
 pub mod alarm;
 pub mod aws_target;
 pub mod keda;
+pub mod script;
 pub mod seed;
 pub mod slo;
 pub mod step;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use alarm::{AlarmSpec, Statistic};
 pub use aws_target::AwsTargetTrackingParams;
 pub use keda::KedaParams;
+pub use script::ScriptParams;
 pub use seed::SeedParams;
 pub use slo::SloParams;
 pub use step::{AdjustmentType, StepBand, StepMetric, StepParams};
@@ -37,6 +39,8 @@ pub enum PolicySpec {
     AwsStepScaling(StepParams),
     /// Reference: a KEDA queue scaler with the Kubernetes HPA behind it.
     Keda(KedaParams),
+    /// A rule of the user's own, written in Rhai (sandboxed); the guards apply after it.
+    Script(ScriptParams),
 }
 
 impl Default for PolicySpec {
@@ -57,6 +61,7 @@ impl PolicySpec {
             Self::AwsTargetTracking(_) => "aws_target_tracking",
             Self::AwsStepScaling(_) => "aws_step_scaling",
             Self::Keda(_) => "keda",
+            Self::Script(_) => "script",
         }
     }
 
@@ -119,6 +124,7 @@ impl PolicySpec {
             Self::Target(p) => p.include_in_flight,
             Self::AwsTargetTracking(p) => p.include_in_flight,
             Self::Keda(p) => p.scale_on_in_flight,
+            Self::Script(p) => p.include_in_flight,
             // In-flight messages are being served, not waiting: the backlog to drain is the
             // visible count (the estimator reads in-flight messages on its own).
             Self::Slo(_) => false,

@@ -175,7 +175,8 @@ impl Config {
                     PolicySpec::Target(_)
                     | PolicySpec::Slo(_)
                     | PolicySpec::AwsTargetTracking(_)
-                    | PolicySpec::Keda(_) => {
+                    | PolicySpec::Keda(_)
+                    | PolicySpec::Script(_) => {
                         tracing::warn!(
                             key,
                             policy = self.policy.kind(),
@@ -220,6 +221,7 @@ impl Config {
                     PolicySpec::Target(p) => p.include_in_flight = value,
                     PolicySpec::AwsTargetTracking(p) => p.include_in_flight = value,
                     PolicySpec::Keda(p) => p.scale_on_in_flight = value,
+                    PolicySpec::Script(p) => p.include_in_flight = value,
                     PolicySpec::Slo(_) => tracing::warn!(
                         key,
                         "Ignored: the slo policy drains the visible backlog and reads in-flight messages on its own."
