@@ -43,8 +43,13 @@ pub(crate) fn without_userinfo(url: &str) -> String {
 /// An error and its sources, joined, so the cause is not hidden behind a generic message.
 /// Mask the result with [`redact`] before it leaves the probe.
 #[cfg_attr(
-    not(any(feature = "aws", feature = "rabbitmq", feature = "amazon-mq")),
-    allow(dead_code, reason = "used by the AWS and broker probes only")
+    not(any(
+        feature = "aws",
+        feature = "rabbitmq",
+        feature = "amazon-mq",
+        feature = "prometheus"
+    )),
+    allow(dead_code, reason = "used by the AWS, broker and HTTP probes only")
 )]
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -58,6 +63,31 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// A failed HTTP request (a management API, Jolokia, Prometheus) as a probe error about
+/// `target`: a timeout is `Timeout`, a refused or unreachable server `Connect`, anything else
+/// `Other`; the text is masked of `secret`. reqwest's text holds the URL, which every caller
+/// checked to hold no credentials.
+#[cfg(any(feature = "rabbitmq", feature = "prometheus"))]
+pub(crate) fn http_error(
+    target: &str,
+    error: &reqwest::Error,
+    secret: Option<&str>,
+    timeout_secs: u64,
+) -> crate::ProbeError {
+    let detail = redact(&error_chain(error), secret);
+    let target = target.to_string();
+    if error.is_timeout() {
+        crate::ProbeError::Timeout {
+            target,
+            secs: timeout_secs,
+        }
+    } else if error.is_connect() {
+        crate::ProbeError::Connect { target, detail }
+    } else {
+        crate::ProbeError::Other { target, detail }
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,28 @@ pub enum MetricMeaning {
     Rate,
 }
 
+impl MetricMeaning {
+    /// The sample a metric's value gives: `visible` (rounded) for a backlog,
+    /// `arrival_rate_per_s` for a rate; a value that is negative or not finite is no count.
+    pub fn sample(self, value: f64) -> Result<crate::QueueSample, String> {
+        if !value.is_finite() || value < 0.0 {
+            return Err(format!(
+                "the value {value} is not a count: a backlog or a rate must be a finite number >= 0"
+            ));
+        }
+        Ok(match self {
+            Self::Backlog => crate::QueueSample {
+                visible: value.round() as u64,
+                ..crate::QueueSample::default()
+            },
+            Self::Rate => crate::QueueSample {
+                arrival_rate_per_s: Some(value),
+                ..crate::QueueSample::default()
+            },
+        })
+    }
+}
+
 /// One metric of a CloudWatch query: a namespace, a name, its dimensions and a statistic.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

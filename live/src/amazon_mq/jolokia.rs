@@ -11,6 +11,7 @@ use tracing::debug;
 
 use super::settings::Settings;
 use super::{error_chain, redact};
+use crate::secrets::http_error;
 use crate::ProbeError;
 
 /// The attributes read: one request gives all three.
@@ -181,22 +182,12 @@ impl Jolokia {
     }
 
     fn transport_error(&self, target: &str, error: &reqwest::Error) -> ProbeError {
-        // reqwest's text holds the URL, which was checked to hold no credentials.
-        let detail = redact(
-            &error_chain(error),
+        http_error(
+            target,
+            error,
             self.password.as_ref().map(Secret::expose),
-        );
-        let target = target.to_string();
-        if error.is_timeout() {
-            ProbeError::Timeout {
-                target,
-                secs: self.timeout_secs,
-            }
-        } else if error.is_connect() {
-            ProbeError::Connect { target, detail }
-        } else {
-            ProbeError::Other { target, detail }
-        }
+            self.timeout_secs,
+        )
     }
 }
 

@@ -100,21 +100,7 @@ impl CloudWatchMetricProbe {
             MetricMeaning::Backlog => latest,
             MetricMeaning::Rate => series.rate_per_s(self.window),
         };
-        if !value.is_finite() || value < 0.0 {
-            return Err(format!(
-                "the value {value} is not a count: a backlog or a rate must be a finite number >= 0"
-            ));
-        }
-        Ok(match self.meaning {
-            MetricMeaning::Backlog => QueueSample {
-                visible: value.round() as u64,
-                ..QueueSample::default()
-            },
-            MetricMeaning::Rate => QueueSample {
-                arrival_rate_per_s: Some(value),
-                ..QueueSample::default()
-            },
-        })
+        self.meaning.sample(value)
     }
 }
 

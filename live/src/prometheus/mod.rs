@@ -9,7 +9,7 @@ use stepscale_engine::config::queue::{MetricMeaning, PrometheusQuery};
 use stepscale_engine::QueueSample;
 use tracing::debug;
 
-use crate::secrets::{error_chain, redact};
+use crate::secrets::{error_chain, http_error};
 use crate::{Probe, ProbeError};
 
 /// Runs one query each tick.
@@ -92,23 +92,14 @@ impl PrometheusProbe {
     }
 
     fn transport_error(&self, error: &reqwest::Error) -> ProbeError {
-        let detail = redact(
-            &error_chain(error),
+        http_error(
+            &self.endpoint,
+            error,
             self.password
                 .as_ref()
                 .map(stepscale_engine::config::Secret::expose),
-        );
-        let target = self.endpoint.clone();
-        if error.is_timeout() {
-            ProbeError::Timeout {
-                target,
-                secs: self.timeout_secs,
-            }
-        } else if error.is_connect() {
-            ProbeError::Connect { target, detail }
-        } else {
-            ProbeError::Other { target, detail }
-        }
+            self.timeout_secs,
+        )
     }
 
     /// The one value an answer holds, or why it holds none.
@@ -157,15 +148,8 @@ impl PrometheusProbe {
                 )))
             }
         };
-        let value: f64 = text
-            .parse()
-            .map_err(|_| self.other(format!("the value {text:?} is not a number")))?;
-        if !value.is_finite() || value < 0.0 {
-            return Err(self.other(format!(
-                "the value {value} is not a count: a backlog or a rate must be a finite number >= 0"
-            )));
-        }
-        Ok(value)
+        text.parse()
+            .map_err(|_| self.other(format!("the value {text:?} is not a number")))
     }
 }
 
@@ -202,15 +186,8 @@ impl Probe for PrometheusProbe {
         })?;
         let value = self.value(answer)?;
         debug!(query = %self.query, value, "Read Prometheus query.");
-        Ok(match self.meaning {
-            MetricMeaning::Backlog => QueueSample {
-                visible: value.round() as u64,
-                ..QueueSample::default()
-            },
-            MetricMeaning::Rate => QueueSample {
-                arrival_rate_per_s: Some(value),
-                ..QueueSample::default()
-            },
-        })
+        self.meaning
+            .sample(value)
+            .map_err(|detail| self.other(detail))
     }
 }

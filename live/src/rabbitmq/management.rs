@@ -8,8 +8,9 @@ use stepscale_engine::config::queue::RabbitMqQueue;
 use stepscale_engine::config::Secret;
 use tracing::debug;
 
+use super::error_chain;
 use super::pattern::encode_segment;
-use super::{error_chain, redact};
+use crate::secrets::http_error;
 use crate::ProbeError;
 
 /// The columns asked for when listing, so a vhost with many queues stays a small reply.
@@ -176,18 +177,11 @@ impl Management {
     }
 
     fn transport_error(&self, target: &str, error: &reqwest::Error) -> ProbeError {
-        // reqwest's text holds the URL, which was checked to hold no credentials.
-        let detail = redact(&error_chain(error), self.password.expose());
-        let target = target.to_string();
-        if error.is_timeout() {
-            ProbeError::Timeout {
-                target,
-                secs: self.timeout_secs,
-            }
-        } else if error.is_connect() {
-            ProbeError::Connect { target, detail }
-        } else {
-            ProbeError::Other { target, detail }
-        }
+        http_error(
+            target,
+            error,
+            Some(self.password.expose()),
+            self.timeout_secs,
+        )
     }
 }
