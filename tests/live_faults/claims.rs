@@ -9,10 +9,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::support;
-use super::support::live_run::{messages, stepscale, ticks, LiveRun, Tick};
+use super::support::live_run::{messages, stepscale, ticks, Tick};
 use super::support::relay::{self, Verdict};
 use super::{
-    service_at_2, service_at_2_in_s3, wall_clock_ms, Fixture, PERIOD, S3_INTERNAL_ERROR, SEED,
+    run_looping, service_at_2, service_at_2_in_s3, wall_clock_ms, Fixture, S3_INTERNAL_ERROR, SEED,
     TARGET,
 };
 
@@ -285,17 +285,11 @@ async fn sigterm_during_a_tick_finishes_the_tick_saves_its_state_and_exits_0() {
         Verdict::Forward
     });
     let spawned_ms = wall_clock_ms();
-    let mut run = LiveRun::spawn(stepscale(
-        &[
-            "--policy",
-            policy.to_str().unwrap(),
-            "--period-secs",
-            &PERIOD.as_secs().to_string(),
-            "--state-dir",
-            state_dir.to_str().unwrap(),
-        ],
+    let mut run = run_looping(
+        &policy,
+        &state_dir,
         &[("AWS_ENDPOINT_URL_ECS", ecs.as_str())],
-    ));
+    );
     started
         .recv_timeout(Duration::from_secs(30))
         .expect("the first tick asks ECS");

@@ -18,6 +18,21 @@ use support::relay::{self, Verdict};
 
 /// The loop's period in the looping tests.
 pub(crate) const PERIOD: Duration = Duration::from_secs(1);
+/// `stepscale run` on `policy` every [`PERIOD`], its state in `state_dir`, with `env` added.
+pub(crate) fn run_looping(policy: &Path, state_dir: &Path, env: &[(&str, &str)]) -> LiveRun {
+    LiveRun::spawn(stepscale(
+        &[
+            "--policy",
+            policy.to_str().unwrap(),
+            "--period-secs",
+            &PERIOD.as_secs().to_string(),
+            "--state-dir",
+            state_dir.to_str().unwrap(),
+        ],
+        env,
+    ))
+}
+
 /// The Redis probe's `timeout_secs` in every policy here: the longest one read may wait on a
 /// server that accepts and never answers (connect, then each command).
 pub(crate) const REDIS_TIMEOUT_SECS: u64 = 3;
@@ -147,17 +162,7 @@ pub(crate) async fn the_broker_dies_mid_loop_every_tick_holds_on_time_then_decis
         SEED,
     );
     let state_dir = dir.path().join("state");
-    let mut run = LiveRun::spawn(stepscale(
-        &[
-            "--policy",
-            policy.to_str().unwrap(),
-            "--period-secs",
-            &PERIOD.as_secs().to_string(),
-            "--state-dir",
-            state_dir.to_str().unwrap(),
-        ],
-        &[],
-    ));
+    let mut run = run_looping(&policy, &state_dir, &[]);
 
     // Up: three ticks, each a hold at 10.
     let mut last_up = None;

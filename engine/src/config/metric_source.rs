@@ -151,11 +151,16 @@ impl CloudWatchMetric {
                         "the expression must not be empty",
                     ));
                 }
-                if self.metrics.is_empty() && !e.contains("SEARCH(") {
+                // SEARCH() and a Metrics Insights query (SELECT ...) name their own metrics.
+                let self_contained = e.contains("SEARCH(")
+                    || e.trim_start()
+                        .get(..6)
+                        .is_some_and(|w| w.eq_ignore_ascii_case("SELECT"));
+                if self.metrics.is_empty() && !self_contained {
                     return Err(ConfigError::invalid(
                         format!("{key}.metrics"),
                         "[]",
-                        "an expression without SEARCH() needs the metrics it refers to, each with an `id`",
+                        "an expression without SEARCH() or SELECT needs the metrics it refers to, each with an `id`",
                     ));
                 }
                 let mut seen = std::collections::BTreeSet::new();
@@ -281,15 +286,18 @@ fn check_metric(
 
 fn check_stat(key: &str, stat: &str) -> Result<(), ConfigError> {
     const NAMED: [&str; 5] = ["Average", "Sum", "Minimum", "Maximum", "SampleCount"];
-    // Percentiles and their kin: p99, p99.9, tm90, wm99, tc50, ts90, IQM...
+    // Percentiles and their kin, as CloudWatch writes them in either case: p99, p99.9, tm90,
+    // TM(10%:90%), wm99, tc50, ts90, PR(:300), IQM.
     let extended = stat == "IQM"
         || ["p", "tm", "wm", "tc", "ts", "pr"].iter().any(|prefix| {
-            stat.strip_prefix(prefix).is_some_and(|rest| {
-                !rest.is_empty()
-                    && rest
-                        .chars()
-                        .all(|c| c.is_ascii_digit() || matches!(c, '.' | '(' | ')' | ':' | '%'))
-            })
+            let (head, rest) = (stat.get(..prefix.len()), stat.get(prefix.len()..));
+            head.is_some_and(|h| h.eq_ignore_ascii_case(prefix))
+                && rest.is_some_and(|rest| {
+                    !rest.is_empty()
+                        && rest
+                            .chars()
+                            .all(|c| c.is_ascii_digit() || matches!(c, '.' | '(' | ')' | ':' | '%'))
+                })
         });
     if NAMED.contains(&stat) || extended {
         Ok(())
@@ -415,6 +423,34 @@ mod tests {
             ..CloudWatchMetric::default()
         };
         expr.check("queues[0]").unwrap();
+        // Expressions that name their own metrics, and statistics in AWS's own spellings.
+        for expression in [
+            "SUM(SEARCH('{Orders,Shard} PendingJobs', 'Maximum', 60))",
+            "SELECT MAX(PendingJobs) FROM Orders",
+        ] {
+            CloudWatchMetric {
+                expression: Some(expression.into()),
+                ..CloudWatchMetric::default()
+            }
+            .check("queues[0]")
+            .unwrap();
+        }
+        for stat in [
+            "p99",
+            "p99.9",
+            "TM(10%:90%)",
+            "tm90",
+            "PR(:300)",
+            "IQM",
+            "wm99",
+        ] {
+            CloudWatchMetric {
+                stat: Some(stat.into()),
+                ..single()
+            }
+            .check("queues[0]")
+            .unwrap_or_else(|e| panic!("{stat}: {e}"));
+        }
     }
 
     #[test]
