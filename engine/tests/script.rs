@@ -160,6 +160,28 @@ fn every_hostile_or_wrong_script_holds_and_the_decision_stays_quick() {
 }
 
 #[test]
+fn a_failed_script_holds_the_desired_count_while_stopped_tasks_drain() {
+    let c = Controller::new(script("loop {}", &[]), guards(1, 50), Combine::Max, vec![]);
+    // A scale-in to 5 is under way: 7 tasks still run. Holding means 5, not 7.
+    let service = ServiceState {
+        desired: 5,
+        running: 7,
+        pending: 0,
+    };
+    let d = c.tick(
+        &60_000,
+        &[Ok(QueueSample::visible(500))],
+        service,
+        &mut ScalerState::default(),
+    );
+    assert_eq!(d.desired, 5, "{d:?}");
+    assert!(
+        matches!(d.reason, Reason::ScriptFailed { holding: 5 }),
+        "{d:?}"
+    );
+}
+
+#[test]
 fn the_guards_apply_after_the_script() {
     let c = Controller::new(script("1000", &[]), guards(2, 10), Combine::Max, vec![]);
     let d = tick(&c, 60, 5, 4, &mut ScalerState::default());

@@ -87,7 +87,8 @@ pub struct ScriptInput<'a> {
     pub pending: u32,
     /// The desired count before this decision.
     pub desired: u32,
-    /// The count the policy measures from (desired, or running + pending).
+    /// The capacity already ordered: the desired count, or running + pending when that is
+    /// higher.
     pub current: u32,
     /// Now, epoch milliseconds.
     pub now_ms: Millis,
@@ -139,7 +140,9 @@ impl ScriptParams {
     }
 
     /// The script's decision; any failure (an error, too many operations, a value that is
-    /// no count, a state it cannot keep) is logged and holds `current`.
+    /// no count, a state it cannot keep) is logged and holds the desired count (not
+    /// `current`, which can be above it while stopped tasks drain: holding that would scale
+    /// out).
     pub fn recommend(
         &self,
         input: &ScriptInput<'_>,
@@ -150,13 +153,13 @@ impl ScriptParams {
             Err(error) => {
                 tracing::warn!(
                     error = %error,
-                    holding = input.current,
+                    holding = input.desired,
                     "The script policy failed: holding."
                 );
                 (
-                    input.current,
+                    input.desired,
                     Reason::ScriptFailed {
-                        holding: input.current,
+                        holding: input.desired,
                     },
                     None,
                 )
