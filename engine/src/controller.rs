@@ -140,6 +140,20 @@ impl Controller {
         service: ServiceState,
         state: &mut ScalerState,
     ) -> Decision {
+        self.tick_capped(clock, readings, service, state, None)
+    }
+
+    /// [`Self::tick`] with a shared budget's `cap` as the last guard: a desired count above it
+    /// is cut to it (`limited_by = budget`), whatever the cooldowns or a failed read would
+    /// otherwise hold (see [`crate::budget`]).
+    pub fn tick_capped(
+        &self,
+        clock: &impl Clock,
+        readings: &[Reading],
+        service: ServiceState,
+        state: &mut ScalerState,
+        cap: Option<u32>,
+    ) -> Decision {
         let now = clock.now_ms();
         let clamped = state.clamp_times(now);
         if !clamped.is_empty() {
@@ -152,7 +166,7 @@ impl Controller {
         let combined = self.combine(readings);
         let previous = service.desired;
         let Some(metric) = combined.metric else {
-            return self.metric_failure(now, previous, state);
+            return self.metric_failure(now, previous, state, cap);
         };
         if combined.any_failed {
             state.consecutive_failures = state.consecutive_failures.saturating_add(1);
@@ -287,6 +301,10 @@ impl Controller {
                 limit = Some(Limit::ScaleOutCooldown);
             }
         }
+        if let Some(cap) = cap.filter(|&c| desired > c) {
+            desired = cap;
+            limit = Some(Limit::Budget);
+        }
         self.record(now, previous, desired, state);
         Decision {
             at_ms: now,
@@ -301,7 +319,13 @@ impl Controller {
     }
 
     /// Every read failed: hold (or raise to the fallback), never scale in.
-    fn metric_failure(&self, now: Millis, previous: u32, state: &mut ScalerState) -> Decision {
+    fn metric_failure(
+        &self,
+        now: Millis,
+        previous: u32,
+        state: &mut ScalerState,
+        cap: Option<u32>,
+    ) -> Decision {
         state.consecutive_failures = state.consecutive_failures.saturating_add(1);
         let consecutive = state.consecutive_failures;
         let g = &self.guards;
@@ -312,15 +336,20 @@ impl Controller {
             ),
             _ => (previous, Reason::MetricFailure { consecutive }),
         };
+        let recommended = desired;
+        let (desired, limit) = match cap {
+            Some(cap) if desired > cap => (cap, Limit::Budget),
+            _ => (desired, Limit::MetricFailure),
+        };
         self.record(now, previous, desired, state);
         Decision {
             at_ms: now,
             previous,
             desired,
-            recommended: desired,
+            recommended,
             action: action_of(previous, desired),
             reason,
-            limited_by: Some(Limit::MetricFailure),
+            limited_by: Some(limit),
             metric: None,
         }
     }

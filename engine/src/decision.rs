@@ -60,6 +60,8 @@ pub enum Limit {
     MetricFailure,
     /// The scale-out was capped at the tasks the sources can use (partitions, shards).
     UsefulTasks,
+    /// Cut to what a shared budget leaves this service (see [`crate::budget`]).
+    Budget,
 }
 
 impl Limit {
@@ -77,6 +79,7 @@ impl Limit {
             Self::StabilizationWindow => "stabilization_window",
             Self::MetricFailure => "metric_failure",
             Self::UsefulTasks => "useful_tasks",
+            Self::Budget => "budget",
         }
     }
 }

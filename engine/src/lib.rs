@@ -3,6 +3,7 @@
 //! The same [`Controller`] runs under the simulator and under the live runners, so a policy
 //! that was backtested is the policy that runs. Time comes only through a [`Clock`].
 
+pub mod budget;
 pub mod clock;
 pub mod config;
 pub mod controller;
@@ -16,6 +17,7 @@ pub mod queueing;
 pub mod state;
 pub mod time;
 
+pub use budget::{BudgetSpec, Budgets};
 pub use clock::{Clock, ManualClock, Millis};
 pub use config::{Config, ConfigError, ShadowSpec};
 pub use controller::Controller;

@@ -321,6 +321,7 @@ fn limit_names_match_the_serialized_ones() {
         Limit::StabilizationWindow,
         Limit::MetricFailure,
         Limit::UsefulTasks,
+        Limit::Budget,
     ] {
         assert_eq!(
             serde_json::to_string(&l).unwrap(),
