@@ -177,6 +177,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
     let mut next_stat_us = p.start_us + step_us;
     let mut arrivals_since_stat = 0u64;
     let mut events = Vec::new();
+    let mut completions = p.keep_completions.then(Completions::default);
     let mut now = p.start_us;
     loop {
         // Every boundary but the rows': what the run does never depends on the resolution.
@@ -247,6 +248,9 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
                 arrival
             };
             let finish = start + (service.sample_secs(&mut service_rng) * 1e6).round() as Micros;
+            if let Some(c) = &mut completions {
+                c.finished.push(finish);
+            }
             slots.work[slot] = (arrival, start, finish);
             slots.heap.push(Reverse((finish, slot)));
         }
@@ -330,6 +334,9 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
                         if crashed || !drain {
                             returned.push(Reverse(((receive + vt_us).max(now), arrival)));
                             redeliveries += 1;
+                            if let Some(c) = &mut completions {
+                                c.cancelled.push(finish);
+                            }
                         } else {
                             last_finish = last_finish.max(finish);
                         }
@@ -383,5 +390,38 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         drained: emptied,
         ticks: control.ticks.take().unwrap_or_default(),
         reactions,
+        completions: completions.map(|c| c.per_second(p.start_us)),
+    }
+}
+
+/// Finish times of the messages started, and of those whose task stopped before they finished
+/// (they went back to the queue and finish later, or never).
+#[derive(Default)]
+struct Completions {
+    finished: Vec<Micros>,
+    cancelled: Vec<Micros>,
+}
+
+impl Completions {
+    /// Messages completed per second from `start_us` (those still in a task when the run
+    /// ends included: they finish).
+    fn per_second(mut self, start_us: Micros) -> Vec<f64> {
+        self.finished.sort_unstable();
+        self.cancelled.sort_unstable();
+        let mut out: Vec<f64> = Vec::new();
+        let mut cancelled = self.cancelled.iter().peekable();
+        for &t in &self.finished {
+            // Each cancelled finish time removes one message with that finish time.
+            if cancelled.peek().is_some_and(|&&c| c == t) {
+                cancelled.next();
+                continue;
+            }
+            let second = ((t - start_us).max(0) / 1_000_000) as usize;
+            if out.len() <= second {
+                out.resize(second + 1, 0.0);
+            }
+            out[second] += 1.0;
+        }
+        out
     }
 }

@@ -235,6 +235,8 @@ struct Queue {
     stepped: u64,
     /// Runs of equal arrivals between events.
     spans: u64,
+    /// Messages taken per step, from step 0, when the run keeps its completions.
+    taken: Option<Vec<f64>>,
 }
 
 impl Queue {
@@ -272,6 +274,9 @@ impl Queue {
                 // The fleet keeps up over the whole run: everything is served in its step.
                 self.zero_wait += a * (end - j) as f64;
                 self.served_last_step = a;
+                if let Some(taken) = &mut self.taken {
+                    taken.extend(std::iter::repeat_n(a, (end - j) as usize));
+                }
                 self.last_served_arrival = end - 1;
                 j = end;
                 continue;
@@ -280,6 +285,9 @@ impl Queue {
             for jj in j..end {
                 self.step(a, jj, cap, step_us, slo_steps);
                 self.stats.backlog(self.backlog, dt_s);
+                if let Some(taken) = &mut self.taken {
+                    taken.push(self.served_last_step);
+                }
             }
             j = end;
         }
@@ -402,6 +410,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         stats: StepStats::new(p.plant.task_throughput_per_s()),
         stepped: 0,
         spans: 0,
+        taken: p.keep_completions.then(Vec::new),
     };
     let mut events = Vec::new();
     let mut cum_last_row = 0.0;
@@ -515,6 +524,10 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
     );
     let zero = q.zero_wait;
     q.waits.record(0, zero);
+    let completions = q
+        .taken
+        .take()
+        .map(|taken| per_second_completions(&taken, step, mean_service_s));
     let series = rec.finish();
     let reactions = q.stats.bursts.reactions(&control.scale_outs_s);
     Outcome {
@@ -537,5 +550,24 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         drained: emptied,
         ticks: control.ticks.take().unwrap_or_default(),
         reactions,
+        completions,
     }
+}
+
+/// Messages completed per second from the start: what was taken in a step completes one mean
+/// service time later (the fluid model's in-flight work, by Little's law).
+fn per_second_completions(taken: &[f64], step_us: Micros, mean_service_s: f64) -> Vec<f64> {
+    let shift_us = (mean_service_s * 1e6).round() as Micros;
+    let mut out: Vec<f64> = Vec::new();
+    for (j, &amount) in taken.iter().enumerate() {
+        if amount <= 0.0 {
+            continue;
+        }
+        let second = ((j as Micros * step_us + shift_us) / 1_000_000) as usize;
+        if out.len() <= second {
+            out.resize(second + 1, 0.0);
+        }
+        out[second] += amount;
+    }
+    out
 }

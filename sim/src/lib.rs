@@ -12,6 +12,7 @@ pub mod fluid;
 pub mod histogram;
 pub mod limits;
 pub mod model;
+pub mod multi;
 pub mod output;
 pub mod parity;
 pub mod plot;

@@ -68,6 +68,32 @@ pub enum BacktestError {
     },
 }
 
+/// The files one backtest writes.
+#[derive(Debug, Clone)]
+pub struct OutputFiles {
+    /// `summary.json`.
+    pub summary: PathBuf,
+    /// `timeseries.csv`.
+    pub csv: PathBuf,
+    /// `plot.png`.
+    pub png: PathBuf,
+    /// `plot.svg`.
+    pub svg: PathBuf,
+}
+
+impl OutputFiles {
+    /// The files in `staged`, each name after `prefix` (`""`, or `"orders."` beside other
+    /// services' files).
+    pub fn in_staging(staged: &mut StagedDir, prefix: &str) -> Self {
+        Self {
+            summary: staged.path(&format!("{prefix}summary.json")),
+            csv: staged.path(&format!("{prefix}timeseries.csv")),
+            png: staged.path(&format!("{prefix}plot.png")),
+            svg: staged.path(&format!("{prefix}plot.svg")),
+        }
+    }
+}
+
 /// A scenario ready to simulate.
 #[derive(Debug, Clone)]
 pub struct Backtest {
@@ -85,7 +111,7 @@ pub struct Backtest {
 
 /// The limits that need the policy and the arrivals: tasks, fleet slots, discrete messages and
 /// output rows.
-fn check_run_limits(
+pub(crate) fn check_run_limits(
     scenario: &Scenario,
     config: &Config,
     arrivals: &crate::arrivals::Arrivals,
@@ -259,6 +285,8 @@ impl Backtest {
             slo_us: (scenario.slo.wait_secs * 1e6).round() as Micros,
             seed: scenario.seed,
             keep_ticks: false,
+            keep_completions: false,
+            lockstep: None,
             tick_times_us: None,
             arrivals,
         };
@@ -363,18 +391,32 @@ impl Backtest {
             inputs: self.inputs(),
         };
         let mut staged = StagedDir::new(dir, "backtest", &rules)?;
-        let csv_path = staged.path("timeseries.csv");
-        let file = std::fs::File::create(&csv_path).map_err(|cause| OutputError::Io {
+        let files = OutputFiles::in_staging(&mut staged, "");
+        let (_, summary) = self.run_to_files(&self.prepared, &files, plot_cost)?;
+        staged.commit()?;
+        Ok(summary)
+    }
+
+    /// Simulates `prepared` and writes its files (`files.summary` included), streaming the
+    /// rows to `files.csv`; the outcome comes back without its rows.
+    pub fn run_to_files(
+        &self,
+        prepared: &Prepared,
+        files: &OutputFiles,
+        plot_cost: bool,
+    ) -> Result<(Outcome, Summary), BacktestError> {
+        let csv_path = &files.csv;
+        let file = std::fs::File::create(csv_path).map_err(|cause| OutputError::Io {
             action: "creating",
             path: csv_path.clone(),
             cause,
         })?;
         let sink = RowSink::Csv(Box::new(std::io::BufWriter::with_capacity(1 << 16, file)));
-        let (outcome, summary) = self.simulate_into(&self.prepared, &self.config, sink);
+        let (outcome, summary) = self.simulate_into(prepared, &self.config, sink);
         if let Some(detail) = &outcome.write_error {
             return Err(OutputError::Io {
                 action: "writing",
-                path: csv_path,
+                path: csv_path.clone(),
                 cause: std::io::Error::other(detail.clone()),
             }
             .into());
@@ -384,7 +426,11 @@ impl Backtest {
         }
         let mut json = serde_json::to_string_pretty(&summary).unwrap_or_default();
         json.push('\n');
-        staged.write("summary.json", json.as_bytes())?;
+        std::fs::write(&files.summary, json.as_bytes()).map_err(|cause| OutputError::Io {
+            action: "writing",
+            path: files.summary.clone(),
+            cause,
+        })?;
         let title = format!(
             "{} — {} policy, {} mode: p99 wait {:.1} s, {:.1} task-hours",
             summary.name(),
@@ -393,19 +439,16 @@ impl Backtest {
             summary.wait_p99_s,
             summary.task_hours
         );
-        let png = staged.path("plot.png");
-        let svg = staged.path("plot.svg");
         crate::plot::write_backtest(
-            &png,
-            &svg,
+            &files.png,
+            &files.svg,
             &title,
             &outcome.envelope,
-            self.prepared.start_us,
-            self.prepared.resolution_us as f64 / 1e6,
+            prepared.start_us,
+            prepared.resolution_us as f64 / 1e6,
             self.scenario.slo.wait_secs,
             plot_cost.then_some(self.scenario.cost.task_hour_usd),
         )?;
-        staged.commit()?;
-        Ok(summary)
+        Ok((outcome, summary))
     }
 }

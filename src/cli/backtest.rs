@@ -125,12 +125,45 @@ impl ScenarioArgs {
 /// Runs `backtest`.
 pub fn run(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
     let s = &args.scenario;
+    if stepscale_sim::multi::is_services_file(&s.scenario) {
+        return run_services(args);
+    }
     let backtest = Backtest::prepare(&s.scenario, &s.overrides(args.policy.clone()))?;
     // `run_and_write` checks `--out` before it simulates.
     let summary = backtest.run_and_write_with(&s.out, s.force, args.plot_cost)?;
     println!("{}", summary.human());
     println!(
         "  wrote {}/{{summary.json,timeseries.csv,plot.png,plot.svg}}",
+        s.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `backtest` on a services file: every service, its budgets and pipelines, as one.
+fn run_services(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
+    let s = &args.scenario;
+    let one_scenario = [
+        ("--trace", s.trace.is_some()),
+        ("--time-column", s.time_column.is_some()),
+        ("--value-column", s.value_column.is_some()),
+        ("--time-format", s.time_format.is_some()),
+        ("--scale", s.scale.is_some()),
+        ("--fidelity", s.fidelity.is_some()),
+        ("--resolution", s.resolution.is_some()),
+        ("--policy", args.policy.is_some()),
+        ("--plot-cost", args.plot_cost),
+    ];
+    if let Some((flag, _)) = one_scenario.iter().find(|(_, given)| *given) {
+        anyhow::bail!(
+            "{flag} applies to one scenario, and {} is a services file ([[services]]): set it in the scenario of the service it is for",
+            s.scenario.display()
+        );
+    }
+    let multi = stepscale_sim::multi::MultiBacktest::prepare(&s.scenario, s.seed)?;
+    let summary = multi.run_and_write(&s.out, s.force)?;
+    println!("{}", summary.human());
+    println!(
+        "  wrote {}/{{summary.json,SERVICE.summary.json,SERVICE.timeseries.csv,SERVICE.plot.png,SERVICE.plot.svg}}",
         s.out.display()
     );
     Ok(ExitCode::SUCCESS)

@@ -4,6 +4,7 @@
 
 mod csv;
 mod envelope;
+pub mod lockstep;
 mod recorder;
 mod schedule;
 mod stats;
@@ -49,6 +50,11 @@ pub struct Prepared {
     /// Keep every decision in [`Outcome::ticks`] (the parity check compares them with a live
     /// run's); off for backtests and tuning, which need only the counts.
     pub keep_ticks: bool,
+    /// Keep the messages processed per second in [`Outcome::completions`] (a pipeline feeds
+    /// them to the next stage).
+    pub keep_completions: bool,
+    /// The shared budgets this service decides under, with the services it shares them with.
+    pub lockstep: Option<lockstep::Member>,
 }
 
 /// One decision of the simulated controller, as `stepscale run --record` writes a live one.
@@ -138,4 +144,7 @@ pub struct Outcome {
     pub ticks: Vec<TickRecord>,
     /// How fast the fleet answered bursts.
     pub reactions: Reactions,
+    /// Messages processed per second from the start, when [`Prepared::keep_completions`]
+    /// asked for them.
+    pub completions: Option<Vec<f64>>,
 }

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 
 use stepscale_engine::{Action, Controller, ManualClock, QueueSample, ScalerState, ServiceState};
 
+use super::lockstep::Member;
 use super::{Prepared, TickRecord};
 use crate::arrivals::Micros;
 use crate::fleet::{FleetEvent, SimFleet};
@@ -43,6 +44,8 @@ pub struct Control<'a> {
     pub ticks: Option<Vec<TickRecord>>,
     /// Explicit tick instants, when the run replays a recorded schedule.
     tick_times: Option<Vec<Micros>>,
+    /// The shared budgets this service decides under, in lockstep with the other services.
+    member: Option<Member>,
 }
 
 impl<'a> Control<'a> {
@@ -71,9 +74,29 @@ impl<'a> Control<'a> {
             last_action: None,
             ticks: p.keep_ticks.then(Vec::new),
             tick_times: p.tick_times_us.clone(),
+            member: p.lockstep.clone(),
         };
         c.schedule_next_snapshot();
+        if let Some(m) = &c.member {
+            m.publish(c.next_tick_bound());
+        }
         c
+    }
+
+    /// The earliest tick any later decision can have (ticks jitter, so a later tick may come
+    /// before one already scheduled).
+    fn next_tick_bound(&self) -> Micros {
+        let queued = self.queued.iter().map(|q| q.0).min().unwrap_or(Micros::MAX);
+        let unscheduled = match &self.tick_times {
+            Some(times) => usize::try_from(self.next_k)
+                .ok()
+                .and_then(|k| times.get(k).copied())
+                .unwrap_or(Micros::MAX),
+            None => self
+                .start_us
+                .saturating_add((self.next_k as Micros).saturating_mul(self.period_us)),
+        };
+        queued.min(self.next_tick_for_snapshot_us).min(unscheduled)
     }
 
     fn schedule_next_snapshot(&mut self) {
@@ -129,9 +152,24 @@ impl<'a> Control<'a> {
                 running: fleet.running(),
                 pending: fleet.pending(),
             };
-            let decision =
-                self.controller
-                    .tick(&self.clock, &[Ok(sample)], service, &mut self.state);
+            let decision = match &self.member {
+                None => self
+                    .controller
+                    .tick(&self.clock, &[Ok(sample)], service, &mut self.state),
+                Some(member) => {
+                    let turn = member.turn(tick);
+                    let (decision, want) = stepscale_engine::budget::decide_within(
+                        self.controller,
+                        &self.clock,
+                        &[Ok(sample)],
+                        service,
+                        &mut self.state,
+                        |_| turn.cap(),
+                    );
+                    turn.done(want, decision.desired, self.next_tick_bound());
+                    decision
+                }
+            };
             self.decisions += 1;
             tracing::debug!(
                 at_ms = decision.at_ms,
@@ -172,6 +210,15 @@ impl<'a> Control<'a> {
             if decision.desired != fleet.desired() {
                 fleet.set_desired(now, decision.desired, events);
             }
+        }
+    }
+}
+
+impl Drop for Control<'_> {
+    /// A service that is done (or failed) holds up no other.
+    fn drop(&mut self) {
+        if let Some(m) = &self.member {
+            m.publish(Micros::MAX);
         }
     }
 }

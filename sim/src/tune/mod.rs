@@ -471,6 +471,8 @@ mod tests {
             slo_us: 1_000_000,
             seed: 1,
             keep_ticks: false,
+            keep_completions: false,
+            lockstep: None,
             tick_times_us: None,
         };
         let (a, b) = split(&p, 120_000_000, 0).unwrap();
