@@ -42,6 +42,69 @@ pub struct RunArgs {
     /// Serve `/metrics` (Prometheus) and `/healthz` on this address, e.g. `0.0.0.0:9090`.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<String>,
+    /// Shared budgets over this run's services: a TOML file of `[[budget]]` tables, members
+    /// named by their ECS service names.
+    #[arg(long, value_name = "FILE")]
+    budget: Option<PathBuf>,
+}
+
+/// The name a budget knows a service by: its ECS service name, as the runner logs it.
+fn service_name(config: &Config) -> String {
+    config
+        .service
+        .identity(config.region.as_deref())
+        .map_or_else(
+            |_| config.service.state_names().1.to_string(),
+            |id| id.service,
+        )
+}
+
+/// Reads `--budget` and checks it against the services of the run (by ECS service name).
+fn load_budgets(
+    path: &Path,
+    configs: &[Config],
+) -> anyhow::Result<Vec<stepscale_engine::BudgetSpec>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--budget {}: cannot be read", path.display()))?;
+    let file: stepscale_engine::budget::BudgetsFile = toml::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "--budget {}: not a budget file ([[budget]] tables): {}",
+            path.display(),
+            e.message()
+        )
+    })?;
+    if file.budget.is_empty() {
+        bail!(
+            "--budget {}: holds no [[budget]] table; nothing was read or scaled",
+            path.display()
+        );
+    }
+    let names: Vec<String> = configs.iter().map(service_name).collect();
+    for spec in &file.budget {
+        for m in &spec.members {
+            if names.iter().filter(|n| **n == m.service).count() > 1 {
+                bail!(
+                    "--budget {}: budget {:?} names service {:?}, which two --policy files run (in different clusters): a budget needs service names that are unique in the run",
+                    path.display(),
+                    spec.name,
+                    m.service
+                );
+            }
+        }
+    }
+    stepscale_engine::budget::validate(&file.budget, |s| {
+        names
+            .iter()
+            .position(|n| n == s)
+            .map(|i| configs[i].guards.min_tasks)
+    })
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "--budget {}: {e}; nothing was read or scaled",
+            path.display()
+        )
+    })?;
+    Ok(file.budget)
 }
 
 /// The state store of a service, or of one of its shadow policies (`shadow`): S3 when a bucket
@@ -104,6 +167,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|p| super::load_config(Some(p)))
             .collect::<anyhow::Result<_>>()?
+    };
+    let budgets = match &args.budget {
+        Some(path) => load_budgets(path, &configs)?,
+        None => Vec::new(),
     };
     if args.record.is_some() && configs.len() > 1 {
         bail!("--record writes one service's trace: give a single --policy");
@@ -173,6 +240,41 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 stepscale_live::aws::check_credentials(&sdk)
                     .await
                     .map_err(anyhow::Error::msg)?;
+            }
+            if !budgets.is_empty() {
+                // Each member starts from the count ECS holds now.
+                let mut now = std::collections::BTreeMap::new();
+                for runner in &runners {
+                    let desired = runner.current_desired().await.with_context(|| {
+                        format!(
+                            "reading {}'s desired count for the budget; nothing was scaled",
+                            runner.name()
+                        )
+                    })?;
+                    now.insert(runner.name().to_string(), desired);
+                }
+                let ledger = stepscale_engine::Budgets::new(&budgets, |s| {
+                    let min = configs
+                        .iter()
+                        .find(|c| service_name(c) == s)
+                        .map_or(0, |c| c.guards.min_tasks);
+                    (min, now.get(s).copied().unwrap_or(0))
+                });
+                for u in ledger.usage() {
+                    tracing::info!(budget = %u.name, used = u.used, capacity = u.capacity, "Budget: members' desired counts now.");
+                }
+                let shared = std::sync::Arc::new(tokio::sync::Mutex::new(ledger));
+                runners = runners
+                    .into_iter()
+                    .map(|r| {
+                        let governed = shared.try_lock().is_ok_and(|l| l.governs(r.name()));
+                        if governed {
+                            r.with_budget(std::sync::Arc::clone(&shared))
+                        } else {
+                            r
+                        }
+                    })
+                    .collect();
             }
             let options = LoopOptions {
                 period,

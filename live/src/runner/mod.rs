@@ -67,7 +67,14 @@ pub struct ServiceRunner {
     recorder: Option<TraceRecorder>,
     shadows: Vec<Shadow>,
     read_timeout: Duration,
+    /// The budgets this service shares with others of the same `run` (see
+    /// [`stepscale_engine::budget`]), held from decision to action so no two members act on
+    /// the same room.
+    budget: Option<SharedBudgets>,
 }
+
+/// The budgets of one `run`, shared by its services' loops.
+pub type SharedBudgets = std::sync::Arc<tokio::sync::Mutex<stepscale_engine::Budgets>>;
 
 /// How long one queue read may take before it counts as failed, unless the loop sets it.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(20);
@@ -112,7 +119,22 @@ impl ServiceRunner {
             recorder,
             shadows: Vec::new(),
             read_timeout: DEFAULT_READ_TIMEOUT,
+            budget: None,
         })
+    }
+
+    /// Puts this service under the shared `budgets` (it must be one of their members).
+    #[must_use]
+    pub fn with_budget(mut self, budgets: SharedBudgets) -> Self {
+        self.budget = Some(budgets);
+        self
+    }
+
+    /// The service's desired count now, as ECS (or a dry run's `--desired`) gives it: what a
+    /// budget starts from.
+    #[cfg(feature = "aws")]
+    pub async fn current_desired(&self) -> Result<u32, RunnerError> {
+        Ok(self.describe().await?.state.desired)
     }
 
     /// Makes this a dry run that decides against this desired count (all running) instead of
@@ -242,6 +264,12 @@ impl ServiceRunner {
         for failed in readings.iter().filter_map(|r| r.as_ref().err()) {
             tracing::warn!(service = %self.name, error = %failed.message, "Metric read failed: holding, never read as zero.");
         }
+        // Held until the action is taken: the room this decision takes is then booked.
+        let budget = self.budget.clone();
+        let mut ledger = match &budget {
+            Some(b) => Some(b.lock().await),
+            None => None,
+        };
         let mut retried = false;
         loop {
             let loaded = match first_load.take() {
@@ -251,9 +279,29 @@ impl ServiceRunner {
             let mut state = loaded.state;
             self.release_unapplied_claim(&mut state, view.state.desired, now_ms);
             let before = state.cooldown_times();
-            let decision = self
-                .controller
-                .tick(&now_ms, &readings, view.state, &mut state);
+            let (decision, want) = match ledger.as_deref_mut() {
+                None => {
+                    let d = self
+                        .controller
+                        .tick(&now_ms, &readings, view.state, &mut state);
+                    (d, d.desired)
+                }
+                Some(ledger) => {
+                    // ECS is the truth about this service's count (a person may have set it).
+                    ledger.set_desired(&self.name, view.state.desired);
+                    stepscale_engine::budget::decide_within(
+                        &self.controller,
+                        &now_ms,
+                        &readings,
+                        view.state,
+                        &mut state,
+                        |_| ledger.cap(&self.name).map(|c| c.tasks),
+                    )
+                }
+            };
+            if decision.limited_by == Some(stepscale_engine::Limit::Budget) {
+                tracing::info!(service = %self.name, wanted = want, desired = decision.desired, "A shared budget cut the decision.");
+            }
             let estimate = Estimate::of(&state, self.forecast.as_ref(), now_ms);
             let report = |applied| TickReport {
                 service: self.name.clone(),
@@ -307,6 +355,14 @@ impl ServiceRunner {
                     return Err(e.into());
                 }
             };
+            if let Some(ledger) = ledger.as_deref_mut() {
+                let holds = match applied {
+                    Applied::Updated(n) => n,
+                    _ => view.state.desired,
+                };
+                ledger.commit(&self.name, want, holds);
+            }
+            drop(ledger);
             let mut report = report(applied);
             report.shadows = self.decide_shadows(now_ms, &readings, view.state).await;
             let shadow_desired: Vec<Option<u32>> = report
