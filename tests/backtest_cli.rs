@@ -434,3 +434,48 @@ fn plot_cost_adds_a_cumulative_cost_panel() {
         std::fs::read(tmp.path().join("cost/timeseries.csv")).unwrap()
     );
 }
+
+#[test]
+fn a_services_file_backtests_every_service_with_its_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = backtest(
+        &[
+            "--scenario",
+            "scenarios/services/budget.toml",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("budget cluster"), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).unwrap()).unwrap();
+    let budget = &summary["budgets"][0];
+    assert!(budget["peak"].as_f64().unwrap() <= budget["capacity"].as_f64().unwrap());
+    for name in ["orders", "reports"] {
+        for file in ["summary.json", "timeseries.csv", "plot.png", "plot.svg"] {
+            assert!(
+                out_dir.join(format!("{name}.{file}")).is_file(),
+                "{name}.{file}"
+            );
+        }
+    }
+    assert_eq!(png_size(&out_dir.join("plot.png")), (1600, 1100));
+    // A flag for one scenario is refused, and nothing is written.
+    refused(
+        &[
+            "--scenario",
+            "scenarios/services/budget.toml",
+            "--policy",
+            "scenarios/policies/slo.toml",
+        ],
+        &["--policy applies to one scenario", "services file"],
+    );
+}

@@ -175,8 +175,8 @@ fn every_link_reaches_a_file_and_a_heading() {
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
 
-/// Whether a TOML example is a policy (`stepscale config` accepts it), a scenario or a tune
-/// space.
+/// Whether a TOML example is a policy (`stepscale config` accepts it), a scenario, a tune
+/// space, a services file (`[[services]]`) or a budget file (`stepscale run --budget`).
 fn check_toml(text: &str) -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("example.toml");
@@ -197,10 +197,21 @@ fn check_toml(text: &str) -> Result<(), String> {
         Ok(_) => return Ok(()),
         Err(e) => e.message().to_string(),
     };
-    match stepscale_sim::tune::space::Space::parse(text, &file) {
-        Ok(_) => Ok(()),
+    if stepscale_sim::tune::space::Space::parse(text, &file).is_ok() {
+        return Ok(());
+    }
+    let as_services = match stepscale_sim::multi::check_text(text) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    match toml::from_str::<stepscale_engine::budget::BudgetsFile>(text) {
+        Ok(f) if !f.budget.is_empty() => Ok(()),
+        Ok(_) => Err(format!(
+            "not a policy ({as_policy}), a scenario ({as_scenario}), a tune space, a services file ({as_services}) nor a budget file (no [[budget]])"
+        )),
         Err(e) => Err(format!(
-            "not a policy ({as_policy}), a scenario ({as_scenario}) nor a tune space ({e})"
+            "not a policy ({as_policy}), a scenario ({as_scenario}), a tune space, a services file ({as_services}) nor a budget file ({})",
+            e.message()
         )),
     }
 }

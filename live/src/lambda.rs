@@ -114,7 +114,8 @@ pub async fn handle(shared: &Shared, payload: &Value) -> Result<Value, RunnerErr
         Err(e) => return Ok(permanent("setup", &e)),
     };
     let now_ms = wall_clock_ms();
-    match runner.tick(now_ms).await {
+    // Boxed: the tick future is large, and the handler's own future must stay small.
+    match Box::pin(runner.tick(now_ms)).await {
         Ok(r) => {
             let recorded = record_invocation(shared, &config, now_ms, &r).await;
             Ok(json!({

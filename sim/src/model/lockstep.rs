@@ -31,6 +31,8 @@ struct Inner {
     peak: Vec<f64>,
     /// Decisions cut by a budget, per service.
     cut: Vec<u64>,
+    /// Per budget, what it held after each decision: (tick, used).
+    series: Vec<Vec<(Micros, f64)>>,
 }
 
 /// What a lockstep run found.
@@ -40,6 +42,8 @@ pub struct LockstepReport {
     pub budgets: Vec<(String, f64, f64)>,
     /// Per service, in order: decisions a budget cut.
     pub cut: Vec<u64>,
+    /// Per budget, in order: what it held after each decision, (tick, used).
+    pub series: Vec<Vec<(Micros, f64)>>,
 }
 
 impl Lockstep {
@@ -47,7 +51,9 @@ impl Lockstep {
     #[must_use]
     pub fn new(budgets: Budgets, names: Vec<String>, rank: Vec<usize>) -> Arc<Self> {
         let n = names.len();
-        let peak = budgets.usage().iter().map(|u| u.used).collect();
+        let usage = budgets.usage();
+        let peak = usage.iter().map(|u| u.used).collect();
+        let series = usage.iter().map(|_| Vec::new()).collect();
         Arc::new(Self {
             inner: Mutex::new(Inner {
                 budgets,
@@ -56,6 +62,7 @@ impl Lockstep {
                 next: vec![Micros::MIN; n],
                 peak,
                 cut: vec![0; n],
+                series,
             }),
             turn: Condvar::new(),
         })
@@ -79,6 +86,7 @@ impl Lockstep {
                 .map(|(u, p)| (u.name, *p, u.capacity))
                 .collect(),
             cut: inner.cut.clone(),
+            series: inner.series.clone(),
         }
     }
 }
@@ -151,7 +159,7 @@ impl Turn<'_> {
 
     /// Records the decision (`want` asked, `desired` set) and that the next one is at `next`
     /// or later, and lets the others go on.
-    pub fn done(mut self, want: u32, desired: u32, next: Micros) {
+    pub fn done(mut self, tick: Micros, want: u32, desired: u32, next: Micros) {
         let me = self.member.index;
         let inner = &mut *self.inner;
         let name = inner.names[me].clone();
@@ -159,8 +167,14 @@ impl Turn<'_> {
         if desired < want {
             inner.cut[me] += 1;
         }
-        for (peak, u) in inner.peak.iter_mut().zip(inner.budgets.usage()) {
+        for ((peak, series), u) in inner
+            .peak
+            .iter_mut()
+            .zip(&mut inner.series)
+            .zip(inner.budgets.usage())
+        {
             *peak = peak.max(u.used);
+            series.push((tick, u.used));
         }
         inner.next[me] = next;
         drop(self.inner);

@@ -166,7 +166,7 @@ impl<'a> Control<'a> {
                         &mut self.state,
                         |_| turn.cap(),
                     );
-                    turn.done(want, decision.desired, self.next_tick_bound());
+                    turn.done(tick, want, decision.desired, self.next_tick_bound());
                     decision
                 }
             };

@@ -70,6 +70,19 @@ pub fn is_services_file(path: &Path) -> bool {
         .is_some_and(|t| t.contains_key("services"))
 }
 
+/// Checks the shape of a services file's text (its keys and types, at least one service),
+/// without loading the scenarios it names.
+///
+/// # Errors
+/// What is wrong, as TOML parsing or the first rule says it.
+pub fn check_text(text: &str) -> Result<(), String> {
+    let file: ServicesFile = toml::from_str(text).map_err(|e| e.message().to_string())?;
+    if file.services.is_empty() {
+        return Err("no [[services]] table".into());
+    }
+    Ok(())
+}
+
 /// A services file ready to run.
 #[derive(Debug, Clone)]
 pub struct MultiBacktest {
@@ -170,7 +183,7 @@ impl MultiBacktest {
                         "must name another service of this file",
                     ));
                 }
-            } else if s.arrivals_scale != 1.0 {
+            } else if (s.arrivals_scale - 1.0).abs() > f64::EPSILON {
                 return Err(invalid(
                     format!("services[{i}].arrivals_scale"),
                     s.arrivals_scale.to_string(),

@@ -12,6 +12,7 @@ use crate::arrivals::{ArrivalKind, Arrivals, Micros};
 use crate::model::lockstep::{Lockstep, LockstepReport, Member};
 use crate::model::{Outcome, Prepared, RowSink};
 use crate::output::OutputError;
+use crate::plot::{write_services, BudgetRun, ServiceRun};
 use crate::run::{check_run_limits, BacktestError, OutputFiles};
 use crate::staged::{OutputRules, StagedDir};
 use crate::summary::Summary;
@@ -74,18 +75,21 @@ impl MultiSummary {
     /// The lines `backtest` prints.
     #[must_use]
     pub fn human(&self) -> String {
+        use std::fmt::Write as _;
         let mut out = format!("{}: {:.1} task-hours in all\n", self.name, self.task_hours);
         for s in &self.services {
-            out.push_str(&format!(
-                "  {:<16} {:>10.0} messages (from {}), p99 wait {:.1} s, SLO violated {:.0} s, {:.1} task-hours, {} decisions cut by a budget\n",
+            let _ = writeln!(
+                out,
+                "  {:<16} {:>10.0} messages (from {}), p99 wait {:.1} s, SLO violated {:.0} s, {:.1} task-hours, {} decisions cut by a budget",
                 s.name, s.messages, s.arrivals_from, s.wait_p99_s, s.slo_violation_s, s.task_hours, s.budget_cuts
-            ));
+            );
         }
         for b in &self.budgets {
-            out.push_str(&format!(
-                "  budget {:<9} peak {} of {}\n",
+            let _ = writeln!(
+                out,
+                "  budget {:<9} peak {} of {}",
                 b.name, b.peak, b.capacity
-            ));
+            );
         }
         out.pop();
         out
@@ -145,6 +149,7 @@ impl MultiBacktest {
         let mut report = LockstepReport {
             budgets: Vec::new(),
             cut: vec![0; n],
+            series: Vec::new(),
         };
         if !members.is_empty() {
             let budgets = Budgets::new(&self.budgets, |name| {
@@ -215,6 +220,7 @@ impl MultiBacktest {
                 results[i] = Some(ServiceOutcome { outcome, summary });
             }
             report.budgets = found.budgets;
+            report.series = found.series;
         }
         // The rest, stage by stage.
         for i in self.order()? {
@@ -287,11 +293,64 @@ impl MultiBacktest {
         let (results, report) =
             self.run_all(|i, p| self.backtests[i].run_to_files(p, &files[i], false))?;
         let summary = self.summarize(&results, &report);
+        self.plot(&mut staged, &results, &report)?;
         let mut json = serde_json::to_string_pretty(&summary).unwrap_or_default();
         json.push('\n');
         staged.write("summary.json", json.as_bytes())?;
         staged.commit()?;
         Ok(summary)
+    }
+
+    /// `plot.png` and `plot.svg`: every service and budget on one time axis.
+    fn plot(
+        &self,
+        staged: &mut StagedDir,
+        results: &[ServiceOutcome],
+        report: &LockstepReport,
+    ) -> Result<(), BacktestError> {
+        let start_us = self
+            .backtests
+            .iter()
+            .map(|b| b.prepared.start_us)
+            .min()
+            .unwrap_or(0);
+        let services: Vec<ServiceRun> = self
+            .services
+            .iter()
+            .zip(results)
+            .zip(&self.backtests)
+            .map(|((s, r), b)| ServiceRun {
+                name: s.name.clone(),
+                envelope: r.outcome.envelope.clone(),
+                slo_s: b.scenario.slo.wait_secs,
+            })
+            .collect();
+        let budgets: Vec<BudgetRun> = report
+            .budgets
+            .iter()
+            .zip(&report.series)
+            .map(|((name, _, capacity), series)| BudgetRun {
+                name: name.clone(),
+                capacity: *capacity,
+                series: series.clone(),
+            })
+            .collect();
+        let cuts: u64 = report.cut.iter().sum();
+        let title = format!(
+            "{} — {} services, {:.1} task-hours{}",
+            self.name,
+            services.len(),
+            results.iter().map(|r| r.summary.task_hours).sum::<f64>(),
+            if budgets.is_empty() {
+                String::new()
+            } else {
+                format!(", {cuts} decisions cut by a budget")
+            }
+        );
+        let png = staged.path("plot.png");
+        let svg = staged.path("plot.svg");
+        write_services(&png, &svg, &title, &services, &budgets, start_us)?;
+        Ok(())
     }
 
     /// The `summary.json` of a run.

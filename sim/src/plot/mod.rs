@@ -8,6 +8,7 @@ mod compare;
 mod envelope;
 mod panel;
 mod parity;
+mod services;
 
 use std::path::Path;
 use std::sync::Once;
@@ -20,6 +21,7 @@ pub use backtest::write_backtest;
 pub use compare::write_compare;
 pub use panel::{Line, Stroke};
 pub use parity::write_parity;
+pub use services::{write_services, BudgetRun, ServiceRun};
 
 const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 const WIDTH: u32 = 1600;
