@@ -442,3 +442,101 @@ fn a_reference_that_beats_the_best_is_said_plainly() {
         "{stdout}"
     );
 }
+
+/// `tune --service`: the last stage of a pipeline tuned on what the stage before sends it, and
+/// the tuned policy, put back in the chain, gives the figures tune reported.
+#[test]
+fn a_pipeline_stage_is_tuned_on_its_upstream_and_keeps_its_figures_in_the_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("tune");
+    let run = stepscale(&[
+        "tune",
+        "--scenario",
+        "scenarios/services/pipeline.toml",
+        "--service",
+        "thumbnails",
+        "--space",
+        "scenarios/spaces/thumbnails-slo.toml",
+        "--constraint",
+        "wait_p99_s<=120",
+        "--budget",
+        "30",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    ok(&run);
+    let best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("best.json")).unwrap()).unwrap();
+    let tuned = &best["best"]["train"][0];
+    assert_eq!(
+        tuned["trace"],
+        "completions of ingest in ingest-to-thumbnails"
+    );
+    // The chain again, thumbnails under best.toml.
+    let dir = tmp.path().join("chain");
+    std::fs::create_dir(&dir).unwrap();
+    let services = root().join("scenarios/services");
+    for f in ["ingest.toml", "pipeline.toml"] {
+        std::fs::copy(services.join(f), dir.join(f)).unwrap();
+    }
+    let stage = std::fs::read_to_string(services.join("thumbnails.toml")).unwrap();
+    let head = &stage[..stage.find("[scaler.").unwrap()];
+    let head = head.replacen(
+        "fidelity",
+        &format!("policy_file = {:?}\nfidelity", out.join("best.toml")),
+        1,
+    );
+    std::fs::write(dir.join("thumbnails.toml"), head).unwrap();
+    let chain = tmp.path().join("chain-out");
+    ok(&stepscale(&[
+        "backtest",
+        "--scenario",
+        dir.join("pipeline.toml").to_str().unwrap(),
+        "--out",
+        chain.to_str().unwrap(),
+    ]));
+    for key in ["wait_p99_s", "task_hours", "messages"] {
+        let in_chain = summary_value(&chain.join("thumbnails.summary.json"), key);
+        let said = tuned[key].as_f64().unwrap();
+        assert!(
+            (in_chain - said).abs() <= 1e-9 * said.abs().max(1.0),
+            "{key}: tune said {said}, the chain gives {in_chain}"
+        );
+    }
+    // Stages tune cannot take alone are refused, naming why.
+    for (service, needle) in [
+        ("ingest", "feeds \"thumbnails\""),
+        ("nobody", "names no service"),
+    ] {
+        let out = stepscale(&[
+            "tune",
+            "--scenario",
+            "scenarios/services/pipeline.toml",
+            "--service",
+            service,
+            "--space",
+            "scenarios/spaces/thumbnails-slo.toml",
+            "--out",
+            tmp.path().join("refused").to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(needle), "{err}");
+    }
+    let out = stepscale(&[
+        "tune",
+        "--scenario",
+        "scenarios/services/budget.toml",
+        "--service",
+        "orders",
+        "--space",
+        "scenarios/spaces/thumbnails-slo.toml",
+        "--out",
+        tmp.path().join("refused").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("is under budget"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("refused").exists());
+}

@@ -57,6 +57,53 @@ pub struct TuneArgs {
     /// Worker threads (default: one per core). Outputs do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
+    /// With a services file as --scenario: the pipeline stage to tune, on the arrivals the
+    /// stages before it send (simulated once). The last stage of a chain, under no budget.
+    #[arg(long, value_name = "NAME")]
+    service: Option<String>,
+}
+
+/// The scenario to tune: `--scenario` itself, or with a services file the stage `--service`
+/// as the chain feeds it. Returns the backtest and the files it reads.
+fn tuned_backtest(
+    s: &ScenarioArgs,
+    service: Option<&str>,
+) -> anyhow::Result<(Backtest, Vec<PathBuf>)> {
+    if !stepscale_sim::multi::is_services_file(&s.scenario) {
+        if let Some(name) = service {
+            bail!(
+                "--service {name}: picks a stage of a services file ([[services]]), and {} is one scenario; leave --service out",
+                s.scenario.display()
+            );
+        }
+        let backtest = Backtest::prepare(&s.scenario, &s.overrides(None))?;
+        let inputs = backtest.inputs();
+        return Ok((backtest, inputs));
+    }
+    let Some(name) = service else {
+        bail!(
+            "{} is a services file ([[services]]): name the stage to tune with --service",
+            s.scenario.display()
+        );
+    };
+    let one_scenario = [
+        ("--trace", s.trace.is_some()),
+        ("--time-column", s.time_column.is_some()),
+        ("--value-column", s.value_column.is_some()),
+        ("--time-format", s.time_format.is_some()),
+        ("--scale", s.scale.is_some()),
+        ("--fidelity", s.fidelity.is_some()),
+        ("--resolution", s.resolution.is_some()),
+    ];
+    if let Some((flag, _)) = one_scenario.iter().find(|(_, given)| *given) {
+        bail!(
+            "{flag} applies to one scenario, and {} is a services file: set it in the stage's scenario",
+            s.scenario.display()
+        );
+    }
+    let multi = stepscale_sim::multi::MultiBacktest::prepare(&s.scenario, s.seed)?;
+    let backtest = multi.stage(name)?;
+    Ok((backtest, multi.inputs()))
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -175,8 +222,7 @@ pub fn run(args: &TuneArgs) -> anyhow::Result<ExitCode> {
         bail!("--shard needs --search random or grid: refine's rounds depend on each other");
     }
     let space = Space::load(space_path)?;
-    let backtest = Backtest::prepare(&s.scenario, &s.overrides(None))?;
-    let mut inputs = backtest.inputs();
+    let (backtest, mut inputs) = tuned_backtest(s, args.service.as_deref())?;
     inputs.push(space_path.clone());
     let rules = OutputRules {
         force: s.force,

@@ -17,6 +17,7 @@
 //! ```
 
 mod run;
+mod stage;
 
 pub use run::{BudgetLine, MultiSummary, ServiceLine, ServiceOutcome};
 

@@ -97,7 +97,7 @@ impl MultiSummary {
 }
 
 /// Upstream completions per second as a stage's arrivals, from the upstream's start.
-fn fed_arrivals(
+pub(super) fn fed_arrivals(
     upstream: &Prepared,
     completions: &[f64],
     scale: f64,
