@@ -5,6 +5,7 @@
 //! message). The same inputs and seed give byte-identical outputs.
 
 pub mod arrivals;
+pub mod calibrate;
 pub mod discrete;
 pub mod dist;
 pub mod fleet;

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch; `anyhow` lives here, at the binary's edge.
 
 mod backtest;
+mod calibrate;
 mod decide;
 mod parity;
 #[cfg(feature = "live")]
@@ -44,6 +45,7 @@ mod examples {
     pub const RUN: &str =
         "Example:\n  $ stepscale run --policy scenarios/policies/live/sqs.toml --dry-run --once";
     pub const PARITY: &str = "Example:\n  $ stepscale parity --scenario tests/parity/plant.toml --record observed.csv --out out/parity";
+    pub const CALIBRATE: &str = "Example:\n  $ stepscale calibrate --record scenarios/records/worker.csv --policy scenarios/records/worker-policy.toml --concurrency 2 --out out/calibrated";
     #[cfg(feature = "live")]
     pub const IAM: &str = "Example:\n  $ stepscale iam --policy scenarios/policies/live/sqs.toml --region eu-west-1 --account 123456789012";
     pub const CONFIG: &str =
@@ -73,6 +75,9 @@ enum Command {
     /// Replay a recorded live run (`run --record`) in the simulator; compare the decisions.
     #[command(after_help = examples::PARITY)]
     Parity(parity::ParityArgs),
+    /// Fit a scenario (plant, arrivals) to recorded live runs; write it with every fit's interval.
+    #[command(after_help = examples::CALIBRATE)]
+    Calibrate(calibrate::CalibrateArgs),
     /// Print the least-privilege IAM policy (JSON) for a configuration's service, state and queues.
     #[cfg(feature = "live")]
     #[command(after_help = examples::IAM)]
@@ -125,6 +130,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Parity(args) => {
             signals::install();
             parity::run(&args)
+        }
+        Command::Calibrate(args) => {
+            signals::install();
+            calibrate::run(&args)
         }
         #[cfg(feature = "live")]
         Command::Iam {

@@ -70,6 +70,10 @@ pub struct TickRecord {
     pub previous: u32,
     /// The desired count decided.
     pub desired: u32,
+    /// Running tasks before the decision.
+    pub running: u32,
+    /// Pending tasks before the decision.
+    pub pending: u32,
     /// The action.
     pub action: Action,
 }

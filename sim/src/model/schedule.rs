@@ -189,6 +189,8 @@ impl<'a> Control<'a> {
                     in_flight: sample.in_flight,
                     previous: decision.previous,
                     desired: decision.desired,
+                    running: service.running,
+                    pending: service.pending,
                     action: decision.action,
                 });
             }

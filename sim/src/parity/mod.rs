@@ -98,6 +98,9 @@ pub fn read_record(path: &Path) -> Result<Vec<LiveTick>, ParityError> {
         col("desired")?,
         col("action")?,
     );
+    // Records from before these columns were written have none.
+    let c_run = header.iter().position(|h| *h == "running");
+    let c_pend = header.iter().position(|h| *h == "pending");
     let mut ticks = Vec::new();
     for (i, line) in lines.enumerate() {
         let line_no = i + 2;
@@ -171,12 +174,21 @@ pub fn read_record(path: &Path) -> Result<Vec<LiveTick>, ParityError> {
                 ))
             }
         };
+        let tasks = |c: Option<usize>, name: &str| -> Result<Option<u32>, ParityError> {
+            let Some(c) = c else { return Ok(None) };
+            let v = cell(c, name)?;
+            v.parse()
+                .map(Some)
+                .map_err(|_| bad(name, v, "must be a whole number >= 0"))
+        };
         ticks.push(LiveTick {
             at_us,
             arrivals,
             visible: count(c_vis, "visible")?,
             in_flight: count(c_inf, "in_flight")?,
             desired,
+            running: tasks(c_run, "running")?,
+            pending: tasks(c_pend, "pending")?,
             action,
         });
     }
@@ -428,6 +440,8 @@ mod tests {
 
     fn tick(at_s: i64, arrivals: Option<f64>) -> LiveTick {
         LiveTick {
+            running: None,
+            pending: None,
             at_us: at_s * 1_000_000,
             arrivals,
             visible: arrivals.map(|_| 0),

@@ -20,6 +20,10 @@ pub struct LiveTick {
     pub in_flight: Option<u64>,
     /// The desired count ECS had before the decision.
     pub desired: u32,
+    /// Running tasks ECS reported before the decision (none: not in the record).
+    pub running: Option<u32>,
+    /// Pending tasks ECS reported before the decision (none: not in the record).
+    pub pending: Option<u32>,
     /// The action decided.
     pub action: Action,
 }

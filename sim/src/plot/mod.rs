@@ -4,6 +4,7 @@
 
 mod axis;
 mod backtest;
+mod calibration;
 mod compare;
 mod envelope;
 mod panel;
@@ -18,6 +19,7 @@ use plotters::prelude::*;
 
 use crate::output::OutputError;
 pub use backtest::write_backtest;
+pub use calibration::{write_calibration, CalibrationPlot};
 pub use compare::write_compare;
 pub use panel::{Line, Stroke};
 pub use parity::write_parity;

@@ -1,0 +1,493 @@
+//! `stepscale calibrate`: a scenario fitted from a service's own recorded runs (`stepscale run
+//! --record`): the arrivals as a trace, the mean service time by Little's law, the start-up
+//! delay as a lognormal fitted to the tasks seen starting, each with an interval; what the
+//! record cannot tell (concurrency, the service time's spread, the metric delay, the SLO) is
+//! taken from the live policy or the command line, or said to be assumed.
+
+pub mod fit;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::output::OutputError;
+use crate::parity::{read_record, LiveTick, ParityError};
+use crate::policy_file::PolicyFileError;
+use crate::staged::{OutputRules, StagedDir};
+use fit::{Fitted, Thin};
+
+/// What to calibrate from.
+#[derive(Debug, Clone, Default)]
+pub struct CalibrateInputs {
+    /// Recorded runs (`stepscale run --record`), in time order, each continuing the last.
+    pub records: Vec<PathBuf>,
+    /// A log of the messages sent, one row per message with a `time` column: the arrivals,
+    /// where the record's are estimated (probes that report no arrival rate).
+    pub arrivals: Option<PathBuf>,
+    /// The live policy the records were made under (its policy and guards go in the scenario).
+    pub policy: PathBuf,
+    /// Messages one task works on at once, when the policy does not state it.
+    pub concurrency: Option<u32>,
+    /// The service time's spread as a lognormal σ, when known (else exponential is assumed).
+    pub service_sigma: Option<f64>,
+    /// The metric delay of the probes, seconds.
+    pub metric_delay_secs: f64,
+    /// The scenario's name.
+    pub name: Option<String>,
+}
+
+/// Why calibration could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CalibrateError {
+    /// A record is unreadable or broken.
+    #[error(transparent)]
+    Record(#[from] ParityError),
+    /// The data are too thin for a fit.
+    #[error("not enough data for {0}")]
+    Thin(#[from] Thin),
+    /// The policy file.
+    #[error(transparent)]
+    Policy(#[from] PolicyFileError),
+    /// A command-line value, or records that do not fit together.
+    #[error("{flag} {value}: {rule}")]
+    Input {
+        /// The flag or file.
+        flag: String,
+        /// Its value.
+        value: String,
+        /// The rule.
+        rule: String,
+    },
+    /// Writing the outputs.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+/// What a calibration found and will write.
+#[derive(Debug, Clone, Serialize)]
+pub struct Calibration {
+    /// The scenario's name.
+    pub name: String,
+    /// The records, as given.
+    pub records: Vec<String>,
+    /// Every fitted parameter.
+    pub fitted: Vec<Fitted>,
+    /// What was stated, not fitted, and where it came from.
+    pub stated: Vec<Stated>,
+    /// Warnings about the data.
+    pub warnings: Vec<String>,
+    /// Per-second arrivals from the first row: (time µs, messages).
+    #[serde(skip)]
+    pub arrivals: Vec<(i64, f64)>,
+    /// The start-up delays seen, seconds.
+    #[serde(skip)]
+    pub startup_samples: Vec<f64>,
+    /// σ of the fitted start-up lognormal.
+    #[serde(skip)]
+    pub startup_sigma: f64,
+    /// Service-time estimates over the run: (time µs, seconds).
+    #[serde(skip)]
+    pub service_series: Vec<(i64, f64)>,
+    /// The scenario file's text.
+    #[serde(skip)]
+    pub scenario_toml: String,
+}
+
+/// A parameter the record cannot tell: its value and its source.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stated {
+    /// The parameter.
+    pub parameter: String,
+    /// The value.
+    pub value: String,
+    /// Where it came from.
+    pub source: String,
+}
+
+fn input(flag: &str, value: impl std::fmt::Display, rule: impl Into<String>) -> CalibrateError {
+    CalibrateError::Input {
+        flag: flag.into(),
+        value: value.to_string(),
+        rule: rule.into(),
+    }
+}
+
+/// The median gap between rows, µs.
+fn median_gap(ticks: &[LiveTick]) -> i64 {
+    let mut gaps: Vec<i64> = ticks.windows(2).map(|w| w[1].at_us - w[0].at_us).collect();
+    gaps.sort_unstable();
+    gaps.get(gaps.len() / 2).copied().unwrap_or(1_000_000)
+}
+
+/// Reads the records and joins them, refusing gaps: a gap's arrivals are unknown.
+fn read_all(records: &[PathBuf]) -> Result<Vec<LiveTick>, CalibrateError> {
+    if records.is_empty() {
+        return Err(input(
+            "--record",
+            "(none)",
+            "give at least one recorded run",
+        ));
+    }
+    let mut all: Vec<LiveTick> = Vec::new();
+    for path in records {
+        let ticks = read_record(path)?;
+        let gap = median_gap(&ticks);
+        if let Some(w) = ticks.windows(2).find(|w| w[1].at_us - w[0].at_us > 5 * gap) {
+            return Err(input(
+                "--record",
+                path.display(),
+                format!(
+                    "has a gap of {:.0} s after {} (rows are {:.1} s apart): the arrivals in it are unknown; calibrate on the parts before and after it separately",
+                    (w[1].at_us - w[0].at_us) as f64 / 1e6,
+                    stepscale_engine::time::rfc3339_millis(w[0].at_us / 1000),
+                    gap as f64 / 1e6
+                ),
+            ));
+        }
+        if let (Some(last), Some(first)) = (all.last(), ticks.first()) {
+            if first.at_us <= last.at_us || first.at_us - last.at_us > 5 * gap {
+                return Err(input(
+                    "--record",
+                    path.display(),
+                    format!(
+                        "starts at {}, {} the previous record's end ({}): give records of one run in time order, each continuing the last",
+                        stepscale_engine::time::rfc3339_millis(first.at_us / 1000),
+                        if first.at_us <= last.at_us { "before" } else { "long after" },
+                        stepscale_engine::time::rfc3339_millis(last.at_us / 1000)
+                    ),
+                ));
+            }
+        }
+        all.extend(ticks);
+    }
+    if all.iter().all(|t| t.running.is_none()) {
+        return Err(input(
+            "--record",
+            records[0].display(),
+            "has no `running` column: record with a StepScale that writes it",
+        ));
+    }
+    Ok(all)
+}
+
+/// How many rows of `path` say their arrivals were estimated (a lower bound: the rise of
+/// visible + in-flight, for probes that report no arrival rate).
+fn estimated_rows(path: &Path) -> usize {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return 0;
+    };
+    let mut lines = text.lines();
+    let Some(c) = lines
+        .next()
+        .and_then(|h| h.split(',').position(|x| x == "arrivals_estimated"))
+    else {
+        return 0;
+    };
+    lines
+        .filter(|l| l.split(',').nth(c) == Some("true"))
+        .count()
+}
+
+/// Replaces each row's arrivals with the messages `log` has between it and the row before.
+fn arrivals_from_log(ticks: &mut [LiveTick], log: &Path) -> Result<(), CalibrateError> {
+    let spec = crate::trace::TraceSpec {
+        path: log.to_path_buf(),
+        time_column: "time".into(),
+        value_column: None,
+        time_format: crate::timefmt::TimeFormat::Auto,
+        scale: 1.0,
+    };
+    let arrivals =
+        crate::trace::read(&spec).map_err(|e| input("--arrivals", log.display(), e.to_string()))?;
+    let crate::arrivals::ArrivalKind::Events { times_us } = arrivals.kind else {
+        return Err(input(
+            "--arrivals",
+            log.display(),
+            "must have one row per message",
+        ));
+    };
+    let mut next = 0;
+    // Messages sent before the first row were in the queue when it looked.
+    while times_us.get(next).is_some_and(|&t| t <= ticks[0].at_us) {
+        next += 1;
+    }
+    ticks[0].arrivals = Some(0.0);
+    for t in ticks.iter_mut().skip(1) {
+        let from = next;
+        while times_us.get(next).is_some_and(|&x| x <= t.at_us) {
+            next += 1;
+        }
+        t.arrivals = Some((next - from) as f64);
+    }
+    Ok(())
+}
+
+/// Each row's arrivals spread over whole seconds from the first row.
+fn per_second(ticks: &[LiveTick]) -> Vec<(i64, f64)> {
+    let start = ticks[0].at_us;
+    let end = ticks[ticks.len() - 1].at_us;
+    let secs = ((end - start) / 1_000_000 + 1) as usize;
+    let mut out = vec![0.0; secs];
+    for w in ticks.windows(2) {
+        let Some(a) = w[1].arrivals else { continue };
+        let (from, to) = (
+            (w[0].at_us - start) as f64 / 1e6,
+            (w[1].at_us - start) as f64 / 1e6,
+        );
+        let span = (to - from).max(1e-9);
+        let mut t = from;
+        while t < to {
+            let s = t.floor();
+            let next = (s + 1.0).min(to);
+            if let Some(bin) = out.get_mut(s as usize) {
+                *bin += a * (next - t) / span;
+            }
+            t = next;
+        }
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(i, a)| (start + i as i64 * 1_000_000, a))
+        .collect()
+}
+
+/// Fits a scenario to `inputs`.
+///
+/// # Errors
+/// Unreadable or broken records, records with gaps, a policy file that does not load, a
+/// concurrency nobody states, and data too thin for a fit (naming what is missing).
+pub fn calibrate(inputs: &CalibrateInputs) -> Result<Calibration, CalibrateError> {
+    let mut ticks = read_all(&inputs.records)?;
+    let arrivals_source = match &inputs.arrivals {
+        Some(log) => {
+            arrivals_from_log(&mut ticks, log)?;
+            format!("the log of messages sent, {}", log.display())
+        }
+        None => {
+            let estimated: usize = inputs.records.iter().map(|r| estimated_rows(r)).sum();
+            if estimated * 10 > ticks.len() {
+                return Err(input(
+                    "--record",
+                    inputs.records[0].display(),
+                    format!(
+                        "{estimated} of {} rows have estimated arrivals (arrivals_estimated = true: the probe reports no arrival rate, so the record holds only the rise of the backlog, a lower bound that would make every message look slow): give --arrivals with a log of the messages sent, or record from a probe that reports a rate (SQS, RabbitMQ, SNS)",
+                        ticks.len()
+                    ),
+                ));
+            }
+            "the record's `arrivals` column (the probe's arrival rate × the time between rows)"
+                .into()
+        }
+    };
+    let config = crate::policy_file::load(&inputs.policy, &std::collections::BTreeMap::new())?;
+    let (concurrency, source) = match (inputs.concurrency, &config.policy) {
+        (Some(c), _) if c >= 1 => (c, "--concurrency".to_string()),
+        (Some(c), _) => return Err(input("--concurrency", c, "must be at least 1")),
+        (None, stepscale_engine::PolicySpec::Slo(p)) => (
+            p.concurrency,
+            format!("policy.concurrency in {}", inputs.policy.display()),
+        ),
+        (None, _) => {
+            return Err(input(
+                "--concurrency",
+                "(not given)",
+                "the record cannot tell how many messages one task works on at once, and the policy does not state it (only slo does): give --concurrency N, your worker's setting",
+            ))
+        }
+    };
+    if let Some(s) = inputs.service_sigma {
+        if !(s.is_finite() && (0.0..=3.0).contains(&s)) {
+            return Err(input("--service-sigma", s, "must be between 0 and 3"));
+        }
+    }
+    if !(inputs.metric_delay_secs.is_finite() && (0.0..=3600.0).contains(&inputs.metric_delay_secs))
+    {
+        return Err(input(
+            "--metric-delay-secs",
+            inputs.metric_delay_secs,
+            "must be between 0 and 3600",
+        ));
+    }
+    let intervals = fit::intervals(&ticks);
+    let (service, service_series) = fit::service_time(&intervals)?;
+    let samples = fit::startup_samples(&ticks);
+    let [median, startup_mean] = fit::startup(&samples, ticks.len())?;
+    let sigma = {
+        let logs: Vec<f64> = samples.iter().map(|s| s.max(1e-3).ln()).collect();
+        let m = logs.iter().sum::<f64>() / logs.len() as f64;
+        (logs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (logs.len() - 1) as f64).sqrt()
+    };
+    let period_us = median_gap(&ticks);
+    let arrivals = per_second(&ticks);
+    let mut warnings = Vec::new();
+    let estimated = ticks.iter().filter(|t| t.arrivals.is_none()).count();
+    if estimated > 0 {
+        warnings.push(format!(
+            "{estimated} rows had no reading: their intervals count no arrivals in the trace"
+        ));
+    }
+    if period_us as f64 / 1e6 > startup_mean.estimate / 3.0 {
+        warnings.push(format!(
+            "rows are {:.0} s apart against a start-up of about {:.0} s: each start-up is known only to within a period",
+            period_us as f64 / 1e6,
+            startup_mean.estimate
+        ));
+    }
+    if samples.iter().all(|&s| s <= period_us as f64 / 1e6) {
+        warnings.push(format!(
+            "every task ran by the first row after its scale-out: the start-up is shorter than the record's period ({:.1} s) and cannot be resolved from it; record at a shorter period, or state startup in the scenario",
+            period_us as f64 / 1e6
+        ));
+    }
+    let mut stated = vec![
+        Stated {
+            parameter: "arrivals (trace.csv)".into(),
+            value: format!("{:.0} messages", arrivals.iter().map(|a| a.1).sum::<f64>()),
+            source: arrivals_source,
+        },
+        Stated {
+            parameter: "plant.concurrency".into(),
+            value: concurrency.to_string(),
+            source,
+        },
+        Stated {
+            parameter: "controller.metric_delay_secs".into(),
+            value: inputs.metric_delay_secs.to_string(),
+            source: "--metric-delay-secs (default 0): the record holds what the probe read, not when the data were made".into(),
+        },
+        Stated {
+            parameter: "slo.wait_secs".into(),
+            value: "60 (a placeholder)".into(),
+            source: "your goal: set it in scenario.toml".into(),
+        },
+    ];
+    let service_dist = match inputs.service_sigma {
+        Some(s) => {
+            let median = service.estimate / (s * s / 2.0).exp();
+            stated.push(Stated {
+                parameter: "plant.service_time (spread)".into(),
+                value: format!("lognormal σ = {s}"),
+                source: "--service-sigma".into(),
+            });
+            format!("{{ kind = \"lognormal\", median_secs = {median:.4}, sigma = {s} }}")
+        }
+        None => {
+            warnings.push("the service time's spread cannot be learned from queue counts: exponential (coefficient of variation 1) is assumed; give --service-sigma if you know it".into());
+            stated.push(Stated {
+                parameter: "plant.service_time (spread)".into(),
+                value: "exponential (CV 1)".into(),
+                source: "assumed: queue counts give the mean only".into(),
+            });
+            format!(
+                "{{ kind = \"exponential\", mean_secs = {:.4} }}",
+                service.estimate
+            )
+        }
+    };
+    let name = inputs.name.clone().unwrap_or_else(|| "calibrated".into());
+    let policy = std::fs::canonicalize(&inputs.policy).unwrap_or_else(|_| inputs.policy.clone());
+    let mut toml = String::new();
+    let _ = writeln!(
+        toml,
+        "# Fitted by `stepscale calibrate` from {} recorded rows; every fitted figure, its interval,\n# its data and its method are in calibration.json.",
+        ticks.len()
+    );
+    let _ = writeln!(toml, "name = {name:?}");
+    let _ = writeln!(
+        toml,
+        "description = \"Calibrated from {} ({} rows).\"",
+        inputs
+            .records
+            .iter()
+            .map(|r| r
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        ticks.len()
+    );
+    let _ = writeln!(toml, "seed = 1\nfidelity = \"discrete\"");
+    let _ = writeln!(toml, "policy_file = {:?}\n", policy.display().to_string());
+    let _ = writeln!(
+        toml,
+        "[arrivals.trace]\npath = \"trace.csv\"\ntime_column = \"time\"\nvalue_column = \"arrivals\"\n"
+    );
+    let _ = writeln!(
+        toml,
+        "[plant]\ninitial_tasks = {}\nconcurrency = {concurrency}\nservice_time = {service_dist}\nstartup = {{ kind = \"lognormal\", median_secs = {:.3}, sigma = {sigma:.4} }}\n",
+        ticks[0].desired,
+        median.estimate
+    );
+    let _ = writeln!(
+        toml,
+        "[controller]\nperiod_secs = {}\nmetric_delay_secs = {}\n",
+        period_us as f64 / 1e6,
+        inputs.metric_delay_secs
+    );
+    let _ = writeln!(
+        toml,
+        "[slo]\n# Your goal: a record cannot tell it. 60 s is a placeholder.\nwait_secs = 60"
+    );
+    Ok(Calibration {
+        name,
+        records: inputs
+            .records
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        fitted: vec![service, median, startup_mean],
+        stated,
+        warnings,
+        arrivals,
+        startup_samples: samples,
+        startup_sigma: sigma,
+        service_series,
+        scenario_toml: toml,
+    })
+}
+
+impl Calibration {
+    /// Writes `scenario.toml`, `trace.csv`, `calibration.json` and `calibration.png` into
+    /// `dir`, all or nothing, under the output rules (`inputs`: the files read).
+    ///
+    /// # Errors
+    /// An unusable `dir`, or a failed write.
+    pub fn write(
+        &self,
+        dir: &Path,
+        force: bool,
+        inputs: Vec<PathBuf>,
+    ) -> Result<(), CalibrateError> {
+        let rules = OutputRules { force, inputs };
+        let mut staged = StagedDir::new(dir, "calibrate", &rules)?;
+        staged.write("scenario.toml", self.scenario_toml.as_bytes())?;
+        let mut csv = String::from("time,arrivals\n");
+        for (t, a) in &self.arrivals {
+            let _ = writeln!(
+                csv,
+                "{},{a:.6}",
+                stepscale_engine::time::rfc3339_millis(t / 1000)
+            );
+        }
+        staged.write("trace.csv", csv.as_bytes())?;
+        let mut json = serde_json::to_string_pretty(self).unwrap_or_default();
+        json.push('\n');
+        staged.write("calibration.json", json.as_bytes())?;
+        let png = staged.path("calibration.png");
+        crate::plot::write_calibration(
+            &png,
+            &crate::plot::CalibrationPlot {
+                title: format!("{}: each fit against its data", self.name),
+                startup_samples: &self.startup_samples,
+                startup_fit: (self.fitted[1].estimate, self.startup_sigma),
+                service_series: &self.service_series,
+                service_fit: (self.fitted[0].estimate, self.fitted[0].interval_90),
+                arrivals: &self.arrivals,
+            },
+        )?;
+        staged.commit()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+//! The calibration figure: each fit against its data. The start-up delays seen as a histogram
+//! under the fitted lognormal, the service time estimated batch by batch against the overall
+//! estimate and its interval, and the arrivals the trace replays.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::axis::TimeAxis;
+use super::panel::{panel, panels, Line, Stroke};
+use super::{err, height, register_font, Figure, PALETTE, WIDTH};
+use crate::output::OutputError;
+
+/// What the calibration figure shows.
+pub struct CalibrationPlot<'a> {
+    /// The title.
+    pub title: String,
+    /// Start-up delays seen, seconds.
+    pub startup_samples: &'a [f64],
+    /// The fitted lognormal: median seconds and σ.
+    pub startup_fit: (f64, f64),
+    /// Service time per batch: (time µs, seconds).
+    pub service_series: &'a [(i64, f64)],
+    /// The overall service-time estimate and its 90 % interval.
+    pub service_fit: (f64, [f64; 2]),
+    /// Arrivals per second: (time µs, messages).
+    pub arrivals: &'a [(i64, f64)],
+}
+
+/// The lognormal density at `x`.
+fn lognormal_pdf(x: f64, median: f64, sigma: f64) -> f64 {
+    if x <= 0.0 || sigma <= 0.0 {
+        return 0.0;
+    }
+    let z = (x.ln() - median.ln()) / sigma;
+    (-0.5 * z * z).exp() / (x * sigma * (2.0 * std::f64::consts::PI).sqrt())
+}
+
+impl CalibrationPlot<'_> {
+    fn histogram<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("{e:?}");
+        let s = self.startup_samples;
+        let hi = s.iter().copied().fold(1.0_f64, f64::max) * 1.15;
+        let bins = 20usize;
+        let width = hi / bins as f64;
+        let mut counts = vec![0u32; bins];
+        for &x in s {
+            counts[((x / width) as usize).min(bins - 1)] += 1;
+        }
+        let (median, sigma) = self.startup_fit;
+        let curve: Vec<(f64, f64)> = (1..=200)
+            .map(|i| {
+                let x = hi * f64::from(i) / 200.0;
+                (x, lognormal_pdf(x, median, sigma) * s.len() as f64 * width)
+            })
+            .collect();
+        let top = counts
+            .iter()
+            .map(|&c| f64::from(c))
+            .chain(curve.iter().map(|p| p.1))
+            .fold(1.0_f64, f64::max)
+            * 1.25;
+        let mut chart = ChartBuilder::on(area)
+            .caption(
+                format!(
+                    "Start-up delay: {} tasks seen starting, and the fitted lognormal (median {median:.1} s, σ {sigma:.2})",
+                    s.len()
+                ),
+                ("sans-serif", 20),
+            )
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(super::Y_LABEL_PX)
+            .build_cartesian_2d(0.0..hi, 0.0..top)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds from the scale-out's decision to the task running")
+            .y_desc("tasks")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .draw()
+            .map_err(e)?;
+        chart
+            .draw_series(counts.iter().enumerate().map(|(i, &c)| {
+                let x0 = i as f64 * width;
+                Rectangle::new(
+                    [(x0, 0.0), (x0 + width, f64::from(c))],
+                    PALETTE[0].mix(0.5).filled(),
+                )
+            }))
+            .map_err(e)?
+            .label("tasks seen (histogram)")
+            .legend(|(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 18, y + 5)], PALETTE[0].mix(0.5).filled())
+            });
+        chart
+            .draw_series(LineSeries::new(curve, PALETTE[1].stroke_width(3)))
+            .map_err(e)?
+            .label("fitted lognormal (expected tasks per bar)")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], PALETTE[1].stroke_width(3)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 16))
+            .draw()
+            .map_err(e)
+    }
+}
+
+impl Figure for CalibrationPlot<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let areas = panels(root, &self.title, 3)?;
+        self.histogram(&areas[0])?;
+        let start_us = self.arrivals.first().map_or(0, |a| a.0);
+        let end_s = self
+            .arrivals
+            .last()
+            .map_or(1.0, |a| ((a.0 - start_us) as f64 / 1e6).max(1.0));
+        let axis = TimeAxis::new(start_us, end_s);
+        let at = |t: i64| (t - start_us) as f64 / 1e6;
+        let (estimate, [lo, hi]) = self.service_fit;
+        let flat = |v: f64| vec![(0.0, v, v), (end_s, v, v)];
+        panel(
+            &areas[1],
+            "Mean service time: each tenth of the record, and the whole record's estimate",
+            "seconds",
+            &[
+                Line {
+                    label: "each tenth (Little's law)".into(),
+                    color: PALETTE[0],
+                    stroke: Stroke::Solid(3),
+                    points: self
+                        .service_series
+                        .iter()
+                        .map(|&(t, v)| (at(t), v, v))
+                        .collect(),
+                    steps: false,
+                },
+                Line {
+                    label: format!("estimate {estimate:.3} s"),
+                    color: PALETTE[1],
+                    stroke: Stroke::Solid(2),
+                    points: flat(estimate),
+                    steps: false,
+                },
+                Line {
+                    label: format!("90 % interval {lo:.3} to {hi:.3} s"),
+                    color: PALETTE[1],
+                    stroke: Stroke::Dashed(1),
+                    points: vec![(0.0, lo, hi), (end_s, lo, hi)],
+                    steps: false,
+                },
+            ],
+            None,
+            &axis,
+            false,
+        )?;
+        panel(
+            &areas[2],
+            "Arrivals the trace replays (trace.csv)",
+            "messages / s",
+            &[Line {
+                label: "arrivals per second".into(),
+                color: PALETTE[0],
+                stroke: Stroke::Solid(2),
+                points: self.arrivals.iter().map(|&(t, a)| (at(t), a, a)).collect(),
+                steps: false,
+            }],
+            None,
+            &axis,
+            true,
+        )?;
+        root.present().map_err(|e| format!("{e:?}"))
+    }
+}
+
+/// Writes the calibration figure (PNG).
+pub fn write_calibration(png: &Path, plot: &CalibrationPlot<'_>) -> Result<(), OutputError> {
+    register_font();
+    plot.draw(&BitMapBackend::new(png, (WIDTH, height(3))).into_drawing_area())
+        .map_err(err(png))
+}
