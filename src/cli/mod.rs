@@ -45,7 +45,7 @@ mod examples {
     pub const RUN: &str =
         "Example:\n  $ stepscale run --policy scenarios/policies/live/sqs.toml --dry-run --once";
     pub const PARITY: &str = "Example:\n  $ stepscale parity --scenario tests/parity/plant.toml --record observed.csv --out out/parity";
-    pub const CALIBRATE: &str = "Example:\n  $ stepscale calibrate --record scenarios/records/worker.csv --policy scenarios/records/worker-policy.toml --concurrency 2 --out out/calibrated";
+    pub const CALIBRATE: &str = "Example:\n  $ stepscale calibrate --record scenarios/records/parity-slo-redis.record.csv --arrivals scenarios/records/parity-slo-redis.arrivals.csv --policy scenarios/records/parity-slo-redis.toml --out out/calibrated";
     #[cfg(feature = "live")]
     pub const IAM: &str = "Example:\n  $ stepscale iam --policy scenarios/policies/live/sqs.toml --region eu-west-1 --account 123456789012";
     pub const CONFIG: &str =

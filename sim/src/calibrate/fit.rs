@@ -63,7 +63,7 @@ pub fn intervals(ticks: &[LiveTick]) -> Vec<Interval> {
                 from_us: a.at_us,
                 secs,
                 completed: arrived - ((vb + ib) - (va + ia)),
-                in_flight: (ia + ib) / 2.0,
+                in_flight: f64::midpoint(ia, ib),
             })
         })
         .collect()

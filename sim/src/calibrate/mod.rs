@@ -260,26 +260,22 @@ fn per_second(ticks: &[LiveTick]) -> Vec<(i64, f64)> {
 /// concurrency nobody states, and data too thin for a fit (naming what is missing).
 pub fn calibrate(inputs: &CalibrateInputs) -> Result<Calibration, CalibrateError> {
     let mut ticks = read_all(&inputs.records)?;
-    let arrivals_source = match &inputs.arrivals {
-        Some(log) => {
-            arrivals_from_log(&mut ticks, log)?;
-            format!("the log of messages sent, {}", log.display())
+    let arrivals_source = if let Some(log) = &inputs.arrivals {
+        arrivals_from_log(&mut ticks, log)?;
+        format!("the log of messages sent, {}", log.display())
+    } else {
+        let estimated: usize = inputs.records.iter().map(|r| estimated_rows(r)).sum();
+        if estimated * 10 > ticks.len() {
+            return Err(input(
+                "--record",
+                inputs.records[0].display(),
+                format!(
+                    "{estimated} of {} rows have estimated arrivals (arrivals_estimated = true: the probe reports no arrival rate, so the record holds only the rise of the backlog, a lower bound that would make every message look slow): give --arrivals with a log of the messages sent, or record from a probe that reports a rate (SQS, RabbitMQ, SNS)",
+                    ticks.len()
+                ),
+            ));
         }
-        None => {
-            let estimated: usize = inputs.records.iter().map(|r| estimated_rows(r)).sum();
-            if estimated * 10 > ticks.len() {
-                return Err(input(
-                    "--record",
-                    inputs.records[0].display(),
-                    format!(
-                        "{estimated} of {} rows have estimated arrivals (arrivals_estimated = true: the probe reports no arrival rate, so the record holds only the rise of the backlog, a lower bound that would make every message look slow): give --arrivals with a log of the messages sent, or record from a probe that reports a rate (SQS, RabbitMQ, SNS)",
-                        ticks.len()
-                    ),
-                ));
-            }
-            "the record's `arrivals` column (the probe's arrival rate × the time between rows)"
-                .into()
-        }
+        "the record's `arrivals` column (the probe's arrival rate × the time between rows)".into()
     };
     let config = crate::policy_file::load(&inputs.policy, &std::collections::BTreeMap::new())?;
     let (concurrency, source) = match (inputs.concurrency, &config.policy) {
@@ -328,14 +324,15 @@ pub fn calibrate(inputs: &CalibrateInputs) -> Result<Calibration, CalibrateError
             "{estimated} rows had no reading: their intervals count no arrivals in the trace"
         ));
     }
-    if period_us as f64 / 1e6 > startup_mean.estimate / 3.0 {
+    let unresolved = samples.iter().all(|&s| s <= period_us as f64 / 1e6);
+    if !unresolved && period_us as f64 / 1e6 > startup_mean.estimate / 3.0 {
         warnings.push(format!(
             "rows are {:.0} s apart against a start-up of about {:.0} s: each start-up is known only to within a period",
             period_us as f64 / 1e6,
             startup_mean.estimate
         ));
     }
-    if samples.iter().all(|&s| s <= period_us as f64 / 1e6) {
+    if unresolved {
         warnings.push(format!(
             "every task ran by the first row after its scale-out: the start-up is shorter than the record's period ({:.1} s) and cannot be resolved from it; record at a shorter period, or state startup in the scenario",
             period_us as f64 / 1e6
@@ -363,28 +360,25 @@ pub fn calibrate(inputs: &CalibrateInputs) -> Result<Calibration, CalibrateError
             source: "your goal: set it in scenario.toml".into(),
         },
     ];
-    let service_dist = match inputs.service_sigma {
-        Some(s) => {
-            let median = service.estimate / (s * s / 2.0).exp();
-            stated.push(Stated {
-                parameter: "plant.service_time (spread)".into(),
-                value: format!("lognormal σ = {s}"),
-                source: "--service-sigma".into(),
-            });
-            format!("{{ kind = \"lognormal\", median_secs = {median:.4}, sigma = {s} }}")
-        }
-        None => {
-            warnings.push("the service time's spread cannot be learned from queue counts: exponential (coefficient of variation 1) is assumed; give --service-sigma if you know it".into());
-            stated.push(Stated {
-                parameter: "plant.service_time (spread)".into(),
-                value: "exponential (CV 1)".into(),
-                source: "assumed: queue counts give the mean only".into(),
-            });
-            format!(
-                "{{ kind = \"exponential\", mean_secs = {:.4} }}",
-                service.estimate
-            )
-        }
+    let service_dist = if let Some(s) = inputs.service_sigma {
+        let median = service.estimate / (s * s / 2.0).exp();
+        stated.push(Stated {
+            parameter: "plant.service_time (spread)".into(),
+            value: format!("lognormal σ = {s}"),
+            source: "--service-sigma".into(),
+        });
+        format!("{{ kind = \"lognormal\", median_secs = {median:.4}, sigma = {s} }}")
+    } else {
+        warnings.push("the service time's spread cannot be learned from queue counts: exponential (coefficient of variation 1) is assumed; give --service-sigma if you know it".into());
+        stated.push(Stated {
+            parameter: "plant.service_time (spread)".into(),
+            value: "exponential (CV 1)".into(),
+            source: "assumed: queue counts give the mean only".into(),
+        });
+        format!(
+            "{{ kind = \"exponential\", mean_secs = {:.4} }}",
+            service.estimate
+        )
     };
     let name = inputs.name.clone().unwrap_or_else(|| "calibrated".into());
     let policy = std::fs::canonicalize(&inputs.policy).unwrap_or_else(|_| inputs.policy.clone());

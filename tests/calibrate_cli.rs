@@ -1,0 +1,103 @@
+//! End to end: `stepscale calibrate` on the shipped real recording (the parity harness's pool:
+//! 1 s per message), and bad input refused whole with the reason.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn calibrate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .arg("calibrate")
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the stepscale binary runs")
+}
+
+const RECORD: &str = "scenarios/records/parity-slo-redis.record.csv";
+const ARRIVALS: &str = "scenarios/records/parity-slo-redis.arrivals.csv";
+const POLICY: &str = "scenarios/records/parity-slo-redis.toml";
+
+#[test]
+fn the_shipped_recording_gives_back_its_service_time_and_a_scenario_that_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("calibrated");
+    let o = calibrate(&[
+        "--record",
+        RECORD,
+        "--arrivals",
+        ARRIVALS,
+        "--policy",
+        POLICY,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("calibration.json")).unwrap())
+            .unwrap();
+    let service = json["fitted"][0]["estimate"].as_f64().unwrap();
+    // The harness's workers take 1 s per message.
+    assert!((service - 1.0).abs() < 0.05, "{service}\n{stdout}");
+    let [lo, hi] = [
+        json["fitted"][0]["interval_90"][0].as_f64().unwrap(),
+        json["fitted"][0]["interval_90"][1].as_f64().unwrap(),
+    ];
+    assert!(lo < 1.0 && 1.0 < hi, "{lo} to {hi}");
+    // moto's ECS runs a task the moment it is ordered: the record cannot show the pool's
+    // start-up, and calibrate says so.
+    assert!(stdout.contains("cannot be resolved"), "{stdout}");
+    let run = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .args(["backtest", "--scenario"])
+        .arg(out.join("scenario.toml"))
+        .arg("--out")
+        .arg(tmp.path().join("backtest"))
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+#[test]
+fn estimated_arrivals_without_a_log_are_refused_and_nothing_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("calibrated");
+    let o = calibrate(&[
+        "--record",
+        RECORD,
+        "--policy",
+        POLICY,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("estimated arrivals") && err.contains("--arrivals"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let o = calibrate(&[
+        "--record",
+        RECORD,
+        "--arrivals",
+        ARRIVALS,
+        "--policy",
+        "scenarios/policies/target.toml",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--concurrency"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
