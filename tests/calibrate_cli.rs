@@ -63,6 +63,38 @@ fn the_shipped_recording_gives_back_its_service_time_and_a_scenario_that_runs() 
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
+    // The loop: the live run replayed 20 times on the calibrated plant sits inside the band.
+    let parity = Command::new(env!("CARGO_BIN_EXE_stepscale"))
+        .args(["parity", "--scenario"])
+        .arg(out.join("scenario.toml"))
+        .args([
+            "--record",
+            RECORD,
+            "--arrivals",
+            ARRIVALS,
+            "--seeds",
+            "20",
+            "--out",
+        ])
+        .arg(tmp.path().join("parity"))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        parity.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parity.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("parity/parity.json")).unwrap(),
+    )
+    .unwrap();
+    let band = &report["band"];
+    assert_eq!(band["seeds"], 20);
+    for key in ["desired_inside_share", "backlog_inside_share"] {
+        let share = band[key].as_f64().unwrap();
+        assert!(share >= 0.9, "{key} = {share}: {report}");
+    }
 }
 
 #[test]

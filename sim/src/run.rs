@@ -23,6 +23,9 @@ pub struct Overrides {
     pub time_column: Option<String>,
     /// Replace the value column name.
     pub value_column: Option<String>,
+    /// Read the trace as one row per message, whatever value column the scenario names (an
+    /// arrivals log replacing a calibrated scenario's counts).
+    pub one_row_per_message: bool,
     /// Force a time format.
     pub time_format: Option<TimeFormat>,
     /// Multiply counts.
@@ -207,6 +210,10 @@ impl Backtest {
             }
             if let Some(c) = &o.value_column {
                 spec.value_column = Some(c.clone());
+            }
+            if o.one_row_per_message {
+                spec.value_column = None;
+                spec.scale = 1.0;
             }
             if let Some(f) = o.time_format {
                 spec.time_format = f;

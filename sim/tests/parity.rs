@@ -86,6 +86,7 @@ fn a_record_of_the_simulator_agrees_with_its_replay_on_every_tick() {
             policy: Some(policy),
             record: record(dir.path(), &ticks),
             arrivals: Some(sent),
+            seeds: 1,
         };
         let p = parity::run(&inputs).unwrap();
         let r = &p.report;
@@ -130,11 +131,80 @@ fn a_scenario_with_another_period_is_refused_naming_the_key() {
         policy: Some(policy),
         record: record(dir.path(), &sparse),
         arrivals: Some(sent),
+        seeds: 1,
     })
     .unwrap_err()
     .to_string();
     assert!(
         e.contains("controller.period_secs") && e.contains("2.000 s apart"),
         "{e}"
+    );
+}
+
+/// The parity plant with random service and start-up times (lognormal), service time scaled by
+/// `slow`.
+fn random_plant(dir: &Path, slow: f64) -> PathBuf {
+    let text = std::fs::read_to_string(repo().join("tests/parity/plant.toml"))
+        .unwrap()
+        .replace(
+            "service_time = { kind = \"constant\", secs = 1.0 }",
+            &format!(
+                "service_time = {{ kind = \"lognormal\", median_secs = {}, sigma = 0.5 }}",
+                0.9 * slow
+            ),
+        )
+        .replace(
+            "startup = { kind = \"constant\", secs = 4.5 }",
+            "startup = { kind = \"lognormal\", median_secs = 4.5, sigma = 0.3 }",
+        );
+    assert!(
+        text.contains("median_secs = 4.5"),
+        "the plant file changed: {text}"
+    );
+    let path = dir.join(format!("random-{slow}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_random_plant_sits_inside_the_band_of_its_replays_and_a_wrong_one_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let sent = arrivals_log(dir.path());
+    let policy = repo().join("tests/parity/policies/target.toml");
+    let plant = random_plant(dir.path(), 1.0);
+    // The "live" run: the same plant at a seed the replays do not use.
+    let mut bt = Backtest::prepare(
+        &plant,
+        &Overrides {
+            trace: Some(sent.clone()),
+            policy: Some(policy.clone()),
+            seed: Some(9_999),
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    bt.prepared.keep_ticks = true;
+    let live = bt.simulate().0.ticks;
+    let recorded = record(dir.path(), &live);
+    let share = |scenario: PathBuf| {
+        let p = parity::run(&ParityInputs {
+            scenario,
+            policy: Some(policy.clone()),
+            record: recorded.clone(),
+            arrivals: Some(sent.clone()),
+            seeds: 20,
+        })
+        .unwrap();
+        assert_eq!(p.bands.len(), p.compared.len());
+        assert!(p.csv().lines().next().unwrap().ends_with("sim_backlog_p95"));
+        p.report.band.unwrap()
+    };
+    let right = share(plant);
+    let wrong = share(random_plant(dir.path(), 1.6));
+    println!("right plant: {right:?}\nwrong plant: {wrong:?}");
+    assert!(right.desired_inside_share >= 0.9, "{right:?}");
+    assert!(
+        wrong.desired_inside_share + 0.2 < right.desired_inside_share,
+        "a plant 60 % slower should fall outside the band: {wrong:?} against {right:?}"
     );
 }

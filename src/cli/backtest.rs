@@ -118,6 +118,7 @@ impl ScenarioArgs {
             fidelity: self.fidelity,
             seed: self.seed,
             resolution_secs: self.resolution,
+            one_row_per_message: false,
         }
     }
 }

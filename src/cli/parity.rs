@@ -22,6 +22,11 @@ pub struct ParityArgs {
     /// report no arrival rate).
     #[arg(long)]
     arrivals: Option<PathBuf>,
+    /// Replay under this many plant seeds (the scenario's and the next ones) and report how
+    /// often the live run stayed inside the replays' 5–95 % band (random plants: service and
+    /// start-up times that vary); 1: the one replay, tick by tick.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=200))]
+    seeds: u32,
     /// Output folder for parity.csv, parity.json and parity.png (same rules as `backtest`).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -37,6 +42,7 @@ pub fn run(args: &ParityArgs) -> anyhow::Result<ExitCode> {
         policy: args.policy.clone(),
         record: args.record.clone(),
         arrivals: args.arrivals.clone(),
+        seeds: args.seeds,
     };
     let result = parity::run(&inputs)?;
     if let Some(out) = &args.out {
@@ -68,5 +74,13 @@ pub fn run(args: &ParityArgs) -> anyhow::Result<ExitCode> {
         "  live tick interval  mean {:.1} ms, longest {:.1} ms",
         r.live_tick_interval_mean_ms, r.live_tick_interval_max_ms
     );
+    if let Some(b) = &r.band {
+        println!(
+            "  inside the band     desired {:.1} %, backlog {:.1} % of ticks (5-95 % of {} replays)",
+            b.desired_inside_share * 100.0,
+            b.backlog_inside_share * 100.0,
+            b.seeds
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -22,7 +22,7 @@ use crate::arrivals::{ArrivalKind, Arrivals, Micros};
 use crate::output::OutputError;
 use crate::run::{Backtest, BacktestError, Overrides};
 use crate::timefmt::{self, TimeFormat};
-pub use result::{ComparedTick, LiveTick, Parity, ParityReport};
+pub use result::{Band, BandReport, ComparedTick, LiveTick, Parity, ParityReport};
 
 /// Why a parity check could not run.
 #[derive(Debug, thiserror::Error)]
@@ -247,6 +247,9 @@ pub struct ParityInputs {
     /// A log of the messages sent, one row per message with a `time` column (epoch seconds or
     /// RFC 3339); without one, the record's `arrivals` column.
     pub arrivals: Option<PathBuf>,
+    /// Replays under this many plant seeds (the scenario's and the next ones) for bands; 1
+    /// (or 0): the one replay, compared tick by tick.
+    pub seeds: u32,
 }
 
 fn name_of(p: &Path) -> String {
@@ -263,6 +266,7 @@ pub fn run(inputs: &ParityInputs) -> Result<Parity, ParityError> {
         trace: inputs.arrivals.clone(),
         policy: inputs.policy.clone(),
         time_column: inputs.arrivals.as_ref().map(|_| "time".to_string()),
+        one_row_per_message: inputs.arrivals.is_some(),
         // Every message replayed one by one, as the live queue held them.
         fidelity: Some(crate::scenario::Fidelity::Discrete),
         ..Overrides::default()
@@ -346,8 +350,80 @@ pub fn run(inputs: &ParityInputs) -> Result<Parity, ParityError> {
             sim: *s,
         });
     }
-    let report = report(inputs, &bt, &compared, failed);
-    Ok(Parity { report, compared })
+    let mut report = report(inputs, &bt, &compared, failed);
+    let bands = if inputs.seeds > 1 {
+        let (bands, band) = bands(&bt, &live, inputs.seeds);
+        report.band = Some(band);
+        bands
+    } else {
+        Vec::new()
+    };
+    Ok(Parity {
+        report,
+        compared,
+        bands,
+    })
+}
+
+/// The 5 % and 95 % points of `v` (sorted here).
+fn band_of(v: &mut [f64]) -> [f64; 2] {
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((q * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
+    [at(0.05), at(0.95)]
+}
+
+/// Replays `bt` under `seeds` plant seeds; per compared live tick (one that read the queue),
+/// the replays' 5–95 % range of the desired count and of visible + in-flight, and how often the
+/// live run was inside.
+fn bands(bt: &Backtest, live: &[LiveTick], seeds: u32) -> (Vec<Band>, BandReport) {
+    use rayon::prelude::*;
+    let runs: Vec<Vec<crate::model::TickRecord>> = (0..seeds)
+        .into_par_iter()
+        .map(|k| {
+            let mut p = bt.prepared.clone();
+            p.seed = p.seed.wrapping_add(u64::from(k));
+            bt.simulate_into(&p, &bt.config, crate::model::RowSink::Nothing)
+                .0
+                .ticks
+        })
+        .collect();
+    let mut bands = Vec::new();
+    let (mut desired_in, mut backlog_in) = (0usize, 0usize);
+    for (i, l) in live.iter().enumerate() {
+        // The ticks `run` compares: those that read the queue.
+        let Some(v) = l.visible else { continue };
+        let f = l.in_flight.unwrap_or(0);
+        let mut desired: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.get(i).map(|t| f64::from(t.previous)))
+            .collect();
+        let mut backlog: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.get(i).map(|t| (t.visible + t.in_flight) as f64))
+            .collect();
+        if desired.is_empty() {
+            // Every replay decides at the live ticks: unreachable, but never misaligned.
+            desired.push(f64::from(l.desired));
+            backlog.push((v + f) as f64);
+        }
+        let band = Band {
+            desired: band_of(&mut desired),
+            backlog: band_of(&mut backlog),
+        };
+        let inside = |x: f64, b: [f64; 2]| b[0] <= x && x <= b[1];
+        desired_in += usize::from(inside(f64::from(l.desired), band.desired));
+        backlog_in += usize::from(inside((v + f) as f64, band.backlog));
+        bands.push(band);
+    }
+    let n = bands.len().max(1) as f64;
+    (
+        bands,
+        BandReport {
+            seeds,
+            desired_inside_share: desired_in as f64 / n,
+            backlog_inside_share: backlog_in as f64 / n,
+        },
+    )
 }
 
 fn report(
@@ -401,6 +477,7 @@ fn report(
         live_backlog_max: compared.iter().map(live_level).max().unwrap_or(0),
         live_tick_interval_mean_ms: intervals.iter().sum::<f64>() / intervals.len().max(1) as f64,
         live_tick_interval_max_ms: intervals.iter().copied().fold(0.0, f64::max),
+        band: None,
     }
 }
 
@@ -411,8 +488,12 @@ impl Parity {
         let mut out = String::from(
             "time,offset_s,live_visible,sim_visible,live_in_flight,sim_in_flight,live_desired,sim_desired,live_action,sim_action,same_action\n",
         );
+        if !self.bands.is_empty() {
+            out.pop();
+            out.push_str(",sim_desired_p5,sim_desired_p95,sim_backlog_p5,sim_backlog_p95\n");
+        }
         let first = self.compared.first().map_or(0, |c| c.live.at_us);
-        for c in &self.compared {
+        for (i, c) in self.compared.iter().enumerate() {
             let mut t = String::new();
             stepscale_engine::time::push_rfc3339_secs(&mut t, c.live.at_us);
             let _ = writeln!(
@@ -429,6 +510,14 @@ impl Parity {
                 c.sim.action,
                 c.live.action == c.sim.action
             );
+            if let Some(b) = self.bands.get(i) {
+                out.pop();
+                let _ = writeln!(
+                    out,
+                    ",{},{},{},{}",
+                    b.desired[0], b.desired[1], b.backlog[0], b.backlog[1]
+                );
+            }
         }
         out
     }

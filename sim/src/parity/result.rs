@@ -75,6 +75,30 @@ pub struct ParityReport {
     pub live_tick_interval_mean_ms: f64,
     /// Longest time between live ticks in milliseconds.
     pub live_tick_interval_max_ms: f64,
+    /// With `--seeds K`: how often the live run stayed inside the replays' 5–95 % band.
+    pub band: Option<BandReport>,
+}
+
+/// How a live run sits in the band of K replays under different plant seeds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BandReport {
+    /// Replays (plant seeds from the scenario's on).
+    pub seeds: u32,
+    /// Share of compared ticks whose live desired count (before the decision) was inside the
+    /// replays' 5–95 % range.
+    pub desired_inside_share: f64,
+    /// Share of compared ticks whose live visible + in-flight messages were inside the
+    /// replays' 5–95 % range.
+    pub backlog_inside_share: f64,
+}
+
+/// The replays' 5–95 % range at one compared tick.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Band {
+    /// Desired count before the decision: 5 % and 95 % of the replays.
+    pub desired: [f64; 2],
+    /// Visible + in-flight messages: 5 % and 95 % of the replays.
+    pub backlog: [f64; 2],
 }
 
 /// A parity check, run.
@@ -84,4 +108,6 @@ pub struct Parity {
     pub report: ParityReport,
     /// Tick by tick.
     pub compared: Vec<ComparedTick>,
+    /// The replays' bands at the compared ticks (empty without `--seeds`).
+    pub bands: Vec<Band>,
 }

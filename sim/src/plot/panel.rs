@@ -22,6 +22,8 @@ pub enum Stroke {
     /// A light area from 0 up to the highs, with a line this many pixels wide along them: a
     /// series other lines run on top of without hiding it.
     Area(u32),
+    /// A light band between the lows and the highs (a range, such as the 5–95 % of replays).
+    Band,
 }
 
 /// One series on a chart.
@@ -135,6 +137,22 @@ pub(super) fn draw_line<DB: DrawingBackend>(
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(w + 1))
                 });
+        }
+        Stroke::Band => {
+            let mut highs: Vec<(f64, f64)> = cols.iter().map(|c| (c.0, c.2)).collect();
+            let mut lows: Vec<(f64, f64)> = cols.iter().map(|c| (c.0, c.1)).collect();
+            if line.steps {
+                highs = staircase(&highs);
+                lows = staircase(&lows);
+            }
+            let outline: Vec<(f64, f64)> =
+                highs.into_iter().chain(lows.into_iter().rev()).collect();
+            let fill = color.mix(0.3).filled();
+            chart
+                .draw_series(std::iter::once(Polygon::new(outline, fill)))
+                .map_err(e)?
+                .label(label)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 24, y + 5)], fill));
         }
         Stroke::Dashed(w) => {
             let style = color.stroke_width(w);
@@ -323,6 +341,7 @@ pub(super) fn key_strip<DB: DrawingBackend>(
         let y = 60 + 30 * i32::try_from(i).unwrap_or(0);
         let style = match line.stroke {
             Stroke::Solid(w) | Stroke::Dashed(w) | Stroke::Area(w) => line.color.stroke_width(w),
+            Stroke::Band => line.color.mix(0.3).stroke_width(10),
         };
         match line.stroke {
             Stroke::Dashed(_) => area

@@ -36,35 +36,73 @@ impl Figure for ParityFigure<'_> {
                 steps,
             };
         let (live, sim) = (PALETTE[0], PALETTE[1]);
+        let bands = &self.parity.bands;
+        let seeds = self.parity.report.band.as_ref().map_or(0, |b| b.seeds);
+        // The replays' 5–95 % range, under the lines, when there are several seeds.
+        let band = |f: &dyn Fn(&crate::parity::Band) -> [f64; 2], steps: bool| -> Vec<Line> {
+            if bands.is_empty() {
+                return Vec::new();
+            }
+            vec![Line {
+                label: format!("simulated, 5-95 % of {seeds} plant seeds"),
+                color: sim,
+                stroke: Stroke::Band,
+                points: c
+                    .iter()
+                    .zip(bands)
+                    .map(|(t, b)| {
+                        let [lo, hi] = f(b);
+                        (at(t), lo, hi)
+                    })
+                    .collect(),
+                steps,
+            }]
+        };
+        let mut desired = band(&|b| b.desired, true);
+        desired.push(series("live", live, Stroke::Solid(4), true, &|t| {
+            f64::from(t.live.desired)
+        }));
+        desired.push(series(
+            if bands.is_empty() {
+                "simulated"
+            } else {
+                "simulated, the scenario's seed"
+            },
+            sim,
+            Stroke::Dashed(2),
+            true,
+            &|t| f64::from(t.sim.previous),
+        ));
         panel(
             &areas[0],
             "Desired count before each decision",
             "tasks",
-            &[
-                series("live", live, Stroke::Solid(4), true, &|t| {
-                    f64::from(t.live.desired)
-                }),
-                series("simulated", sim, Stroke::Dashed(2), true, &|t| {
-                    f64::from(t.sim.previous)
-                }),
-            ],
+            &desired,
             None,
             &axis,
             false,
         )?;
         let level = |v: Option<u64>, f: Option<u64>| (v.unwrap_or(0) + f.unwrap_or(0)) as f64;
+        let mut backlog = band(&|b| b.backlog, false);
+        backlog.push(series("live", live, Stroke::Solid(4), false, &|t| {
+            level(t.live.visible, t.live.in_flight)
+        }));
+        backlog.push(series(
+            if bands.is_empty() {
+                "simulated"
+            } else {
+                "simulated, the scenario's seed"
+            },
+            sim,
+            Stroke::Dashed(2),
+            false,
+            &|t| (t.sim.visible + t.sim.in_flight) as f64,
+        ));
         panel(
             &areas[1],
             "Visible + in-flight messages seen by the policy",
             "messages",
-            &[
-                series("live", live, Stroke::Solid(4), false, &|t| {
-                    level(t.live.visible, t.live.in_flight)
-                }),
-                series("simulated", sim, Stroke::Dashed(2), false, &|t| {
-                    (t.sim.visible + t.sim.in_flight) as f64
-                }),
-            ],
+            &backlog,
             None,
             &axis,
             false,
@@ -135,8 +173,17 @@ impl Figure for ParityFigure<'_> {
 pub fn write_parity(png: &Path, parity: &Parity) -> Result<(), OutputError> {
     register_font();
     let r = &parity.report;
-    let figure = ParityFigure {
-        title: format!(
+    let title = match &r.band {
+        Some(b) => format!(
+            "Parity — {} policy, {}: live inside the 5-95 % band of {} replays at {:.1} % of {} ticks (desired), {:.1} % (backlog)",
+            r.policy,
+            r.record,
+            b.seeds,
+            b.desired_inside_share * 100.0,
+            r.ticks,
+            b.backlog_inside_share * 100.0
+        ),
+        None => format!(
             "Parity — {} policy, {}: {:.1} % same action, desired within ±{} over {} ticks",
             r.policy,
             r.record,
@@ -144,8 +191,8 @@ pub fn write_parity(png: &Path, parity: &Parity) -> Result<(), OutputError> {
             r.max_desired_gap,
             r.ticks
         ),
-        parity,
     };
+    let figure = ParityFigure { title, parity };
     figure
         .draw(&BitMapBackend::new(png, (WIDTH, height(3))).into_drawing_area())
         .map_err(err(png))
