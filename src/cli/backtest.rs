@@ -107,6 +107,23 @@ fn parse_fidelity(s: &str) -> Result<Fidelity, String> {
 }
 
 impl ScenarioArgs {
+    /// The first flag given that changes one scenario (a services file refuses them: each
+    /// belongs in the scenario of the service it is for).
+    pub(crate) fn one_scenario_flag(&self) -> Option<&'static str> {
+        [
+            ("--trace", self.trace.is_some()),
+            ("--time-column", self.time_column.is_some()),
+            ("--value-column", self.value_column.is_some()),
+            ("--time-format", self.time_format.is_some()),
+            ("--scale", self.scale.is_some()),
+            ("--fidelity", self.fidelity.is_some()),
+            ("--resolution", self.resolution.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, given)| *given)
+        .map(|(flag, _)| flag)
+    }
+
     pub(crate) fn overrides(&self, policy: Option<PathBuf>) -> Overrides {
         Overrides {
             trace: self.trace.clone(),
@@ -143,18 +160,14 @@ pub fn run(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
 /// Runs `backtest` on a services file: every service, its budgets and pipelines, as one.
 fn run_services(args: &BacktestArgs) -> anyhow::Result<ExitCode> {
     let s = &args.scenario;
-    let one_scenario = [
-        ("--trace", s.trace.is_some()),
-        ("--time-column", s.time_column.is_some()),
-        ("--value-column", s.value_column.is_some()),
-        ("--time-format", s.time_format.is_some()),
-        ("--scale", s.scale.is_some()),
-        ("--fidelity", s.fidelity.is_some()),
-        ("--resolution", s.resolution.is_some()),
+    let own = [
         ("--policy", args.policy.is_some()),
         ("--plot-cost", args.plot_cost),
     ];
-    if let Some((flag, _)) = one_scenario.iter().find(|(_, given)| *given) {
+    let flag = s
+        .one_scenario_flag()
+        .or_else(|| own.iter().find(|(_, given)| *given).map(|(f, _)| *f));
+    if let Some(flag) = flag {
         anyhow::bail!(
             "{flag} applies to one scenario, and {} is a services file ([[services]]): set it in the scenario of the service it is for",
             s.scenario.display()

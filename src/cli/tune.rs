@@ -86,16 +86,7 @@ fn tuned_backtest(
             s.scenario.display()
         );
     };
-    let one_scenario = [
-        ("--trace", s.trace.is_some()),
-        ("--time-column", s.time_column.is_some()),
-        ("--value-column", s.value_column.is_some()),
-        ("--time-format", s.time_format.is_some()),
-        ("--scale", s.scale.is_some()),
-        ("--fidelity", s.fidelity.is_some()),
-        ("--resolution", s.resolution.is_some()),
-    ];
-    if let Some((flag, _)) = one_scenario.iter().find(|(_, given)| *given) {
+    if let Some(flag) = s.one_scenario_flag() {
         bail!(
             "{flag} applies to one scenario, and {} is a services file: set it in the stage's scenario",
             s.scenario.display()

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use super::axis::TimeAxis;
 use super::envelope::{end_s, envelope_points};
-use super::panel::{key_strip, panel_keyed, slo_line, Line, PixelArea, Stroke};
+use super::panel::{key_strip, keyed_panels, panel_keyed, slo_line, Line, PixelArea, Stroke};
 use super::{write_both, Figure, PALETTE};
 use crate::model::{Envelope, Row};
 use crate::output::OutputError;
@@ -28,15 +28,8 @@ impl Compare<'_> {
         &self,
         root: &DrawingArea<DB, Shift>,
     ) -> Result<Vec<PixelArea>, String> {
-        root.fill(&WHITE).map_err(|e| format!("{e:?}"))?;
-        let titled = root
-            .titled(self.title, ("sans-serif", 26))
-            .map_err(|e| format!("{e:?}"))?;
-        // The policies' key once, in a strip beside the panels: with several policies a key in
-        // each panel would cover its data.
-        let width = titled.dim_in_pixel().0;
-        let (left, key) = titled.split_horizontally(width * 83 / 100);
-        let areas = left.split_evenly((4, 1));
+        // The policies' key once, in a strip beside the panels.
+        let (areas, key) = keyed_panels(root, self.title, 4, 83)?;
         let end = self
             .runs
             .iter()

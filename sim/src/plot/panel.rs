@@ -361,6 +361,26 @@ pub(super) fn key_strip<DB: DrawingBackend>(
     Ok(())
 }
 
+/// A white page under `title`: `n` panels stacked top to bottom in the left `percent` of its
+/// width, and a strip for one key beside them (a key in each panel would cover its data).
+pub(super) type KeyedPage<DB> = (Vec<DrawingArea<DB, Shift>>, DrawingArea<DB, Shift>);
+
+/// See [`KeyedPage`].
+pub(super) fn keyed_panels<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    n: usize,
+    percent: u32,
+) -> Result<KeyedPage<DB>, String> {
+    root.fill(&WHITE).map_err(|e| format!("{e:?}"))?;
+    let titled = root
+        .titled(title, ("sans-serif", 26))
+        .map_err(|e| format!("{e:?}"))?;
+    let width = titled.dim_in_pixel().0;
+    let (left, key) = titled.split_horizontally(width * percent / 100);
+    Ok((left.split_evenly((n, 1)), key))
+}
+
 /// A white page under `title`, split into `n` panels stacked top to bottom.
 pub(super) fn panels<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,

@@ -58,21 +58,24 @@ impl Figure for ParityFigure<'_> {
                 steps,
             }]
         };
-        let mut desired = band(&|b| b.desired, true);
-        desired.push(series("live", live, Stroke::Solid(4), true, &|t| {
-            f64::from(t.live.desired)
-        }));
-        desired.push(series(
-            if bands.is_empty() {
-                "simulated"
-            } else {
-                "simulated, the scenario's seed"
-            },
-            sim,
-            Stroke::Dashed(2),
-            true,
-            &|t| f64::from(t.sim.previous),
-        ));
+        let sim_label = if bands.is_empty() {
+            "simulated"
+        } else {
+            "simulated, the scenario's seed"
+        };
+        // The band (if any), then the live run, then the scenario seed's replay.
+        let layers = |band_of: &dyn Fn(&crate::parity::Band) -> [f64; 2],
+                      steps: bool,
+                      live_of: &dyn Fn(&ComparedTick) -> f64,
+                      sim_of: &dyn Fn(&ComparedTick) -> f64| {
+            let mut v = band(band_of, steps);
+            v.push(series("live", live, Stroke::Solid(4), steps, live_of));
+            v.push(series(sim_label, sim, Stroke::Dashed(2), steps, sim_of));
+            v
+        };
+        let desired = layers(&|b| b.desired, true, &|t| f64::from(t.live.desired), &|t| {
+            f64::from(t.sim.previous)
+        });
         panel(
             &areas[0],
             "Desired count before each decision",
@@ -83,21 +86,12 @@ impl Figure for ParityFigure<'_> {
             false,
         )?;
         let level = |v: Option<u64>, f: Option<u64>| (v.unwrap_or(0) + f.unwrap_or(0)) as f64;
-        let mut backlog = band(&|b| b.backlog, false);
-        backlog.push(series("live", live, Stroke::Solid(4), false, &|t| {
-            level(t.live.visible, t.live.in_flight)
-        }));
-        backlog.push(series(
-            if bands.is_empty() {
-                "simulated"
-            } else {
-                "simulated, the scenario's seed"
-            },
-            sim,
-            Stroke::Dashed(2),
+        let backlog = layers(
+            &|b| b.backlog,
             false,
+            &|t| level(t.live.visible, t.live.in_flight),
             &|t| (t.sim.visible + t.sim.in_flight) as f64,
-        ));
+        );
         panel(
             &areas[1],
             "Visible + in-flight messages seen by the policy",

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use super::axis::TimeAxis;
 use super::envelope::{end_s, envelope_points};
-use super::panel::{key_strip, panel_keyed, slo_line, Line, PixelArea, Stroke};
+use super::panel::{key_strip, keyed_panels, panel_keyed, slo_line, Line, PixelArea, Stroke};
 use super::{write_both, Figure, PALETTE};
 use crate::model::{Envelope, Row};
 use crate::output::OutputError;
@@ -86,13 +86,7 @@ impl Services<'_> {
         &self,
         root: &DrawingArea<DB, Shift>,
     ) -> Result<Vec<PixelArea>, String> {
-        root.fill(&WHITE).map_err(|e| format!("{e:?}"))?;
-        let titled = root
-            .titled(self.title, ("sans-serif", 26))
-            .map_err(|e| format!("{e:?}"))?;
-        let width = titled.dim_in_pixel().0;
-        let (left, key) = titled.split_horizontally(width * 80 / 100);
-        let areas = left.split_evenly((3, 1));
+        let (areas, key) = keyed_panels(root, self.title, 3, 80)?;
         let end = self
             .runs
             .iter()
