@@ -286,6 +286,65 @@ fn last_level(row: &str) -> Option<(Millis, f64)> {
     Some((t, visible + in_flight))
 }
 
+/// Copies every day object of a recorded run in S3 (`s3://bucket/prefix/`, as the Lambda writes
+/// `{prefix}/{cluster}/{service}/{YYYY-MM-DD}.csv`) into `dir`, oldest first, for `calibrate`.
+/// Only objects ending in `.csv` directly under the prefix are taken.
+///
+/// # Errors
+/// A URL that is not `s3://bucket/prefix/`, a listing or a read that fails, or no object.
+#[cfg(feature = "s3-state")]
+pub async fn fetch_from_s3(
+    sdk: &aws_config::SdkConfig,
+    url: &str,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, RecordError> {
+    let fail = |detail: String| RecordError {
+        path: PathBuf::from(url),
+        detail,
+    };
+    let Some((bucket, prefix)) = url
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/'))
+        .filter(|(b, _)| !b.is_empty())
+    else {
+        return Err(fail(
+            "must be s3://BUCKET/PREFIX/ (the folder of one service's day objects)".into(),
+        ));
+    };
+    let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+        prefix.to_string()
+    } else {
+        format!("{prefix}/")
+    };
+    let objects = crate::state::S3Objects::new(sdk, bucket);
+    let keys = objects
+        .list_csv(&prefix)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    if keys.is_empty() {
+        return Err(fail(format!(
+            "holds no .csv object directly under {prefix:?}: give the folder of one service's records ({{prefix}}/{{cluster}}/{{service}}/)"
+        )));
+    }
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let body = match objects.get(&key).await.map_err(|e| fail(e.to_string()))? {
+            crate::state::Got::Found { body, .. } => body,
+            crate::state::Got::Missing => {
+                return Err(fail(format!("{key} went missing while it was read")))
+            }
+        };
+        let name = key.rsplit('/').next().unwrap_or("record.csv");
+        let path = dir.join(name);
+        std::fs::write(&path, body).map_err(|e| RecordError {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        out.push(path);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -145,6 +145,37 @@ impl S3Objects {
         format!("s3://{}/{key}", self.bucket)
     }
 
+    /// The keys ending in `.csv` directly under `prefix` (a folder, ending in `/`), in order.
+    pub(crate) async fn list_csv(&self, prefix: &str) -> Result<Vec<String>, StateError> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| StateError::Io {
+                location: self.location(prefix),
+                detail: crate::aws::describe(&e),
+            })?;
+            for object in page.contents() {
+                if let Some(key) = object.key() {
+                    let rest = &key[prefix.len().min(key.len())..];
+                    let csv = std::path::Path::new(rest)
+                        .extension()
+                        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+                    if csv && !rest.contains('/') {
+                        keys.push(key.to_string());
+                    }
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
     /// The object at `key`, with its version; missing is not an error.
     pub(crate) async fn get(&self, key: &str) -> Result<Got, StateError> {
         match self
