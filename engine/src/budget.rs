@@ -112,6 +112,13 @@ pub fn validate(
                     "give exactly one of max_tasks and max_vcpu",
                 ))
             }
+            (Some(0), None) => {
+                return Err(ConfigError::invalid(
+                    key("max_tasks"),
+                    0,
+                    "must be at least 1: a budget of no tasks would stop every member",
+                ))
+            }
             (None, Some(v)) if !(v.is_finite() && v > 0.0) => {
                 return Err(ConfigError::invalid(
                     key("max_vcpu"),
@@ -465,5 +472,7 @@ mod tests {
         let mut s = spec(50, &[("a", 0)]);
         s.members[0].vcpu = Some(1.0);
         assert!(err(&[s]).to_string().contains("only a max_vcpu budget"));
+        let e = validate(&[spec(0, &[("a", 0)])], |_| Some(0)).unwrap_err();
+        assert!(e.to_string().contains("at least 1"), "{e}");
     }
 }
