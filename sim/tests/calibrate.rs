@@ -236,6 +236,23 @@ fn thin_or_broken_records_say_what_is_missing() {
         e.contains("6 intervals") && e.contains("at least 20"),
         "{e}"
     );
+    // Two records at different periods: every other row of the second half.
+    let first: String = lines[..600].join("\n");
+    let mut second = vec![lines[0]];
+    second.extend(lines[600..].iter().step_by(2));
+    let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    std::fs::write(&a, first).unwrap();
+    std::fs::write(&b, second.join("\n")).unwrap();
+    let e = calibrate(&CalibrateInputs {
+        records: vec![a, b],
+        policy: policy.clone(),
+        concurrency: Some(2),
+        ..CalibrateInputs::default()
+    })
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("one run at one period"), "{e}");
     // No concurrency anywhere.
     let e = run("whole.csv", text.clone(), None);
     assert!(e.contains("--concurrency"), "{e}");

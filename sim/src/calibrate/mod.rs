@@ -131,9 +131,26 @@ fn read_all(records: &[PathBuf]) -> Result<Vec<LiveTick>, CalibrateError> {
         ));
     }
     let mut all: Vec<LiveTick> = Vec::new();
+    let mut period: Option<(i64, &PathBuf)> = None;
     for path in records {
         let ticks = read_record(path)?;
         let gap = median_gap(&ticks);
+        if let Some((first, first_path)) = period {
+            if (gap - first).abs() * 4 > first {
+                return Err(input(
+                    "--record",
+                    path.display(),
+                    format!(
+                        "has rows {:.1} s apart, and {} {:.1} s: give records of one run at one period",
+                        gap as f64 / 1e6,
+                        first_path.display(),
+                        first as f64 / 1e6
+                    ),
+                ));
+            }
+        } else {
+            period = Some((gap, path));
+        }
         if let Some(w) = ticks.windows(2).find(|w| w[1].at_us - w[0].at_us > 5 * gap) {
             return Err(input(
                 "--record",
