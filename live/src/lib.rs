@@ -7,6 +7,8 @@ pub mod aws;
 pub mod cloudwatch;
 #[cfg(feature = "aws")]
 pub mod ecs;
+#[cfg(feature = "aws")]
+pub mod history;
 pub mod iam;
 #[cfg(feature = "aws")]
 pub mod lambda;

@@ -10,11 +10,22 @@ use stepscale_sim::calibrate::{self, CalibrateInputs};
 pub struct CalibrateArgs {
     /// A file `stepscale run --record` wrote; several (in time order) for one longer run; or
     /// `s3://BUCKET/PREFIX/`, the folder of the Lambda's day objects for one service.
-    #[arg(long = "record", required = true, num_args = 1..)]
+    #[arg(long = "record", num_args = 1.., required_unless_present = "since", conflicts_with = "since")]
     records: Vec<PathBuf>,
+    /// Instead of records: this much CloudWatch history of the policy's one SQS queue
+    /// (`90m`, `6h`, `14d`; at most 15 days, CloudWatch's one-minute retention), with the
+    /// start-ups ECS reports for the service's tasks.
+    #[arg(long, value_name = "DURATION")]
+    since: Option<String>,
+    /// With --since: the start-up delay, stated, when ECS lists fewer than 5 started tasks.
+    #[arg(long, requires = "since")]
+    startup_secs: Option<f64>,
+    /// With --since: the live run's period (history cannot tell it).
+    #[arg(long, requires = "since", default_value_t = 60.0)]
+    period_secs: f64,
     /// A log of the messages sent, one row per message with a `time` column (epoch seconds or
     /// RFC 3339): needed where the record's arrivals are estimated (probes without a rate).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "since")]
     arrivals: Option<PathBuf>,
     /// The live policy file the run used: the scenario takes its policy and guards (and, for
     /// slo, its concurrency).
@@ -43,6 +54,9 @@ pub struct CalibrateArgs {
 
 /// Runs `stepscale calibrate`.
 pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
+    if let Some(since) = &args.since {
+        return from_history(args, since);
+    }
     let fetched = Fetched::of(&args.records)?;
     let inputs = CalibrateInputs {
         records: fetched.records.clone(),
@@ -59,7 +73,13 @@ pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
     read.push(args.policy.clone());
     read.extend(args.arrivals.clone());
     c.write(&args.out, args.force, read)?;
-    println!("calibrated {} from {} record(s):", c.name, c.records.len());
+    report(&c, &args.out);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what was fitted, stated and warned.
+fn report(c: &calibrate::Calibration, out: &std::path::Path) {
+    println!("calibrated {} from {}:", c.name, c.records.join(", "));
     for f in &c.fitted {
         println!(
             "  {:<46} {:>9.3}  (90 % interval {:.3} to {:.3}; {} samples)",
@@ -74,9 +94,82 @@ pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
     }
     println!(
         "  wrote {}/{{scenario.toml,trace.csv,calibration.json,calibration.png}}",
-        args.out.display()
+        out.display()
     );
+}
+
+/// `90m`, `6h`, `14d` or seconds, up to 15 days.
+fn parse_since(text: &str) -> anyhow::Result<std::time::Duration> {
+    let (number, unit) = text.split_at(
+        text.trim_end_matches(|c: char| c.is_ascii_alphabetic())
+            .len(),
+    );
+    let n: f64 = number.parse().map_err(|_| {
+        anyhow::anyhow!("--since {text:?}: expected a number and s, m, h or d (90m, 6h, 14d)")
+    })?;
+    let secs = n * match unit {
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => anyhow::bail!("--since {text:?}: the unit must be s, m, h or d"),
+    };
+    if !(secs.is_finite() && (1200.0..=15.0 * 86_400.0).contains(&secs)) {
+        anyhow::bail!(
+            "--since {text:?}: must be between 20 minutes (20 one-minute datapoints) and 15 days (CloudWatch keeps one-minute data that long)"
+        );
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// `calibrate --since`: from CloudWatch history and ECS's tasks.
+#[cfg(feature = "sqs")]
+fn from_history(args: &CalibrateArgs, since: &str) -> anyhow::Result<ExitCode> {
+    let window = parse_since(since)?;
+    let config = super::load_config(Some(&args.policy))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let history = runtime.block_on(async {
+        let sdk = stepscale_live::aws::load(config.region.as_deref()).await;
+        stepscale_live::history::sqs_history(&sdk, &config, window).await
+    });
+    let history =
+        history.map_err(|e| anyhow::anyhow!("--since {since}: {e}; nothing was written"))?;
+    let source = format!(
+        "CloudWatch AWS/SQS, QueueName {}, the last {since}: NumberOfMessagesSent (Sum), NumberOfMessagesDeleted (Sum) and ApproximateNumberOfMessagesNotVisible (Average) per minute; ECS task start-ups",
+        history.queue
+    );
+    let observed = calibrate::observe_history(&calibrate::History {
+        sent: history.sent,
+        deleted: history.deleted,
+        in_flight: history.in_flight,
+        startup_samples: history.startup_samples,
+        startup_secs: args.startup_secs,
+        period_secs: args.period_secs,
+        initial_tasks: history.desired,
+        source: source.clone(),
+    });
+    let inputs = CalibrateInputs {
+        policy: args.policy.clone(),
+        concurrency: args.concurrency,
+        service_sigma: args.service_sigma,
+        metric_delay_secs: args.metric_delay_secs,
+        name: args.name.clone(),
+        ..CalibrateInputs::default()
+    };
+    let mut c = calibrate::build(observed, &inputs)?;
+    c.records = vec![source];
+    c.write(&args.out, args.force, vec![args.policy.clone()])?;
+    report(&c, &args.out);
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "sqs"))]
+fn from_history(_args: &CalibrateArgs, since: &str) -> anyhow::Result<ExitCode> {
+    anyhow::bail!(
+        "--since {since}: reading CloudWatch history needs a build with the `sqs` feature"
+    )
 }
 
 fn is_s3(p: &std::path::Path) -> bool {

@@ -176,7 +176,7 @@ pub fn startup(samples: &[f64], ticks: usize) -> Result<[Fitted; 2], Thin> {
         return Err(Thin {
             parameter: "plant.startup".into(),
             detail: format!(
-                "{} tasks were seen starting in {ticks} rows; at least 5 are needed: record a run with scale-outs (at a period well under the start-up delay), or state startup in the scenario",
+                "{} tasks were seen starting in {ticks} rows; at least 5 are needed: record a run with scale-outs (at a period well under the start-up delay), or state the start-up (--startup-secs with --since, or startup in the scenario)",
                 samples.len()
             ),
         });

@@ -5,6 +5,9 @@
 //! taken from the live policy or the command line, or said to be assumed.
 
 pub mod fit;
+mod history;
+
+pub use history::{observe_history, History};
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -294,6 +297,82 @@ pub fn calibrate(inputs: &CalibrateInputs) -> Result<Calibration, CalibrateError
         }
         "the record's `arrivals` column (the probe's arrival rate × the time between rows)".into()
     };
+    let period_us = median_gap(&ticks);
+    let names: Vec<String> = inputs
+        .records
+        .iter()
+        .map(|r| {
+            r.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        })
+        .collect();
+    let mut warnings = Vec::new();
+    let estimated = ticks.iter().filter(|t| t.arrivals.is_none()).count();
+    if estimated > 0 {
+        warnings.push(format!(
+            "{estimated} rows had no reading: their intervals count no arrivals in the trace"
+        ));
+    }
+    build(
+        Observed {
+            intervals: fit::intervals(&ticks),
+            startup_samples: fit::startup_samples(&ticks),
+            startup_secs: None,
+            arrivals: per_second(&ticks),
+            arrivals_source,
+            period_us,
+            initial_tasks: ticks[0].desired,
+            description: format!("{} ({} rows)", names.join(", "), ticks.len()),
+            rows: ticks.len(),
+            warnings,
+        },
+        inputs,
+    )
+}
+
+/// What a calibration is fitted to, from recorded rows or from metric history.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// Intervals of completions and in-flight work.
+    pub intervals: Vec<fit::Interval>,
+    /// Start-up delays seen, seconds.
+    pub startup_samples: Vec<f64>,
+    /// A start-up delay stated instead of fitted, seconds.
+    pub startup_secs: Option<f64>,
+    /// Arrivals per bin: (start µs, messages); bins of one width.
+    pub arrivals: Vec<(i64, f64)>,
+    /// Where the arrivals came from.
+    pub arrivals_source: String,
+    /// The controller's period, µs.
+    pub period_us: i64,
+    /// Tasks at the start.
+    pub initial_tasks: u32,
+    /// The data, for the scenario's description.
+    pub description: String,
+    /// Rows or datapoints read.
+    pub rows: usize,
+    /// Warnings so far.
+    pub warnings: Vec<String>,
+}
+
+/// Fits the plant to `o` and writes the scenario's text.
+///
+/// # Errors
+/// A policy file that does not load, a concurrency nobody states, bad flags, and data too thin
+/// for a fit.
+pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, CalibrateError> {
+    let Observed {
+        intervals,
+        startup_samples: samples,
+        startup_secs,
+        arrivals,
+        arrivals_source,
+        period_us,
+        initial_tasks,
+        description,
+        rows,
+        mut warnings,
+    } = o;
     let config = crate::policy_file::load(&inputs.policy, &std::collections::BTreeMap::new())?;
     let (concurrency, source) = match (inputs.concurrency, &config.policy) {
         (Some(c), _) if c >= 1 => (c, "--concurrency".to_string()),
@@ -323,38 +402,41 @@ pub fn calibrate(inputs: &CalibrateInputs) -> Result<Calibration, CalibrateError
             "must be between 0 and 3600",
         ));
     }
-    let intervals = fit::intervals(&ticks);
     let (service, service_series) = fit::service_time(&intervals)?;
-    let samples = fit::startup_samples(&ticks);
-    let [median, startup_mean] = fit::startup(&samples, ticks.len())?;
-    let sigma = {
+    let mut fitted = vec![service.clone()];
+    let (startup_line, sigma) = if let Some(secs) = startup_secs {
+        if !(secs.is_finite() && (0.0..=3600.0).contains(&secs)) {
+            return Err(input("--startup-secs", secs, "must be between 0 and 3600"));
+        }
+        (format!("{{ kind = \"constant\", secs = {secs} }}"), 0.0)
+    } else {
+        let [median, startup_mean] = fit::startup(&samples, rows)?;
         let logs: Vec<f64> = samples.iter().map(|s| s.max(1e-3).ln()).collect();
         let m = logs.iter().sum::<f64>() / logs.len() as f64;
-        (logs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (logs.len() - 1) as f64).sqrt()
+        let sigma =
+            (logs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (logs.len() - 1) as f64).sqrt();
+        let unresolved = samples.iter().all(|&s| s <= period_us as f64 / 1e6);
+        if !unresolved && period_us as f64 / 1e6 > startup_mean.estimate / 3.0 {
+            warnings.push(format!(
+                "rows are {:.0} s apart against a start-up of about {:.0} s: each start-up is known only to within a period",
+                period_us as f64 / 1e6,
+                startup_mean.estimate
+            ));
+        }
+        if unresolved {
+            warnings.push(format!(
+                "every task ran by the first row after its scale-out: the start-up is shorter than the record's period ({:.1} s) and cannot be resolved from it; record at a shorter period, or state startup in the scenario",
+                period_us as f64 / 1e6
+            ));
+        }
+        let line = format!(
+            "{{ kind = \"lognormal\", median_secs = {:.3}, sigma = {sigma:.4} }}",
+            median.estimate
+        );
+        fitted.push(median);
+        fitted.push(startup_mean);
+        (line, sigma)
     };
-    let period_us = median_gap(&ticks);
-    let arrivals = per_second(&ticks);
-    let mut warnings = Vec::new();
-    let estimated = ticks.iter().filter(|t| t.arrivals.is_none()).count();
-    if estimated > 0 {
-        warnings.push(format!(
-            "{estimated} rows had no reading: their intervals count no arrivals in the trace"
-        ));
-    }
-    let unresolved = samples.iter().all(|&s| s <= period_us as f64 / 1e6);
-    if !unresolved && period_us as f64 / 1e6 > startup_mean.estimate / 3.0 {
-        warnings.push(format!(
-            "rows are {:.0} s apart against a start-up of about {:.0} s: each start-up is known only to within a period",
-            period_us as f64 / 1e6,
-            startup_mean.estimate
-        ));
-    }
-    if unresolved {
-        warnings.push(format!(
-            "every task ran by the first row after its scale-out: the start-up is shorter than the record's period ({:.1} s) and cannot be resolved from it; record at a shorter period, or state startup in the scenario",
-            period_us as f64 / 1e6
-        ));
-    }
     let mut stated = vec![
         Stated {
             parameter: "arrivals (trace.csv)".into(),
@@ -370,6 +452,15 @@ pub fn calibrate(inputs: &CalibrateInputs) -> Result<Calibration, CalibrateError
             parameter: "controller.metric_delay_secs".into(),
             value: inputs.metric_delay_secs.to_string(),
             source: "--metric-delay-secs (default 0): the record holds what the probe read, not when the data were made".into(),
+        },
+        Stated {
+            parameter: "plant.startup".into(),
+            value: startup_secs.map_or_else(|| "fitted".into(), |s| format!("{s} s, constant")),
+            source: if startup_secs.is_some() {
+                "--startup-secs".into()
+            } else {
+                "fitted (above)".into()
+            },
         },
         Stated {
             parameter: "slo.wait_secs".into(),
@@ -402,22 +493,13 @@ pub fn calibrate(inputs: &CalibrateInputs) -> Result<Calibration, CalibrateError
     let mut toml = String::new();
     let _ = writeln!(
         toml,
-        "# Fitted by `stepscale calibrate` from {} recorded rows; every fitted figure, its interval,\n# its data and its method are in calibration.json.",
-        ticks.len()
+        "# Fitted by `stepscale calibrate` from {rows} rows of data; every fitted figure, its interval,\n# its data and its method are in calibration.json."
     );
     let _ = writeln!(toml, "name = {name:?}");
     let _ = writeln!(
         toml,
-        "description = \"Calibrated from {} ({} rows).\"",
-        inputs
-            .records
-            .iter()
-            .map(|r| r
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()))
-            .collect::<Vec<_>>()
-            .join(", "),
-        ticks.len()
+        "description = {:?}",
+        format!("Calibrated from {description}.")
     );
     let _ = writeln!(toml, "seed = 1\nfidelity = \"discrete\"");
     let _ = writeln!(toml, "policy_file = {:?}\n", policy.display().to_string());
@@ -427,9 +509,7 @@ pub fn calibrate(inputs: &CalibrateInputs) -> Result<Calibration, CalibrateError
     );
     let _ = writeln!(
         toml,
-        "[plant]\ninitial_tasks = {}\nconcurrency = {concurrency}\nservice_time = {service_dist}\nstartup = {{ kind = \"lognormal\", median_secs = {:.3}, sigma = {sigma:.4} }}\n",
-        ticks[0].desired,
-        median.estimate
+        "[plant]\ninitial_tasks = {initial_tasks}\nconcurrency = {concurrency}\nservice_time = {service_dist}\nstartup = {startup_line}\n"
     );
     let _ = writeln!(
         toml,
@@ -448,7 +528,7 @@ pub fn calibrate(inputs: &CalibrateInputs) -> Result<Calibration, CalibrateError
             .iter()
             .map(|p| p.display().to_string())
             .collect(),
-        fitted: vec![service, median, startup_mean],
+        fitted,
         stated,
         warnings,
         arrivals,
@@ -492,9 +572,15 @@ impl Calibration {
             &crate::plot::CalibrationPlot {
                 title: format!("{}: each fit against its data", self.name),
                 startup_samples: &self.startup_samples,
-                startup_fit: (self.fitted[1].estimate, self.startup_sigma),
+                startup_fit: (
+                    self.fitted.get(1).map_or(0.0, |f| f.estimate),
+                    self.startup_sigma,
+                ),
                 service_series: &self.service_series,
-                service_fit: (self.fitted[0].estimate, self.fitted[0].interval_90),
+                service_fit: self
+                    .fitted
+                    .first()
+                    .map_or((0.0, [0.0; 2]), |f| (f.estimate, f.interval_90)),
                 arrivals: &self.arrivals,
             },
         )?;

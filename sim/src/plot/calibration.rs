@@ -41,6 +41,21 @@ impl CalibrationPlot<'_> {
     fn histogram<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let e = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("{e:?}");
         let s = self.startup_samples;
+        if s.is_empty() {
+            // Stated, not fitted: nothing to draw but why.
+            let (w, h) = area.dim_in_pixel();
+            let text = "Start-up delay: stated, not fitted (no task was seen starting)";
+            area.draw(&Text::new(
+                text,
+                (
+                    i32::try_from(w / 2).unwrap_or(0) - 330,
+                    i32::try_from(h / 2).unwrap_or(0),
+                ),
+                ("sans-serif", 22).into_font(),
+            ))
+            .map_err(e)?;
+            return Ok(());
+        }
         let hi = s.iter().copied().fold(1.0_f64, f64::max) * 1.15;
         let bins = 20usize;
         let width = hi / bins as f64;
@@ -124,6 +139,11 @@ impl Figure for CalibrationPlot<'_> {
         let at = |t: i64| (t - start_us) as f64 / 1e6;
         let (estimate, [lo, hi]) = self.service_fit;
         let flat = |v: f64| vec![(0.0, v, v), (end_s, v, v)];
+        // Counts per bin (a second from a record, a minute from CloudWatch) as a rate.
+        let bin_s = match self.arrivals {
+            [a, b, ..] => ((b.0 - a.0) as f64 / 1e6).max(1e-6),
+            _ => 1.0,
+        };
         panel(
             &areas[1],
             "Mean service time: each tenth of the record, and the whole record's estimate",
@@ -164,10 +184,18 @@ impl Figure for CalibrationPlot<'_> {
             "Arrivals the trace replays (trace.csv)",
             "messages / s",
             &[Line {
-                label: "arrivals per second".into(),
+                label: if bin_s > 1.5 {
+                    format!("arrivals per second, mean of each {bin_s:.0} s bin")
+                } else {
+                    "arrivals per second".into()
+                },
                 color: PALETTE[0],
                 stroke: Stroke::Solid(2),
-                points: self.arrivals.iter().map(|&(t, a)| (at(t), a, a)).collect(),
+                points: self
+                    .arrivals
+                    .iter()
+                    .map(|&(t, a)| (at(t), a / bin_s, a / bin_s))
+                    .collect(),
                 steps: false,
             }],
             None,
