@@ -12,15 +12,13 @@ fn root() -> PathBuf {
 }
 
 fn stepscale(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stepscale"))
-        .args(args)
-        .current_dir(root())
-        .env("AWS_ENDPOINT_URL", support::relay::moto_endpoint())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .expect("the stepscale binary runs")
+    support::aws::at_moto(
+        Command::new(env!("CARGO_BIN_EXE_stepscale"))
+            .args(args)
+            .current_dir(root()),
+    )
+    .output()
+    .expect("the stepscale binary runs")
 }
 
 fn policy(dir: &Path, cluster: &str, service: &str, queue: &str) -> PathBuf {

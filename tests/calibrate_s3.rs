@@ -15,17 +15,15 @@ const ARRIVALS: &str = "scenarios/records/parity-slo-redis.arrivals.csv";
 const POLICY: &str = "scenarios/records/parity-slo-redis.toml";
 
 fn calibrate(record: &str, out: &std::path::Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stepscale"))
-        .args(["calibrate", "--record", record, "--arrivals", ARRIVALS])
-        .args(["--policy", POLICY, "--out"])
-        .arg(out)
-        .current_dir(root())
-        .env("AWS_ENDPOINT_URL", support::relay::moto_endpoint())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .expect("the stepscale binary runs")
+    support::aws::at_moto(
+        Command::new(env!("CARGO_BIN_EXE_stepscale"))
+            .args(["calibrate", "--record", record, "--arrivals", ARRIVALS])
+            .args(["--policy", POLICY, "--out"])
+            .arg(out)
+            .current_dir(root()),
+    )
+    .output()
+    .expect("the stepscale binary runs")
 }
 
 fn fitted(dir: &std::path::Path) -> serde_json::Value {

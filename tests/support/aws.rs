@@ -69,6 +69,14 @@ pub fn cloudwatch_denying_proxy() -> String {
     })
 }
 
+/// `cmd` pointed at moto, with test credentials and a region, as a user's shell would be.
+pub fn at_moto(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    cmd.env("AWS_ENDPOINT_URL", super::relay::moto_endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+}
+
 /// A new S3 bucket in moto, for state documents.
 pub async fn bucket(sdk: &SdkConfig) -> String {
     let name = super::unique("stepscale-state");
