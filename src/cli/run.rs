@@ -263,12 +263,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 for u in ledger.usage() {
                     tracing::info!(budget = %u.name, used = u.used, capacity = u.capacity, "Budget: members' desired counts now.");
                 }
+                let governed: Vec<bool> = runners.iter().map(|r| ledger.governs(r.name())).collect();
                 let shared = std::sync::Arc::new(tokio::sync::Mutex::new(ledger));
                 runners = runners
                     .into_iter()
-                    .map(|r| {
-                        let governed = shared.try_lock().is_ok_and(|l| l.governs(r.name()));
-                        if governed {
+                    .zip(governed)
+                    .map(|(r, under)| {
+                        if under {
                             r.with_budget(std::sync::Arc::clone(&shared))
                         } else {
                             r

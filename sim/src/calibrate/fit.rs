@@ -26,7 +26,7 @@ pub struct Fitted {
 
 /// Why a fit could not be made: what is missing and how much more is needed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{parameter}: {detail}")]
+#[error("not enough data for {parameter}: {detail}")]
 pub struct Thin {
     /// The parameter.
     pub parameter: String,
@@ -171,7 +171,7 @@ pub fn startup_samples(ticks: &[LiveTick]) -> Vec<f64> {
 ///
 /// # Errors
 /// Fewer than 5 samples.
-pub fn startup(samples: &[f64], ticks: usize) -> Result<[Fitted; 2], Thin> {
+pub fn startup(samples: &[f64], ticks: usize) -> Result<([Fitted; 2], f64), Thin> {
     if samples.len() < 5 {
         return Err(Thin {
             parameter: "plant.startup".into(),
@@ -200,7 +200,8 @@ pub fn startup(samples: &[f64], ticks: usize) -> Result<[Fitted; 2], Thin> {
         "{} tasks: from the row of the scale-out that ordered each to the first row ECS ran it (the middle of that period)",
         samples.len()
     );
-    Ok([
+    Ok((
+        [
         Fitted {
             parameter: "plant.startup (lognormal median_secs)".into(),
             estimate: mu.exp(),
@@ -219,7 +220,9 @@ pub fn startup(samples: &[f64], ticks: usize) -> Result<[Fitted; 2], Thin> {
                 "lognormal: exp(μ + σ²/2) with σ = {sigma:.3} (the sd of the logs); interval: bootstrap, 1,000 resamples"
             ),
         },
-    ])
+    ],
+        sigma,
+    ))
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -267,7 +270,8 @@ mod tests {
         let samples: Vec<f64> = (0..400)
             .map(|_| 40.0 * (0.3 * rng.normal()).exp())
             .collect();
-        let [median, mean] = startup(&samples, 400).unwrap();
+        let ([median, mean], sigma) = startup(&samples, 400).unwrap();
+        assert!((sigma - 0.3).abs() < 0.05, "{sigma}");
         assert!((median.estimate - 40.0).abs() < 2.0, "{median:?}");
         assert!(median.interval_90[0] < 40.0 && 40.0 < median.interval_90[1]);
         assert!((mean.estimate - 40.0 * (0.045_f64).exp()).abs() < 2.0);

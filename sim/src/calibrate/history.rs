@@ -77,3 +77,34 @@ pub fn observe_history(h: &History) -> Observed {
         warnings,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_without_arrivals_is_refused_not_written_as_an_empty_trace() {
+        let minutes: Vec<(i64, f64)> = (0..40).map(|m| (1_800_000_000 + 60 * m, 600.0)).collect();
+        let h = History {
+            deleted: minutes.clone(),
+            in_flight: minutes.iter().map(|&(t, _)| (t, 25.0)).collect(),
+            startup_secs: Some(30.0),
+            period_secs: 60.0,
+            source: "CloudWatch, queue jobs".into(),
+            ..History::default()
+        };
+        let inputs = super::super::CalibrateInputs {
+            policy: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../scenarios/records/parity-slo-redis.toml"),
+            ..super::super::CalibrateInputs::default()
+        };
+        let e = super::super::build(observe_history(&h), &inputs)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("arrivals") && e.contains("NumberOfMessagesSent"),
+            "{e}"
+        );
+    }
+}

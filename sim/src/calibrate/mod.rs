@@ -48,7 +48,7 @@ pub enum CalibrateError {
     #[error(transparent)]
     Record(#[from] ParityError),
     /// The data are too thin for a fit.
-    #[error("not enough data for {0}")]
+    #[error(transparent)]
     Thin(#[from] Thin),
     /// The policy file.
     #[error(transparent)]
@@ -192,24 +192,6 @@ fn read_all(records: &[PathBuf]) -> Result<Vec<LiveTick>, CalibrateError> {
     Ok(all)
 }
 
-/// How many rows of `path` say their arrivals were estimated (a lower bound: the rise of
-/// visible + in-flight, for probes that report no arrival rate).
-fn estimated_rows(path: &Path) -> usize {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return 0;
-    };
-    let mut lines = text.lines();
-    let Some(c) = lines
-        .next()
-        .and_then(|h| h.split(',').position(|x| x == "arrivals_estimated"))
-    else {
-        return 0;
-    };
-    lines
-        .filter(|l| l.split(',').nth(c) == Some("true"))
-        .count()
-}
-
 /// Replaces each row's arrivals with the messages `log` has between it and the row before.
 fn arrivals_from_log(ticks: &mut [LiveTick], log: &Path) -> Result<(), CalibrateError> {
     let spec = crate::trace::TraceSpec {
@@ -284,7 +266,7 @@ pub fn calibrate(inputs: &CalibrateInputs) -> Result<Calibration, CalibrateError
         arrivals_from_log(&mut ticks, log)?;
         format!("the log of messages sent, {}", log.display())
     } else {
-        let estimated: usize = inputs.records.iter().map(|r| estimated_rows(r)).sum();
+        let estimated = ticks.iter().filter(|t| t.arrivals_estimated).count();
         if estimated * 10 > ticks.len() {
             return Err(input(
                 "--record",
@@ -385,7 +367,7 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
             return Err(input(
                 "--concurrency",
                 "(not given)",
-                "the record cannot tell how many messages one task works on at once, and the policy does not state it (only slo does): give --concurrency N, your worker's setting",
+                "neither a record nor metric history tells how many messages one task works on at once, and the policy does not state it (only slo does): give --concurrency N, your worker's setting",
             ))
         }
     };
@@ -403,6 +385,16 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
         ));
     }
     let (service, service_series) = fit::service_time(&intervals)?;
+    if arrivals.is_empty() {
+        // A trace without rows would give a scenario that does not load.
+        return Err(Thin {
+            parameter: "arrivals".into(),
+            detail: format!(
+                "no arrivals in {description}: the scenario needs them (a record's rows, or NumberOfMessagesSent datapoints)"
+            ),
+        }
+        .into());
+    }
     let mut fitted = vec![service.clone()];
     let (startup_line, sigma) = if let Some(secs) = startup_secs {
         if !(secs.is_finite() && (0.0..=3600.0).contains(&secs)) {
@@ -410,11 +402,7 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
         }
         (format!("{{ kind = \"constant\", secs = {secs} }}"), 0.0)
     } else {
-        let [median, startup_mean] = fit::startup(&samples, rows)?;
-        let logs: Vec<f64> = samples.iter().map(|s| s.max(1e-3).ln()).collect();
-        let m = logs.iter().sum::<f64>() / logs.len() as f64;
-        let sigma =
-            (logs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (logs.len() - 1) as f64).sqrt();
+        let ([median, startup_mean], sigma) = fit::startup(&samples, rows)?;
         let unresolved = samples.iter().all(|&s| s <= period_us as f64 / 1e6);
         if !unresolved && period_us as f64 / 1e6 > startup_mean.estimate / 3.0 {
             warnings.push(format!(
@@ -451,7 +439,9 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
         Stated {
             parameter: "controller.metric_delay_secs".into(),
             value: inputs.metric_delay_secs.to_string(),
-            source: "--metric-delay-secs (default 0): the record holds what the probe read, not when the data were made".into(),
+            source:
+                "--metric-delay-secs (default 0): the data hold what was read, not how late it was"
+                    .into(),
         },
         Stated {
             parameter: "plant.startup".into(),
@@ -519,7 +509,7 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
     );
     let _ = writeln!(
         toml,
-        "[slo]\n# Your goal: a record cannot tell it. 60 s is a placeholder.\nwait_secs = 60"
+        "[slo]\n# Your goal: the data cannot tell it. 60 s is a placeholder.\nwait_secs = 60"
     );
     Ok(Calibration {
         name,

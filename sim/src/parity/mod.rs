@@ -99,6 +99,7 @@ pub fn read_record(path: &Path) -> Result<Vec<LiveTick>, ParityError> {
         col("action")?,
     );
     // Records from before these columns were written have none.
+    let c_est = header.iter().position(|h| *h == "arrivals_estimated");
     let c_run = header.iter().position(|h| *h == "running");
     let c_pend = header.iter().position(|h| *h == "pending");
     let mut ticks = Vec::new();
@@ -184,6 +185,7 @@ pub fn read_record(path: &Path) -> Result<Vec<LiveTick>, ParityError> {
         ticks.push(LiveTick {
             at_us,
             arrivals,
+            arrivals_estimated: c_est.is_some_and(|c| cells.get(c) == Some(&"true")),
             visible: count(c_vis, "visible")?,
             in_flight: count(c_inf, "in_flight")?,
             desired,
@@ -529,6 +531,7 @@ mod tests {
 
     fn tick(at_s: i64, arrivals: Option<f64>) -> LiveTick {
         LiveTick {
+            arrivals_estimated: false,
             running: None,
             pending: None,
             at_us: at_s * 1_000_000,

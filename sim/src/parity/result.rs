@@ -14,6 +14,9 @@ pub struct LiveTick {
     pub at_us: Micros,
     /// Messages that arrived since the previous row with readings (none: reads failed).
     pub arrivals: Option<f64>,
+    /// Whether `arrivals` is only the rise of the backlog (a probe without an arrival rate):
+    /// a lower bound. False when the record has no such column.
+    pub arrivals_estimated: bool,
     /// Visible messages seen (none: every read failed).
     pub visible: Option<u64>,
     /// In-flight messages seen.
