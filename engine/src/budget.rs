@@ -61,7 +61,8 @@ pub struct BudgetsFile {
 
 impl BudgetSpec {
     /// What the budget holds, in its unit (tasks or vCPU).
-    fn capacity(&self) -> f64 {
+    #[must_use]
+    pub fn capacity(&self) -> f64 {
         match (self.max_tasks, self.max_vcpu) {
             (Some(t), _) => f64::from(t),
             (None, Some(v)) => v,
@@ -69,7 +70,9 @@ impl BudgetSpec {
         }
     }
 
-    fn unit(&self) -> &'static str {
+    /// `tasks` or `vCPU`.
+    #[must_use]
+    pub fn unit(&self) -> &'static str {
         if self.max_tasks.is_some() {
             "tasks"
         } else {

@@ -226,17 +226,24 @@ fn arrivals_from_log(ticks: &mut [LiveTick], log: &Path) -> Result<(), Calibrate
     Ok(())
 }
 
-/// Each row's arrivals spread over whole seconds from the first row.
+/// Each row's arrivals spread over whole seconds from the first row, over the time since the
+/// last row that read the queue.
 fn per_second(ticks: &[LiveTick]) -> Vec<(i64, f64)> {
     let start = ticks[0].at_us;
     let end = ticks[ticks.len() - 1].at_us;
     let secs = ((end - start) / 1_000_000 + 1) as usize;
     let mut out = vec![0.0; secs];
-    for w in ticks.windows(2) {
-        let Some(a) = w[1].arrivals else { continue };
+    // A row after rows whose reads failed counts its arrivals from the last row that read the
+    // queue (as the recorder books them): they are spread over that whole span.
+    let mut last_read: Option<i64> = None;
+    for t in ticks {
+        let Some(a) = t.arrivals else { continue };
+        let Some(from_us) = last_read.replace(t.at_us) else {
+            continue;
+        };
         let (from, to) = (
-            (w[0].at_us - start) as f64 / 1e6,
-            (w[1].at_us - start) as f64 / 1e6,
+            (from_us - start) as f64 / 1e6,
+            (t.at_us - start) as f64 / 1e6,
         );
         let span = (to - from).max(1e-9);
         let mut t = from;
@@ -289,10 +296,10 @@ pub fn calibrate(inputs: &CalibrateInputs) -> Result<Calibration, CalibrateError
         })
         .collect();
     let mut warnings = Vec::new();
-    let estimated = ticks.iter().filter(|t| t.arrivals.is_none()).count();
-    if estimated > 0 {
+    let unread = ticks.iter().filter(|t| t.arrivals.is_none()).count();
+    if unread > 0 {
         warnings.push(format!(
-            "{estimated} rows had no reading: their intervals count no arrivals in the trace"
+            "{unread} rows had no reading: the arrivals over each such gap are spread evenly over it, and its intervals give no service-time sample"
         ));
     }
     build(
@@ -576,5 +583,37 @@ impl Calibration {
         )?;
         staged.commit()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(at_s: i64, arrivals: Option<f64>) -> LiveTick {
+        LiveTick {
+            at_us: at_s * 1_000_000,
+            arrivals,
+            arrivals_estimated: false,
+            visible: arrivals.map(|_| 0),
+            in_flight: arrivals.map(|_| 0),
+            desired: 1,
+            running: Some(1),
+            pending: Some(0),
+            action: stepscale_engine::Action::Hold,
+        }
+    }
+
+    #[test]
+    fn arrivals_after_a_failed_read_are_spread_over_the_whole_gap() {
+        // The row at 3 s books the 6 messages since the last row that read (1 s).
+        let ticks = [
+            row(0, Some(0.0)),
+            row(1, Some(4.0)),
+            row(2, None),
+            row(3, Some(6.0)),
+        ];
+        let got: Vec<f64> = per_second(&ticks).iter().map(|a| a.1).collect();
+        assert_eq!(got, vec![4.0, 3.0, 3.0, 0.0]);
     }
 }

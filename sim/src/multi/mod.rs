@@ -295,7 +295,7 @@ impl MultiBacktest {
                 }
                 used += f64::from(self.backtests[k].prepared.initial_tasks) * m.vcpu.unwrap_or(1.0);
             }
-            let capacity = b.max_tasks.map_or(b.max_vcpu.unwrap_or(0.0), f64::from);
+            let capacity = b.capacity();
             if used > capacity + 1e-9 {
                 return Err(invalid(
                     format!("budget[{i}]"),
@@ -304,11 +304,7 @@ impl MultiBacktest {
                         "the members start with {used} {} (their scenarios' plant.initial_tasks, \
                          or min_tasks), over the budget's {capacity}: lower them or raise the \
                          budget",
-                        if b.max_tasks.is_some() {
-                            "tasks"
-                        } else {
-                            "vCPU"
-                        }
+                        b.unit()
                     ),
                 ));
             }
