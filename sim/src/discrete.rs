@@ -389,6 +389,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         end_us: now,
         drained: emptied,
         ticks: control.ticks.take().unwrap_or_default(),
+        shadow_desired: std::mem::take(&mut control.shadow_desired),
         reactions,
         completions: completions.map(|c| c.per_second(p.start_us)),
     }

@@ -549,6 +549,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         end_us,
         drained: emptied,
         ticks: control.ticks.take().unwrap_or_default(),
+        shadow_desired: std::mem::take(&mut control.shadow_desired),
         reactions,
         completions,
     }

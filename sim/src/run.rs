@@ -294,6 +294,7 @@ impl Backtest {
             keep_ticks: false,
             keep_completions: false,
             lockstep: None,
+            shadows: Vec::new(),
             tick_times_us: None,
             arrivals,
         };

@@ -208,3 +208,97 @@ fn a_random_plant_sits_inside_the_band_of_its_replays_and_a_wrong_one_does_not()
         "a plant 60 % slower should fall outside the band: {wrong:?} against {right:?}"
     );
 }
+
+#[test]
+fn a_shadow_policy_is_replayed_beside_the_acting_one_and_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let sent = arrivals_log(dir.path());
+    // The acting policy (target) with the step policy as its shadow.
+    let step = std::fs::read_to_string(repo().join("tests/parity/policies/step.toml")).unwrap();
+    let mut text =
+        std::fs::read_to_string(repo().join("tests/parity/policies/target.toml")).unwrap();
+    text.push_str("\n[[shadow]]\nname = \"step\"\n");
+    for line in step.lines() {
+        match line.strip_prefix("[[") {
+            Some(rest) => {
+                let _ = writeln!(text, "[[shadow.{rest}");
+            }
+            None => match line.strip_prefix('[') {
+                Some(rest) => {
+                    let _ = writeln!(text, "[shadow.{rest}");
+                }
+                None => {
+                    let _ = writeln!(text, "{line}");
+                }
+            },
+        }
+    }
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, text).unwrap();
+    let mut bt = Backtest::prepare(
+        &repo().join("tests/parity/plant.toml"),
+        &Overrides {
+            trace: Some(sent.clone()),
+            policy: Some(policy.clone()),
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    bt.prepared.keep_ticks = true;
+    bt.prepared.shadows = bt
+        .config
+        .shadow
+        .iter()
+        .map(|s| bt.config.for_shadow(s).controller())
+        .collect();
+    let (outcome, _) = bt.simulate();
+    assert_eq!(outcome.shadow_desired.len(), outcome.ticks.len());
+    // The shadow is decided, not acted on: it would have set other counts than the acting one.
+    assert!(outcome
+        .ticks
+        .iter()
+        .zip(&outcome.shadow_desired)
+        .any(|(t, &s)| t.desired != s));
+    let write = |shadow: &[u32]| {
+        let plain = record(dir.path(), &outcome.ticks);
+        let text = std::fs::read_to_string(&plain).unwrap();
+        let mut out = String::new();
+        for (i, line) in text.lines().enumerate() {
+            match i {
+                0 => {
+                    let _ = writeln!(out, "{line},shadow_desired");
+                }
+                _ => {
+                    let _ = writeln!(out, "{line},{}", shadow[i - 1]);
+                }
+            }
+        }
+        let path = dir.path().join("shadowed.csv");
+        std::fs::write(&path, out).unwrap();
+        path
+    };
+    let inputs = ParityInputs {
+        scenario: repo().join("tests/parity/plant.toml"),
+        policy: Some(policy),
+        record: write(&outcome.shadow_desired),
+        arrivals: Some(sent),
+        seeds: 1,
+    };
+    let r = parity::run(&inputs).unwrap().report;
+    assert_eq!(r.shadows.len(), 1, "{r:?}");
+    let s = &r.shadows[0];
+    assert_eq!((s.name.as_str(), s.ticks), ("step", outcome.ticks.len()));
+    assert!(
+        s.same_desired_share == 1.0 && s.max_desired_gap == 0,
+        "{s:?}"
+    );
+    // The shadow's counts one decision late: the comparison must see it.
+    let mut late = outcome.shadow_desired.clone();
+    late.rotate_right(1);
+    let inputs = ParityInputs {
+        record: write(&late),
+        ..inputs
+    };
+    let r = parity::run(&inputs).unwrap().report;
+    assert!(r.shadows[0].same_desired_share < 1.0, "{:?}", r.shadows);
+}

@@ -82,5 +82,17 @@ pub fn run(args: &ParityArgs) -> anyhow::Result<ExitCode> {
             b.seeds
         );
     }
+    for sh in &r.shadows {
+        let band = sh.desired_inside_share.map_or_else(String::new, |b| {
+            format!(", {:.1} % inside the band", b * 100.0)
+        });
+        println!(
+            "  shadow {:<12} {} ticks: same desired {:.1} %, gap at most {}{band}",
+            sh.name,
+            sh.ticks,
+            sh.same_desired_share * 100.0,
+            sh.max_desired_gap
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -55,6 +55,10 @@ pub struct Prepared {
     pub keep_completions: bool,
     /// The shared budgets this service decides under, with the services it shares them with.
     pub lockstep: Option<lockstep::Member>,
+    /// Shadow policies decided beside the acting one at every kept tick, on the same sample
+    /// and fleet, never acted on (as `stepscale run` decides a live policy's `[[shadow]]`);
+    /// their decisions go to [`Outcome::shadow_desired`]. Only with [`Prepared::keep_ticks`].
+    pub shadows: Vec<stepscale_engine::Controller>,
 }
 
 /// One decision of the simulated controller, as `stepscale run --record` writes a live one.
@@ -146,6 +150,9 @@ pub struct Outcome {
     pub drained: bool,
     /// Every decision, when [`Prepared::keep_ticks`] asked for them; empty otherwise.
     pub ticks: Vec<TickRecord>,
+    /// What each of [`Prepared::shadows`] would have set at each kept tick: tick by tick, one
+    /// count a shadow (`ticks.len() × shadows.len()` counts).
+    pub shadow_desired: Vec<u32>,
     /// How fast the fleet answered bursts.
     pub reactions: Reactions,
     /// Messages processed per second from the start, when [`Prepared::keep_completions`]

@@ -46,6 +46,10 @@ pub struct Control<'a> {
     tick_times: Option<Vec<Micros>>,
     /// The shared budgets this service decides under, in lockstep with the other services.
     member: Option<Member>,
+    /// Shadow policies, each with its own state, decided at each kept tick.
+    shadows: Vec<(Controller, ScalerState)>,
+    /// What the shadows would have set, tick by tick (see [`super::Outcome::shadow_desired`]).
+    pub shadow_desired: Vec<u32>,
 }
 
 impl<'a> Control<'a> {
@@ -75,6 +79,15 @@ impl<'a> Control<'a> {
             ticks: p.keep_ticks.then(Vec::new),
             tick_times: p.tick_times_us.clone(),
             member: p.lockstep.clone(),
+            shadows: if p.keep_ticks {
+                p.shadows
+                    .iter()
+                    .map(|c| (c.clone(), ScalerState::default()))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            shadow_desired: Vec::new(),
         };
         c.schedule_next_snapshot();
         if let Some(m) = &c.member {
@@ -182,6 +195,12 @@ impl<'a> Control<'a> {
                 "Decided."
             );
             self.last_action = Some(decision.action);
+            // A shadow decides on the same sample and fleet, with its own state, and is never
+            // acted on: live runs decide it after the acting policy, on the counts read before.
+            for (shadow, state) in &mut self.shadows {
+                let d = shadow.tick(&self.clock, &[Ok(sample)], service, state);
+                self.shadow_desired.push(d.desired);
+            }
             if let Some(ticks) = &mut self.ticks {
                 ticks.push(TickRecord {
                     at_us: now,

@@ -10,7 +10,9 @@
 //! column, spread evenly over each row's interval. Rows whose reads all failed are not
 //! compared (the live engine held on missing data; the simulator never misses a read).
 
+mod read;
 pub mod result;
+mod shadow;
 mod write;
 
 use std::fmt::Write as _;
@@ -21,8 +23,8 @@ use stepscale_engine::Action;
 use crate::arrivals::{ArrivalKind, Arrivals, Micros};
 use crate::output::OutputError;
 use crate::run::{Backtest, BacktestError, Overrides};
-use crate::timefmt::{self, TimeFormat};
-pub use result::{Band, BandReport, ComparedTick, LiveTick, Parity, ParityReport};
+pub use read::read_record;
+pub use result::{Band, BandReport, ComparedTick, LiveTick, Parity, ParityReport, ShadowReport};
 
 /// Why a parity check could not run.
 #[derive(Debug, thiserror::Error)]
@@ -68,142 +70,6 @@ pub enum ParityError {
     /// Writing the outputs.
     #[error(transparent)]
     Output(#[from] OutputError),
-}
-
-/// Reads a `stepscale run --record` file.
-pub fn read_record(path: &Path) -> Result<Vec<LiveTick>, ParityError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ParityError::RecordFile {
-        path: path.to_path_buf(),
-        detail: format!("cannot read: {e}"),
-    })?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .ok_or_else(|| ParityError::RecordFile {
-                path: path.to_path_buf(),
-                detail: format!(
-                    "no column `{name}`; the header has: {}; give the file `stepscale run --record` wrote",
-                    header.join(", ")
-                ),
-            })
-    };
-    let (c_time, c_arr, c_vis, c_inf, c_des, c_act) = (
-        col("time")?,
-        col("arrivals")?,
-        col("visible")?,
-        col("in_flight")?,
-        col("desired")?,
-        col("action")?,
-    );
-    // Records from before these columns were written have none.
-    let c_est = header.iter().position(|h| *h == "arrivals_estimated");
-    let c_run = header.iter().position(|h| *h == "running");
-    let c_pend = header.iter().position(|h| *h == "pending");
-    let mut ticks = Vec::new();
-    for (i, line) in lines.enumerate() {
-        let line_no = i + 2;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let cells: Vec<&str> = line.split(',').collect();
-        let bad = |column: &str, value: &str, rule: &str| ParityError::Record {
-            path: path.to_path_buf(),
-            line: line_no,
-            column: column.into(),
-            value: value.into(),
-            rule: rule.into(),
-        };
-        let cell = |c: usize, name: &str| {
-            cells
-                .get(c)
-                .copied()
-                .ok_or_else(|| bad(name, "", "the row has fewer cells than the header"))
-        };
-        let time = cell(c_time, "time")?;
-        let at_us =
-            timefmt::parse(time, TimeFormat::DateTime).map_err(|rule| bad("time", time, &rule))?;
-        if let Some(prev) = ticks.last().map(|t: &LiveTick| t.at_us) {
-            if at_us <= prev {
-                return Err(bad(
-                    "time",
-                    time,
-                    "must be later than the previous row's (one recorded run, in order)",
-                ));
-            }
-        }
-        let count = |c: usize, name: &str| -> Result<Option<u64>, ParityError> {
-            let v = cell(c, name)?;
-            if v.is_empty() {
-                return Ok(None);
-            }
-            v.parse().map(Some).map_err(|_| {
-                bad(
-                    name,
-                    v,
-                    "must be a whole number >= 0, or empty for a failed read",
-                )
-            })
-        };
-        let arrivals = {
-            let v = cell(c_arr, "arrivals")?;
-            if v.is_empty() {
-                None
-            } else {
-                match v.parse::<f64>() {
-                    Ok(a) if a.is_finite() && a >= 0.0 => Some(a),
-                    _ => return Err(bad("arrivals", v, "must be a number >= 0, or empty")),
-                }
-            }
-        };
-        let desired_text = cell(c_des, "desired")?;
-        let desired = desired_text
-            .parse()
-            .map_err(|_| bad("desired", desired_text, "must be a whole number >= 0"))?;
-        let action_text = cell(c_act, "action")?;
-        let action = match action_text {
-            "scale_out" => Action::ScaleOut,
-            "scale_in" => Action::ScaleIn,
-            "hold" => Action::Hold,
-            _ => {
-                return Err(bad(
-                    "action",
-                    action_text,
-                    "must be scale_out, scale_in or hold",
-                ))
-            }
-        };
-        let tasks = |c: Option<usize>, name: &str| -> Result<Option<u32>, ParityError> {
-            let Some(c) = c else { return Ok(None) };
-            let v = cell(c, name)?;
-            v.parse()
-                .map(Some)
-                .map_err(|_| bad(name, v, "must be a whole number >= 0"))
-        };
-        ticks.push(LiveTick {
-            at_us,
-            arrivals,
-            arrivals_estimated: c_est.is_some_and(|c| cells.get(c) == Some(&"true")),
-            visible: count(c_vis, "visible")?,
-            in_flight: count(c_inf, "in_flight")?,
-            desired,
-            running: tasks(c_run, "running")?,
-            pending: tasks(c_pend, "pending")?,
-            action,
-        });
-    }
-    if ticks.len() < 2 {
-        return Err(ParityError::RecordFile {
-            path: path.to_path_buf(),
-            detail: format!(
-                "{} data rows; a comparison needs at least 2 decisions",
-                ticks.len()
-            ),
-        });
-    }
-    Ok(ticks)
 }
 
 /// The arrivals a record implies: each row's count spread evenly over the time since the
@@ -263,7 +129,7 @@ fn name_of(p: &Path) -> String {
 
 /// Replays `inputs.record` and compares.
 pub fn run(inputs: &ParityInputs) -> Result<Parity, ParityError> {
-    let live = read_record(&inputs.record)?;
+    let (live, shadow_columns) = read::read_with_shadows(&inputs.record)?;
     let overrides = Overrides {
         trace: inputs.arrivals.clone(),
         policy: inputs.policy.clone(),
@@ -339,6 +205,8 @@ pub fn run(inputs: &ParityInputs) -> Result<Parity, ParityError> {
     // The live run's own tick times: its timer's jitter and drift are replayed, not modelled.
     p.tick_times_us = Some(live.iter().map(|t| t.at_us).collect());
     p.resolution_us = (period_s * 1e6).round() as Micros;
+    let shadows = shadow::matched(&bt.config, &shadow_columns);
+    p.shadows = shadows.iter().map(|m| m.controller.clone()).collect();
     let (outcome, _) = bt.simulate_into(&bt.prepared, &bt.config, crate::model::RowSink::Nothing);
     let mut compared = Vec::new();
     let mut failed = 0;
@@ -353,13 +221,23 @@ pub fn run(inputs: &ParityInputs) -> Result<Parity, ParityError> {
         });
     }
     let mut report = report(inputs, &bt, &compared, failed);
-    let bands = if inputs.seeds > 1 {
-        let (bands, band) = bands(&bt, &live, inputs.seeds);
-        report.band = Some(band);
-        bands
+    let replays = if inputs.seeds > 1 {
+        replays(&bt, inputs.seeds)
     } else {
         Vec::new()
     };
+    let bands = if replays.is_empty() {
+        Vec::new()
+    } else {
+        let (bands, band) = bands(&replays, &live);
+        report.band = Some(band);
+        bands
+    };
+    let exact = shadow::Replay {
+        ticks: Vec::new(),
+        shadow_desired: outcome.shadow_desired,
+    };
+    report.shadows = shadow::reports(&live, &shadows, &exact, &replays);
     Ok(Parity {
         report,
         compared,
@@ -374,21 +252,29 @@ fn band_of(v: &mut [f64]) -> [f64; 2] {
     [at(0.05), at(0.95)]
 }
 
-/// Replays `bt` under `seeds` plant seeds; per compared live tick (one that read the queue),
-/// the replays' 5–95 % range of the desired count and of visible + in-flight, and how often the
-/// live run was inside.
-fn bands(bt: &Backtest, live: &[LiveTick], seeds: u32) -> (Vec<Band>, BandReport) {
+/// Replays `bt` under `seeds` plant seeds (the scenario's and the next ones).
+fn replays(bt: &Backtest, seeds: u32) -> Vec<shadow::Replay> {
     use rayon::prelude::*;
-    let runs: Vec<Vec<crate::model::TickRecord>> = (0..seeds)
+    (0..seeds)
         .into_par_iter()
         .map(|k| {
             let mut p = bt.prepared.clone();
             p.seed = p.seed.wrapping_add(u64::from(k));
-            bt.simulate_into(&p, &bt.config, crate::model::RowSink::Nothing)
-                .0
-                .ticks
+            let outcome = bt
+                .simulate_into(&p, &bt.config, crate::model::RowSink::Nothing)
+                .0;
+            shadow::Replay {
+                ticks: outcome.ticks,
+                shadow_desired: outcome.shadow_desired,
+            }
         })
-        .collect();
+        .collect()
+}
+
+/// Per compared live tick (one that read the queue), the replays' 5–95 % range of the desired
+/// count and of visible + in-flight, and how often the live run was inside.
+fn bands(runs: &[shadow::Replay], live: &[LiveTick]) -> (Vec<Band>, BandReport) {
+    let seeds = u32::try_from(runs.len()).unwrap_or(u32::MAX);
     let mut bands = Vec::new();
     let (mut desired_in, mut backlog_in) = (0usize, 0usize);
     for (i, l) in live.iter().enumerate() {
@@ -397,11 +283,11 @@ fn bands(bt: &Backtest, live: &[LiveTick], seeds: u32) -> (Vec<Band>, BandReport
         let f = l.in_flight.unwrap_or(0);
         let mut desired: Vec<f64> = runs
             .iter()
-            .filter_map(|r| r.get(i).map(|t| f64::from(t.previous)))
+            .filter_map(|r| r.ticks.get(i).map(|t| f64::from(t.previous)))
             .collect();
         let mut backlog: Vec<f64> = runs
             .iter()
-            .filter_map(|r| r.get(i).map(|t| (t.visible + t.in_flight) as f64))
+            .filter_map(|r| r.ticks.get(i).map(|t| (t.visible + t.in_flight) as f64))
             .collect();
         if desired.is_empty() {
             // Every replay decides at the live ticks: unreachable, but never misaligned.
@@ -480,6 +366,7 @@ fn report(
         live_tick_interval_mean_ms: intervals.iter().sum::<f64>() / intervals.len().max(1) as f64,
         live_tick_interval_max_ms: intervals.iter().copied().fold(0.0, f64::max),
         band: None,
+        shadows: Vec::new(),
     }
 }
 
@@ -540,6 +427,7 @@ mod tests {
             in_flight: arrivals.map(|_| 0),
             desired: 1,
             action: Action::Hold,
+            shadow_desired: Vec::new(),
         }
     }
 

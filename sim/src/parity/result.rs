@@ -29,6 +29,9 @@ pub struct LiveTick {
     pub pending: Option<u32>,
     /// The action decided.
     pub action: Action,
+    /// What each shadow policy would have set (none: it did not decide), in the record's
+    /// column order.
+    pub shadow_desired: Vec<Option<u32>>,
 }
 
 /// One compared tick.
@@ -80,6 +83,24 @@ pub struct ParityReport {
     pub live_tick_interval_max_ms: f64,
     /// With `--seeds K`: how often the live run stayed inside the replays' 5–95 % band.
     pub band: Option<BandReport>,
+    /// Each shadow policy's recorded desired counts against the replay's.
+    pub shadows: Vec<ShadowReport>,
+}
+
+/// A shadow policy (`[[shadow]]` in the live policy), decided live beside the acting one and
+/// in the replay beside the replayed acting one: what it would have set, compared.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShadowReport {
+    /// The shadow's name.
+    pub name: String,
+    /// Compared ticks where the live shadow decided.
+    pub ticks: usize,
+    /// Share of them where the replay's shadow would have set the same count.
+    pub same_desired_share: f64,
+    /// Largest |live − replayed| count the shadow would have set.
+    pub max_desired_gap: u32,
+    /// With `--seeds K`: share of them inside the replays' 5–95 % range of the shadow's count.
+    pub desired_inside_share: Option<f64>,
 }
 
 /// How a live run sits in the band of K replays under different plant seeds.

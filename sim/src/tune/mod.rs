@@ -473,6 +473,7 @@ mod tests {
             keep_ticks: false,
             keep_completions: false,
             lockstep: None,
+            shadows: Vec::new(),
             tick_times_us: None,
         };
         let (a, b) = split(&p, 120_000_000, 0).unwrap();
