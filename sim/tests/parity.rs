@@ -289,7 +289,7 @@ fn a_shadow_policy_is_replayed_beside_the_acting_one_and_compared() {
     let s = &r.shadows[0];
     assert_eq!((s.name.as_str(), s.ticks), ("step", outcome.ticks.len()));
     assert!(
-        s.same_desired_share == 1.0 && s.max_desired_gap == 0,
+        (s.same_desired_share - 1.0).abs() < 1e-12 && s.max_desired_gap == 0,
         "{s:?}"
     );
     // The shadow's counts one decision late: the comparison must see it.

@@ -24,7 +24,10 @@ use crate::arrivals::{ArrivalKind, Arrivals, Micros};
 use crate::output::OutputError;
 use crate::run::{Backtest, BacktestError, Overrides};
 pub use read::read_record;
-pub use result::{Band, BandReport, ComparedTick, LiveTick, Parity, ParityReport, ShadowReport};
+pub use result::{
+    Band, BandReport, ComparedTick, LiveTick, Parity, ParityReport, ShadowPoint, ShadowReport,
+    ShadowTrack,
+};
 
 /// Why a parity check could not run.
 #[derive(Debug, thiserror::Error)]
@@ -237,11 +240,13 @@ pub fn run(inputs: &ParityInputs) -> Result<Parity, ParityError> {
         ticks: Vec::new(),
         shadow_desired: outcome.shadow_desired,
     };
-    report.shadows = shadow::reports(&live, &shadows, &exact, &replays);
+    let (shadow_reports, shadow_tracks) = shadow::reports(&live, &shadows, &exact, &replays);
+    report.shadows = shadow_reports;
     Ok(Parity {
         report,
         compared,
         bands,
+        shadows: shadow_tracks,
     })
 }
 

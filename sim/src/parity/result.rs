@@ -125,6 +125,28 @@ pub struct Band {
     pub backlog: [f64; 2],
 }
 
+/// One shadow policy's counts, tick by tick, for the plot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShadowTrack {
+    /// The shadow's name.
+    pub name: String,
+    /// At each compared tick where the live shadow decided.
+    pub points: Vec<ShadowPoint>,
+}
+
+/// What a shadow would have set at one tick, live and replayed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShadowPoint {
+    /// The tick.
+    pub at_us: Micros,
+    /// Recorded live.
+    pub live: u32,
+    /// In the replay at the scenario's seed.
+    pub sim: u32,
+    /// With `--seeds K`: the replays' 5 % and 95 %.
+    pub band: Option<[f64; 2]>,
+}
+
 /// A parity check, run.
 #[derive(Debug, Clone)]
 pub struct Parity {
@@ -134,4 +156,6 @@ pub struct Parity {
     pub compared: Vec<ComparedTick>,
     /// The replays' bands at the compared ticks (empty without `--seeds`).
     pub bands: Vec<Band>,
+    /// Each compared shadow policy, tick by tick.
+    pub shadows: Vec<ShadowTrack>,
 }

@@ -4,7 +4,7 @@
 
 use stepscale_engine::{Config, Controller};
 
-use super::{LiveTick, ShadowReport};
+use super::{LiveTick, ShadowPoint, ShadowReport, ShadowTrack};
 use crate::model::TickRecord;
 
 /// A shadow of the live policy matched to a record column.
@@ -59,13 +59,14 @@ pub(super) fn reports(
     shadows: &[Matched],
     exact: &Replay,
     bands: &[Replay],
-) -> Vec<ShadowReport> {
+) -> (Vec<ShadowReport>, Vec<ShadowTrack>) {
     let n = shadows.len();
     shadows
         .iter()
         .enumerate()
         .map(|(k, m)| {
             let (mut ticks, mut same, mut gap, mut inside) = (0usize, 0usize, 0u32, 0usize);
+            let mut points = Vec::new();
             for (i, l) in live.iter().enumerate() {
                 if l.visible.is_none() {
                     continue;
@@ -83,20 +84,32 @@ pub(super) fn reports(
                     .iter()
                     .filter_map(|r| r.shadow(i, k, n).map(f64::from))
                     .collect();
-                if !counts.is_empty() {
-                    let [lo, hi] = super::band_of(&mut counts);
-                    inside +=
-                        usize::from(lo <= f64::from(live_count) && f64::from(live_count) <= hi);
+                let band = (!counts.is_empty()).then(|| super::band_of(&mut counts));
+                if let Some([lo, hi]) = band {
+                    let v = f64::from(live_count);
+                    inside += usize::from(lo <= v && v <= hi);
                 }
+                points.push(ShadowPoint {
+                    at_us: l.at_us,
+                    live: live_count,
+                    sim: sim_count,
+                    band,
+                });
             }
             let share = |x: usize| x as f64 / ticks.max(1) as f64;
-            ShadowReport {
-                name: m.name.clone(),
-                ticks,
-                same_desired_share: share(same),
-                max_desired_gap: gap,
-                desired_inside_share: (!bands.is_empty()).then(|| share(inside)),
-            }
+            (
+                ShadowReport {
+                    name: m.name.clone(),
+                    ticks,
+                    same_desired_share: share(same),
+                    max_desired_gap: gap,
+                    desired_inside_share: (!bands.is_empty()).then(|| share(inside)),
+                },
+                ShadowTrack {
+                    name: m.name.clone(),
+                    points,
+                },
+            )
         })
-        .collect()
+        .unzip()
 }

@@ -10,8 +10,9 @@ use stepscale_engine::Action;
 use super::axis::TimeAxis;
 use super::panel::{panel, panels, Line, Stroke};
 use super::{err, height, register_font, Figure, PALETTE, WIDTH};
+use crate::arrivals::Micros;
 use crate::output::OutputError;
-use crate::parity::result::{ComparedTick, Parity};
+use crate::parity::result::{ComparedTick, Parity, ShadowPoint};
 
 /// What a parity plot shows: a live run beside its replay.
 pub(super) struct ParityFigure<'a> {
@@ -21,7 +22,8 @@ pub(super) struct ParityFigure<'a> {
 
 impl Figure for ParityFigure<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let areas = panels(root, &self.title, 3)?;
+        let shown = &self.parity.shadows[..self.parity.shadows.len().min(MAX_SHADOW_PANELS)];
+        let areas = panels(root, &self.title, 3 + shown.len())?;
         let c = &self.parity.compared;
         let start_us = c.first().map_or(0, |t| t.live.at_us);
         let at = |t: &ComparedTick| (t.live.at_us - start_us) as f64 / 1e6;
@@ -156,11 +158,60 @@ impl Figure for ParityFigure<'_> {
             ],
             None,
             &axis,
-            true,
+            shown.is_empty(),
         )?;
+        // Each shadow: what it would have set, live and replayed (the band under them).
+        for (n, (track, area)) in shown.iter().zip(&areas[3..]).enumerate() {
+            let point_at = |t: Micros| (t - start_us) as f64 / 1e6;
+            let mut lines = Vec::new();
+            if track.points.iter().any(|p| p.band.is_some()) {
+                lines.push(Line {
+                    label: format!("simulated, 5-95 % of {seeds} plant seeds"),
+                    color: sim,
+                    stroke: Stroke::Band,
+                    points: track
+                        .points
+                        .iter()
+                        .filter_map(|p| p.band.map(|[lo, hi]| (point_at(p.at_us), lo, hi)))
+                        .collect(),
+                    steps: true,
+                });
+            }
+            let counts = |label: &str, color, stroke, f: &dyn Fn(&ShadowPoint) -> u32| Line {
+                label: label.into(),
+                color,
+                stroke,
+                points: track
+                    .points
+                    .iter()
+                    .map(|p| {
+                        let v = f64::from(f(p));
+                        (point_at(p.at_us), v, v)
+                    })
+                    .collect(),
+                steps: true,
+            };
+            lines.push(counts("live", live, Stroke::Solid(4), &|p| p.live));
+            lines.push(counts(sim_label, sim, Stroke::Dashed(2), &|p| p.sim));
+            panel(
+                area,
+                &format!(
+                    "Shadow `{}`: the desired count it would have set (not acted on)",
+                    track.name
+                ),
+                "tasks",
+                &lines,
+                None,
+                &axis,
+                n + 1 == shown.len(),
+            )?;
+        }
         root.present().map_err(|e| format!("{e:?}"))
     }
 }
+
+/// Shadows drawn, at most (the rest are in parity.json).
+const MAX_SHADOW_PANELS: usize = 3;
 
 /// Writes the parity plot (PNG only): desired counts, the backlog the policy saw and the
 /// actions, live and simulated, tick by tick.
@@ -186,8 +237,9 @@ pub fn write_parity(png: &Path, parity: &Parity) -> Result<(), OutputError> {
             r.ticks
         ),
     };
+    let panels = 3 + parity.shadows.len().min(MAX_SHADOW_PANELS);
     let figure = ParityFigure { title, parity };
     figure
-        .draw(&BitMapBackend::new(png, (WIDTH, height(3))).into_drawing_area())
+        .draw(&BitMapBackend::new(png, (WIDTH, height(panels))).into_drawing_area())
         .map_err(err(png))
 }
