@@ -25,6 +25,8 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("cloudwatch", "cloudwatch:GetMetricData"),
     ("password-secret", "secretsmanager:GetSecretValue"),
     ("password-secret", "ssm:GetParameter"),
+    ("calibrate", "ecs:ListTasks"),
+    ("calibrate", "ecs:DescribeTasks"),
 ];
 
 /// Why a policy cannot be written for a configuration.
@@ -63,6 +65,20 @@ pub(crate) fn sqs_name(url: &str) -> Option<&str> {
 /// The least-privilege policy document for `config`, in `region` and `account` (`*` when the
 /// account is not known: the resources still name the service, queue, stream or bucket).
 pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value, IamError> {
+    policy_with(config, region, account, false)
+}
+
+/// [`policy_for`], and with `calibrate` the reads of `stepscale calibrate` on top: the
+/// service's tasks (`ecs:ListTasks` on its cluster, `ecs:DescribeTasks` on its tasks), the
+/// SQS queue's CloudWatch history (`cloudwatch:GetMetricData`), and the Lambda's record objects
+/// (`s3:GetObject`, `s3:ListBucket` on `record_s3_prefix`), which the runner's grants hold
+/// already.
+pub fn policy_with(
+    config: &Config,
+    region: &str,
+    account: &str,
+    calibrate: bool,
+) -> Result<Value, IamError> {
     let id = config
         .service
         .identity(Some(region))
@@ -185,6 +201,25 @@ pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value,
             ));
         }
     }
+    if calibrate {
+        let cluster = &id.cluster;
+        let mut list = statement("CalibrateListTasks", &["ecs:ListTasks"], &["*".to_string()]);
+        // ListTasks is scoped by its cluster, a condition key, not by a resource.
+        list["Condition"] = json!({ "ArnEquals": {
+            "ecs:cluster": format!("arn:{aws}:ecs:{region}:{account}:cluster/{cluster}")
+        } });
+        statements.push(list);
+        statements.push(statement(
+            "CalibrateDescribeTasks",
+            &["ecs:DescribeTasks"],
+            &[format!("arn:{aws}:ecs:{region}:{account}:task/{cluster}/*")],
+        ));
+        // `--since` reads the SQS queue's history.
+        metrics |= config
+            .queues
+            .iter()
+            .any(|q| matches!(q, QueueConfig::Sqs(_)));
+    }
     if metrics {
         // GetMetricData has no resource-level permissions: AWS documents `*` here.
         statements.push(statement(
@@ -202,6 +237,26 @@ mod tests {
 
     fn config(text: &str) -> Config {
         serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn calibrate_adds_the_service_s_tasks_and_the_queue_s_history_and_nothing_else() {
+        let c = config(
+            r#"{"service": {"cluster": "prod", "name": "worker"},
+                "queues": [{"type": "sqs", "queue_url": "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs"}]}"#,
+        );
+        let plain = policy_for(&c, "eu-west-1", "123456789012").unwrap();
+        let with = policy_with(&c, "eu-west-1", "123456789012", true).unwrap();
+        let (plain, with) = (plain.to_string(), with.to_string());
+        for a in [
+            "ecs:ListTasks",
+            "ecs:DescribeTasks",
+            "cloudwatch:GetMetricData",
+        ] {
+            assert!(!plain.contains(a) && with.contains(a), "{a}: {with}");
+        }
+        assert!(with.contains("arn:aws:ecs:eu-west-1:123456789012:task/prod/*"));
+        assert!(with.contains(r#""ecs:cluster":"arn:aws:ecs:eu-west-1:123456789012:cluster/prod""#));
     }
 
     #[test]

@@ -91,6 +91,10 @@ enum Command {
         /// AWS account id in the ARNs (default `*`).
         #[arg(long, default_value = "*")]
         account: String,
+        /// Also grant what `stepscale calibrate` reads: the service's ECS tasks and the SQS
+        /// queue's CloudWatch history.
+        #[arg(long)]
+        calibrate: bool,
     },
     /// Print the resolved configuration (defaults < policy file < environment); secrets redacted.
     #[command(after_help = examples::CONFIG)]
@@ -140,13 +144,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
             policy,
             region,
             account,
+            calibrate,
         } => {
             let config = load_config(policy.as_deref())?;
             let region = region
                 .or_else(|| config.region.clone())
                 .or_else(|| std::env::var("AWS_REGION").ok())
                 .unwrap_or_else(|| "*".into());
-            let doc = stepscale_live::iam::policy_for(&config, &region, &account)?;
+            let doc = stepscale_live::iam::policy_with(&config, &region, &account, calibrate)?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&doc).context("rendering the policy")?
