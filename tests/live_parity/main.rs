@@ -137,6 +137,7 @@ async fn every_policy_kind_behaves_live_as_its_backtest_said() {
             rx,
             Arc::clone(&done),
             1000 + i as u64,
+            None,
         ));
         let case = Case {
             record: work.path().join(format!("{name}.record.csv")),

@@ -260,9 +260,13 @@ pub(super) struct Worker {
     ready_at: Instant,
 }
 
+/// When each task of a pool is (or was) ready, for ECS's running and pending counts.
+pub(super) type Fleet = Arc<std::sync::Mutex<Vec<Instant>>>;
+
 /// Keeps as many workers as the service's desired count, as ECS would: a new worker works
 /// only after `startup`; a scale-in stops the newest starting workers first, then the newest
-/// running ones, each finishing the message it holds.
+/// running ones, each finishing the message it holds. With `fleet`, publishes when each
+/// worker it keeps is ready (a stopped one leaves at once).
 pub(super) async fn pool(
     queue: Queue,
     service: Dist,
@@ -270,6 +274,7 @@ pub(super) async fn pool(
     mut desired: watch::Receiver<u32>,
     done: Arc<AtomicBool>,
     seed: u64,
+    fleet: Option<Fleet>,
 ) {
     let mut rng = SimRng::new(seed);
     let mut workers: Vec<Worker> = Vec::new();
@@ -306,6 +311,11 @@ pub(super) async fn pool(
                 .rposition(|w| w.ready_at > now)
                 .unwrap_or(workers.len() - 1);
             workers.remove(pick).stop.store(true, Ordering::Relaxed);
+        }
+        if let Some(f) = &fleet {
+            if let Ok(mut ready) = f.lock() {
+                *ready = workers.iter().map(|w| w.ready_at).collect();
+            }
         }
         let _ = tokio::time::timeout(Duration::from_millis(200), desired.changed()).await;
     }

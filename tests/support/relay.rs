@@ -1,6 +1,7 @@
 //! A test-side HTTP relay in front of moto that can answer a request itself, hold it, or
 //! count it before forwarding: the faults of a real AWS endpoint, made to order.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
@@ -34,6 +35,9 @@ impl Request {
     }
 }
 
+/// A reply body's rewrite: the new body, or `None` to leave moto's.
+pub type Rewrite = dyn Fn(&Request, &[u8]) -> Option<Vec<u8>>;
+
 /// What the relay does with a request.
 #[derive(Debug, Clone, Copy)]
 pub enum Verdict {
@@ -65,6 +69,15 @@ pub fn moto_endpoint() -> String {
 /// Starts a relay to moto; `hook` sees every request first (on the request's own thread, so
 /// it may sleep or wait) and decides. Returns the relay's base URL.
 pub fn start(hook: impl Fn(&Request) -> Verdict + Send + Sync + 'static) -> String {
+    start_rewriting(hook, |_, _| None)
+}
+
+/// [`start`], and `rewrite` sees the body of every reply moto gave to a forwarded request: a
+/// new body replaces it (the reply's length follows), `None` leaves it as moto sent it.
+pub fn start_rewriting(
+    hook: impl Fn(&Request) -> Verdict + Send + Sync + 'static,
+    rewrite: impl Fn(&Request, &[u8]) -> Option<Vec<u8>> + Send + Sync + 'static,
+) -> String {
     let upstream = moto_endpoint()
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -72,22 +85,24 @@ pub fn start(hook: impl Fn(&Request) -> Verdict + Send + Sync + 'static) -> Stri
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let hook = Arc::new(hook);
+    let rewrite = Arc::new(rewrite);
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
             let upstream = upstream.clone();
-            let hook = hook.clone();
-            std::thread::spawn(move || serve(client, &upstream, &*hook));
+            let (hook, rewrite) = (hook.clone(), rewrite.clone());
+            std::thread::spawn(move || serve(client, &upstream, &*hook, &*rewrite));
         }
     });
     url
 }
 
 /// One request: read it whole, ask `hook`, then answer it or forward it with
-/// `Connection: close` and copy the reply back.
+/// `Connection: close` and copy the reply back (its body through `rewrite`).
 pub fn serve(
     mut client: TcpStream,
     upstream: &str,
     hook: &dyn Fn(&Request) -> Verdict,
+    rewrite: &Rewrite,
 ) -> std::io::Result<()> {
     let mut request = Vec::new();
     let mut chunk = [0_u8; 8192];
@@ -159,6 +174,21 @@ pub fn serve(
     server.read_to_end(&mut reply)?;
     if let Verdict::ForwardThenRespond { status, body } = verdict {
         return answer(&mut client, status, body);
+    }
+    let split = reply.windows(4).position(|w| w == b"\r\n\r\n");
+    if let Some(new_body) = split.and_then(|i| rewrite(&parsed, &reply[i + 4..])) {
+        let head = String::from_utf8_lossy(&reply[..split.unwrap_or(0)]).to_string();
+        let mut out = String::new();
+        for line in head.split("\r\n") {
+            let lower = line.to_ascii_lowercase();
+            if !lower.starts_with("content-length:") && !lower.starts_with("transfer-encoding:") {
+                out.push_str(line);
+                out.push_str("\r\n");
+            }
+        }
+        let _ = write!(out, "Content-Length: {}\r\n\r\n", new_body.len());
+        client.write_all(out.as_bytes())?;
+        return client.write_all(&new_body);
     }
     client.write_all(&reply)
 }
