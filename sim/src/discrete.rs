@@ -133,7 +133,8 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         p.plant.startup,
         p.plant.launch_rate_per_min,
         root.fork(1),
-    );
+    )
+    .with_stop_order(p.plant.stop_order);
     let mut control = Control::new(controller, p, root.fork(2));
     let mut rec = RowRecorder::new(p, sink);
     let conc = p.plant.concurrency as usize;

@@ -7,6 +7,7 @@ use std::collections::BinaryHeap;
 use crate::arrivals::Micros;
 use crate::dist::Duration;
 use crate::rng::SimRng;
+use crate::scenario::StopOrder;
 
 /// Something the fleet did that the queue model must know about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +58,9 @@ pub struct SimFleet {
     alive: i128,
     alive_launch_sum_us: i128,
     rng: SimRng,
+    /// Which running tasks a scale-in stops, and the draws of a random order.
+    stop_order: StopOrder,
+    stop_rng: SimRng,
 }
 
 impl SimFleet {
@@ -83,7 +87,9 @@ impl SimFleet {
             billed_us: 0,
             alive: 0,
             alive_launch_sum_us: 0,
+            stop_rng: rng.fork(7),
             rng,
+            stop_order: StopOrder::Newest,
         };
         for _ in 0..initial {
             let id = fleet.tasks.len();
@@ -166,8 +172,15 @@ impl SimFleet {
         }
     }
 
+    /// This fleet, stopping running tasks at a scale-in in `order` (newest first by default).
+    #[must_use]
+    pub fn with_stop_order(mut self, order: StopOrder) -> Self {
+        self.stop_order = order;
+        self
+    }
+
     /// Sets the desired count at `now`: launches, or stops pending tasks (newest first) and
-    /// then running ones (newest first).
+    /// then running ones (in the fleet's stop order, newest first by default).
     pub fn set_desired(&mut self, now: Micros, desired: u32, events: &mut Vec<FleetEvent>) {
         self.desired = desired;
         let have = self.running() + self.pending_count;
@@ -192,8 +205,16 @@ impl SimFleet {
                 excess -= 1;
             }
         }
-        while excess > 0 {
-            let Some(id) = self.running.pop() else { break };
+        while excess > 0 && !self.running.is_empty() {
+            let id = match self.stop_order {
+                StopOrder::Newest => self.running.pop(),
+                StopOrder::Oldest => Some(self.running.remove(0)),
+                StopOrder::Random => {
+                    let pick = (self.stop_rng.next_u64() % self.running.len() as u64) as usize;
+                    Some(self.running.remove(pick))
+                }
+            };
+            let Some(id) = id else { break };
             self.stop(id, now);
             events.push(FleetEvent::Stopped { id, crashed: false });
             excess -= 1;
@@ -255,5 +276,54 @@ impl SimFleet {
             }
         }
         (self.billed_us + alive_us) as f64 / 3.6e9
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four tasks ready in launch order (ids 0 to 3), then a scale-in to `to` in `order`: the
+    /// ids stopped.
+    fn stopped(order: StopOrder, to: u32, seed: u64) -> Vec<usize> {
+        let mut fleet = SimFleet::new(
+            0,
+            1,
+            Duration::Constant { secs: 1.0 },
+            None,
+            SimRng::new(seed),
+        )
+        .with_stop_order(order);
+        let mut events = Vec::new();
+        for k in 1..4 {
+            fleet.set_desired(k * 10, u32::try_from(k).unwrap_or(0) + 1, &mut events);
+            fleet.advance(k * 10 + 2_000_000, &mut events);
+        }
+        events.clear();
+        fleet.set_desired(100_000_000, to, &mut events);
+        events
+            .iter()
+            .filter_map(|e| match e {
+                FleetEvent::Stopped { id, .. } => Some(*id),
+                FleetEvent::Ready { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_scale_in_stops_running_tasks_in_the_plant_s_order() {
+        assert_eq!(stopped(StopOrder::Newest, 2, 1), vec![3, 2]);
+        assert_eq!(stopped(StopOrder::Oldest, 2, 1), vec![0, 1]);
+        let random = stopped(StopOrder::Random, 2, 1);
+        assert_eq!(random.len(), 2);
+        assert_eq!(random, stopped(StopOrder::Random, 2, 1), "seeded");
+        // Over seeds, every task is sometimes stopped.
+        let mut seen = [false; 4];
+        for seed in 0..40 {
+            for id in stopped(StopOrder::Random, 3, seed) {
+                seen[id] = true;
+            }
+        }
+        assert_eq!(seen, [true; 4]);
     }
 }

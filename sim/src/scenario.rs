@@ -33,6 +33,21 @@ pub enum StopMode {
     Requeue,
 }
 
+/// Which running tasks a scale-in stops. Pending tasks are always stopped first, newest first,
+/// as ECS does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StopOrder {
+    /// The task that became ready last goes first.
+    #[default]
+    Newest,
+    /// The task that has run longest goes first.
+    Oldest,
+    /// Any running task, drawn at random (seeded): a pool whose stopped task is not chosen by
+    /// age, busy or idle.
+    Random,
+}
+
 /// Where arrivals come from: a trace or generators (summed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -59,6 +74,8 @@ pub struct Plant {
     pub startup: Duration,
     /// What a scale-in does to in-flight messages.
     pub stop: StopMode,
+    /// Which running tasks a scale-in stops.
+    pub stop_order: StopOrder,
     /// SQS visibility timeout: when lost in-flight messages reappear.
     pub visibility_timeout_secs: f64,
     /// Task crashes per task-hour (ECS replaces a crashed task).
@@ -78,6 +95,7 @@ impl Default for Plant {
                 max_secs: 60.0,
             },
             stop: StopMode::Drain,
+            stop_order: StopOrder::Newest,
             visibility_timeout_secs: 30.0,
             crash_rate_per_task_hour: 0.0,
             launch_rate_per_min: None,
