@@ -133,3 +133,79 @@ fn estimated_arrivals_without_a_log_are_refused_and_nothing_is_written() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn a_record_without_an_in_flight_count_needs_the_service_time_stated() {
+    // The shipped record as a source without an in-flight count (Kafka's lag) records it: 0.
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join(RECORD)).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let column = header.split(',').position(|h| h == "in_flight").unwrap();
+    let mut zeroed = format!("{header}\n");
+    for line in lines {
+        let mut cells: Vec<&str> = line.split(',').collect();
+        if !cells[column].is_empty() {
+            cells[column] = "0";
+        }
+        zeroed.push_str(&cells.join(","));
+        zeroed.push('\n');
+    }
+    let record = tmp.path().join("lag.record.csv");
+    std::fs::write(&record, zeroed).unwrap();
+    let out = tmp.path().join("calibrated");
+    let args = |extra: &[&'static str]| {
+        let mut v = vec![
+            "--record".to_string(),
+            record.display().to_string(),
+            "--arrivals".into(),
+            ARRIVALS.into(),
+            "--policy".into(),
+            POLICY.into(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        v.extend(extra.iter().map(|s| (*s).to_string()));
+        v
+    };
+    let run = |extra: &[&'static str]| {
+        let a = args(extra);
+        calibrate(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let o = run(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--service-secs"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let o = run(&["--service-secs", "0"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--service-secs 0"),
+        "{err}"
+    );
+    let o = run(&["--service-secs", "1.25"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let scenario = std::fs::read_to_string(out.join("scenario.toml")).unwrap();
+    assert!(scenario.contains("mean_secs = 1.2500"), "{scenario}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("calibration.json")).unwrap())
+            .unwrap();
+    let fitted = json["fitted"].as_array().unwrap();
+    assert!(
+        fitted
+            .iter()
+            .all(|f| f["parameter"] != "plant.service_time (mean)"),
+        "{json}"
+    );
+    assert!(
+        json["stated"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["parameter"] == "plant.service_time (mean)"
+                && s["source"] == "--service-secs"),
+        "{json}"
+    );
+}

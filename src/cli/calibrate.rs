@@ -37,6 +37,10 @@ pub struct CalibrateArgs {
     /// The service time's spread as a lognormal σ, if known (default: exponential, assumed).
     #[arg(long)]
     service_sigma: Option<f64>,
+    /// The mean service time in seconds, stated instead of fitted: for sources without an
+    /// in-flight count (Kafka's lag, Kinesis), whose records cannot give it.
+    #[arg(long)]
+    service_secs: Option<f64>,
     /// How late the probe's data are, seconds (the record cannot tell; default 0).
     #[arg(long, default_value_t = 0.0)]
     metric_delay_secs: f64,
@@ -64,6 +68,7 @@ pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
         policy: args.policy.clone(),
         concurrency: args.concurrency,
         service_sigma: args.service_sigma,
+        service_secs: args.service_secs,
         metric_delay_secs: args.metric_delay_secs,
         name: args.name.clone(),
     };
@@ -154,6 +159,7 @@ fn from_history(args: &CalibrateArgs, since: &str) -> anyhow::Result<ExitCode> {
         policy: args.policy.clone(),
         concurrency: args.concurrency,
         service_sigma: args.service_sigma,
+        service_secs: args.service_secs,
         metric_delay_secs: args.metric_delay_secs,
         name: args.name.clone(),
         ..CalibrateInputs::default()

@@ -503,6 +503,51 @@ async fn record_calibrate_tune_and_shadow_on_random_plants() {
             ));
         }
     }
+    // Which task a scale-in stops (the take discipline): the pools stop their newest tasks, as
+    // the simulator does by default; the same runs replayed with the oldest or a random task
+    // stopped show how much the band depends on it.
+    println!("| plant | stop order | acting desired inside | backlog inside |");
+    println!("| --- | --- | ---: | ---: |");
+    for (p, (case, _, _)) in second.iter().enumerate() {
+        let dir = out_root.join(format!("plant{p}"));
+        let text = std::fs::read_to_string(dir.join("calibrated/scenario.toml"))
+            .expect("the calibrated scenario");
+        for order in ["newest", "oldest", "random"] {
+            let scenario = dir.join(format!("calibrated/scenario-{order}.toml"));
+            std::fs::write(
+                &scenario,
+                text.replacen(
+                    "[plant]\n",
+                    &format!("[plant]\nstop_order = \"{order}\"\n"),
+                    1,
+                ),
+            )
+            .expect("scenario written");
+            let out = dir.join(format!("parity-{order}"));
+            stepscale(&[
+                "parity",
+                "--scenario",
+                path_str(&scenario),
+                "--policy",
+                path_str(&case.policy),
+                "--record",
+                path_str(&case.record),
+                "--arrivals",
+                path_str(&case.arrivals),
+                "--seeds",
+                "20",
+                "--out",
+                path_str(&out),
+            ]);
+            let band = &json(&out.join("parity.json"))["band"];
+            println!(
+                "| {p} | {order} | {:.1} % | {:.1} % |",
+                band["desired_inside_share"].as_f64().unwrap_or(0.0) * 100.0,
+                band["backlog_inside_share"].as_f64().unwrap_or(0.0) * 100.0
+            );
+        }
+    }
+
     // The check can fail: the slowest plant's run replayed on the fastest plant's calibration.
     let (slow, _, _) = &second[2];
     let wrong = out_root.join("wrong-plant");

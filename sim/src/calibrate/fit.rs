@@ -69,6 +69,11 @@ pub fn intervals(ticks: &[LiveTick]) -> Vec<Interval> {
         .collect()
 }
 
+/// The fitted (or stated) mean service time's name in `calibration.json`.
+pub const SERVICE_MEAN: &str = "plant.service_time (mean)";
+/// The start-up lognormal's median's name in `calibration.json`.
+pub const STARTUP_MEDIAN: &str = "plant.startup (lognormal median_secs)";
+
 /// The mean service time: the time-integral of the in-flight count over the messages
 /// completed (Little's law, L = λW, over the busy slots), with a 90 % interval from the
 /// spread of ten batches of consecutive intervals.
@@ -90,7 +95,7 @@ pub fn service_time(iv: &[Interval]) -> Result<(Fitted, Vec<(i64, f64)>), Thin> 
     }
     if completed < 100.0 || busy <= 0.0 {
         return Err(thin(format!(
-            "{completed:.0} messages completed with {busy:.0} message-seconds in flight; at least 100 completed messages (and work in flight) are needed: record while the service works, or state service_time in the scenario"
+            "{completed:.0} messages completed with {busy:.0} message-seconds in flight; at least 100 completed messages (and work in flight) are needed: record while the service works, or state the mean with --service-secs (a source without an in-flight count, such as Kafka or Kinesis, never gives it)"
         )));
     }
     let mean = busy / completed;
@@ -115,7 +120,7 @@ pub fn service_time(iv: &[Interval]) -> Result<(Fitted, Vec<(i64, f64)>), Thin> 
     let half = t90(ratios.len()) * sd(&ratios) / (ratios.len() as f64).sqrt();
     Ok((
         Fitted {
-            parameter: "plant.service_time (mean)".into(),
+            parameter: SERVICE_MEAN.into(),
             estimate: mean,
             interval_90: [(mean - half).max(0.0), mean + half],
             samples: iv.len(),
@@ -203,7 +208,7 @@ pub fn startup(samples: &[f64], ticks: usize) -> Result<([Fitted; 2], f64), Thin
     Ok((
         [
         Fitted {
-            parameter: "plant.startup (lognormal median_secs)".into(),
+            parameter: STARTUP_MEDIAN.into(),
             estimate: mu.exp(),
             interval_90: quantiles(&mut medians),
             samples: samples.len(),

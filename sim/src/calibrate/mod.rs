@@ -36,6 +36,9 @@ pub struct CalibrateInputs {
     pub concurrency: Option<u32>,
     /// The service time's spread as a lognormal σ, when known (else exponential is assumed).
     pub service_sigma: Option<f64>,
+    /// The mean service time, seconds, stated instead of fitted (sources without an in-flight
+    /// count: Kafka, Kinesis).
+    pub service_secs: Option<f64>,
     /// The metric delay of the probes, seconds.
     pub metric_delay_secs: f64,
     /// The scenario's name.
@@ -95,6 +98,9 @@ pub struct Calibration {
     /// Service-time estimates over the run: (time µs, seconds).
     #[serde(skip)]
     pub service_series: Vec<(i64, f64)>,
+    /// The mean service time as stated (`--service-secs`), when it was not fitted.
+    #[serde(skip)]
+    pub service_stated: Option<f64>,
     /// The scenario file's text.
     #[serde(skip)]
     pub scenario_toml: String,
@@ -248,7 +254,20 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
             "must be between 0 and 3600",
         ));
     }
-    let (service, service_series) = fit::service_time(&intervals)?;
+    let (service_mean, service_series, service_fit) = match inputs.service_secs {
+        Some(secs) if secs.is_finite() && secs > 0.0 && secs <= 3600.0 => (secs, Vec::new(), None),
+        Some(secs) => {
+            return Err(input(
+                "--service-secs",
+                secs,
+                "must be more than 0 and at most 3600",
+            ))
+        }
+        None => {
+            let (fit, series) = fit::service_time(&intervals)?;
+            (fit.estimate, series, Some(fit))
+        }
+    };
     if arrivals.is_empty() {
         // A trace without rows would give a scenario that does not load.
         return Err(Thin {
@@ -259,7 +278,7 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
         }
         .into());
     }
-    let mut fitted = vec![service.clone()];
+    let mut fitted: Vec<Fitted> = service_fit.into_iter().collect();
     let (startup_line, sigma) = if let Some(secs) = startup_secs {
         if !(secs.is_finite() && (0.0..=3600.0).contains(&secs)) {
             return Err(input("--startup-secs", secs, "must be between 0 and 3600"));
@@ -317,13 +336,24 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
             },
         },
         Stated {
+            parameter: fit::SERVICE_MEAN.into(),
+            value: inputs
+                .service_secs
+                .map_or_else(|| "fitted".into(), |s| format!("{s} s")),
+            source: if inputs.service_secs.is_some() {
+                "--service-secs".into()
+            } else {
+                "fitted (above)".into()
+            },
+        },
+        Stated {
             parameter: "slo.wait_secs".into(),
             value: "60 (a placeholder)".into(),
             source: "your goal: set it in scenario.toml".into(),
         },
     ];
     let service_dist = if let Some(s) = inputs.service_sigma {
-        let median = service.estimate / (s * s / 2.0).exp();
+        let median = service_mean / (s * s / 2.0).exp();
         stated.push(Stated {
             parameter: "plant.service_time (spread)".into(),
             value: format!("lognormal σ = {s}"),
@@ -337,10 +367,7 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
             value: "exponential (CV 1)".into(),
             source: "assumed: queue counts give the mean only".into(),
         });
-        format!(
-            "{{ kind = \"exponential\", mean_secs = {:.4} }}",
-            service.estimate
-        )
+        format!("{{ kind = \"exponential\", mean_secs = {service_mean:.4} }}")
     };
     let name = inputs.name.clone().unwrap_or_else(|| "calibrated".into());
     let policy = std::fs::canonicalize(&inputs.policy).unwrap_or_else(|_| inputs.policy.clone());
@@ -389,11 +416,18 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
         startup_samples: samples,
         startup_sigma: sigma,
         service_series,
+        service_stated: inputs.service_secs,
         scenario_toml: toml,
     })
 }
 
 impl Calibration {
+    /// The fitted parameter named `parameter`.
+    #[must_use]
+    pub fn fitted(&self, parameter: &str) -> Option<&Fitted> {
+        self.fitted.iter().find(|f| f.parameter == parameter)
+    }
+
     /// Writes `scenario.toml`, `trace.csv`, `calibration.json` and `calibration.png` into
     /// `dir`, all or nothing, under the output rules (`inputs`: the files read).
     ///
@@ -427,14 +461,14 @@ impl Calibration {
                 title: format!("{}: each fit against its data", self.name),
                 startup_samples: &self.startup_samples,
                 startup_fit: (
-                    self.fitted.get(1).map_or(0.0, |f| f.estimate),
+                    self.fitted(fit::STARTUP_MEDIAN).map_or(0.0, |f| f.estimate),
                     self.startup_sigma,
                 ),
                 service_series: &self.service_series,
                 service_fit: self
-                    .fitted
-                    .first()
-                    .map_or((0.0, [0.0; 2]), |f| (f.estimate, f.interval_90)),
+                    .fitted(fit::SERVICE_MEAN)
+                    .map(|f| (f.estimate, f.interval_90)),
+                service_stated: self.service_stated,
                 arrivals: &self.arrivals,
             },
         )?;

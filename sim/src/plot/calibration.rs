@@ -22,8 +22,10 @@ pub struct CalibrationPlot<'a> {
     pub startup_fit: (f64, f64),
     /// Service time per batch: (time µs, seconds).
     pub service_series: &'a [(i64, f64)],
-    /// The overall service-time estimate and its 90 % interval.
-    pub service_fit: (f64, [f64; 2]),
+    /// The overall service-time estimate and its 90 % interval (none: not fitted).
+    pub service_fit: Option<(f64, [f64; 2])>,
+    /// The mean service time as stated instead (`--service-secs`).
+    pub service_stated: Option<f64>,
     /// Arrivals per second: (time µs, messages).
     pub arrivals: &'a [(i64, f64)],
 }
@@ -70,12 +72,11 @@ impl CalibrationPlot<'_> {
                 (x, lognormal_pdf(x, median, sigma) * s.len() as f64 * width)
             })
             .collect();
-        let top = counts
-            .iter()
-            .map(|&c| f64::from(c))
-            .chain(curve.iter().map(|p| p.1))
-            .fold(1.0_f64, f64::max)
-            * 1.25;
+        // The bars set the scale; a fitted curve far narrower than a bar (start-ups the record
+        // cannot resolve) is cut at three times the tallest bar rather than flatten them.
+        let bars = counts.iter().map(|&c| f64::from(c)).fold(1.0_f64, f64::max);
+        let peak = curve.iter().map(|p| p.1).fold(0.0_f64, f64::max);
+        let top = bars.max(peak.min(3.0 * bars)) * 1.25;
         let mut chart = ChartBuilder::on(area)
             .caption(
                 format!(
@@ -93,7 +94,13 @@ impl CalibrationPlot<'_> {
             .configure_mesh()
             .x_desc("seconds from the scale-out's decision to the task running")
             .y_desc("tasks")
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&|v| {
+                if hi < 10.0 {
+                    format!("{v:.1}")
+                } else {
+                    format!("{v:.0}")
+                }
+            })
             .y_label_formatter(&|v| format!("{v:.0}"))
             .draw()
             .map_err(e)?;
@@ -137,48 +144,55 @@ impl Figure for CalibrationPlot<'_> {
             .map_or(1.0, |a| ((a.0 - start_us) as f64 / 1e6).max(1.0));
         let axis = TimeAxis::new(start_us, end_s);
         let at = |t: i64| (t - start_us) as f64 / 1e6;
-        let (estimate, [lo, hi]) = self.service_fit;
         let flat = |v: f64| vec![(0.0, v, v), (end_s, v, v)];
         // Counts per bin (a second from a record, a minute from CloudWatch) as a rate.
         let bin_s = match self.arrivals {
             [a, b, ..] => ((b.0 - a.0) as f64 / 1e6).max(1e-6),
             _ => 1.0,
         };
-        panel(
-            &areas[1],
-            "Mean service time: each tenth of the record, and the whole record's estimate",
-            "seconds",
-            &[
-                Line {
-                    label: "each tenth (Little's law)".into(),
-                    color: PALETTE[0],
-                    stroke: Stroke::Solid(3),
-                    points: self
-                        .service_series
-                        .iter()
-                        .map(|&(t, v)| (at(t), v, v))
-                        .collect(),
-                    steps: false,
-                },
-                Line {
-                    label: format!("estimate {estimate:.3} s"),
+        let (title, lines) = match (self.service_fit, self.service_stated) {
+            (Some((estimate, [lo, hi])), _) => (
+                "Mean service time: each tenth of the record, and the whole record's estimate",
+                vec![
+                    Line {
+                        label: "each tenth (Little's law)".into(),
+                        color: PALETTE[0],
+                        stroke: Stroke::Solid(3),
+                        points: self
+                            .service_series
+                            .iter()
+                            .map(|&(t, v)| (at(t), v, v))
+                            .collect(),
+                        steps: false,
+                    },
+                    Line {
+                        label: format!("estimate {estimate:.3} s"),
+                        color: PALETTE[1],
+                        stroke: Stroke::Solid(2),
+                        points: flat(estimate),
+                        steps: false,
+                    },
+                    Line {
+                        label: format!("90 % interval {lo:.3} to {hi:.3} s"),
+                        color: PALETTE[1],
+                        stroke: Stroke::Dashed(1),
+                        points: vec![(0.0, lo, hi), (end_s, lo, hi)],
+                        steps: false,
+                    },
+                ],
+            ),
+            (None, stated) => (
+                "Mean service time: stated (--service-secs), not fitted: the data hold no in-flight count",
+                vec![Line {
+                    label: format!("stated {:.3} s", stated.unwrap_or(0.0)),
                     color: PALETTE[1],
-                    stroke: Stroke::Solid(2),
-                    points: flat(estimate),
+                    stroke: Stroke::Dashed(2),
+                    points: flat(stated.unwrap_or(0.0)),
                     steps: false,
-                },
-                Line {
-                    label: format!("90 % interval {lo:.3} to {hi:.3} s"),
-                    color: PALETTE[1],
-                    stroke: Stroke::Dashed(1),
-                    points: vec![(0.0, lo, hi), (end_s, lo, hi)],
-                    steps: false,
-                },
-            ],
-            None,
-            &axis,
-            false,
-        )?;
+                }],
+            ),
+        };
+        panel(&areas[1], title, "seconds", &lines, None, &axis, false)?;
         panel(
             &areas[2],
             "Arrivals the trace replays (trace.csv)",
