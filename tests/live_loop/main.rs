@@ -12,7 +12,8 @@
 //! 4. a second live run acts with the same policy and decides the tuned one as a `[[shadow]]`;
 //!    `stepscale parity --seeds 20` on the calibrated scenario must hold at least 90 % of the
 //!    live ticks inside the replays' 5–95 % band, for the acting policy's desired count and for
-//!    the shadow's.
+//!    the shadow's; a plant 2.2 times faster must not (the check can fail); and the band under
+//!    each `plant.stop_order` is printed.
 //!
 //! Figures are printed (`cargo test --test live_loop -- --nocapture`); every file is kept
 //! under `$CARGO_TARGET_TMPDIR/loop/` (or `$STEPSCALE_PARITY_OUT/loop/`).
