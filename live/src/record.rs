@@ -20,15 +20,21 @@ pub struct TraceRecorder {
     path: PathBuf,
     last: Option<(Millis, f64)>,
     shadows: usize,
+    /// Whether rows carry `read_ms` (a file begun before the column keeps its own format).
+    read_column: bool,
 }
 
 const HEADER: &str =
     "time,arrivals,arrivals_estimated,visible,in_flight,delayed,desired,running,pending,action";
 
 /// The header for these shadow policies: one `shadow_desired` column for one shadow,
-/// `shadow_desired.NAME` for each of several.
-fn header(shadows: &[&str]) -> String {
+/// `shadow_desired.NAME` for each of several; with `read`, the `read_ms` column (when the
+/// queue was read, milliseconds after the row's `time`) before them.
+fn header(shadows: &[&str], read: bool) -> String {
     let mut h = HEADER.to_string();
+    if read {
+        h.push_str(",read_ms");
+    }
     match shadows {
         [] => {}
         [_] => h.push_str(",shadow_desired"),
@@ -58,11 +64,14 @@ impl TraceRecorder {
     /// other shadows, is refused and left untouched.
     pub fn new(path: &Path, shadows: &[&str]) -> Result<Self, RecordError> {
         let fresh = !path.exists();
-        let expected = header(shadows);
+        let expected = header(shadows, true);
+        let mut read_column = true;
         if !fresh {
             let text = std::fs::read_to_string(path).map_err(|e| Self::err(path, &e))?;
             let first = text.lines().next().unwrap_or("");
-            if first != expected {
+            // A trace begun by a StepScale without `read_ms` goes on as it was written.
+            read_column = first != header(shadows, false);
+            if read_column && first != expected {
                 return Err(RecordError {
                     path: path.to_path_buf(),
                     detail: format!(
@@ -91,6 +100,7 @@ impl TraceRecorder {
             path: path.to_path_buf(),
             last,
             shadows: shadows.len(),
+            read_column,
         })
     }
 
@@ -103,9 +113,11 @@ impl TraceRecorder {
 
     /// Appends a row for one decision, with what each shadow would have set. Failed reads are
     /// recorded with empty counts, a shadow without a decision with an empty cell.
+    ///
+    /// `now_ms` is the decision's time, `read_ms` how long after it the queue was read.
     pub fn observe(
         &mut self,
-        now_ms: Millis,
+        (now_ms, read_ms): (Millis, u64),
         readings: &[Reading],
         service: ServiceState,
         decision: &Decision,
@@ -114,7 +126,7 @@ impl TraceRecorder {
         let (row, level) = render_row(
             self.last,
             self.shadows,
-            now_ms,
+            (now_ms, self.read_column.then_some(read_ms)),
             readings,
             service,
             decision,
@@ -138,7 +150,7 @@ impl TraceRecorder {
 fn render_row(
     last: Option<(Millis, f64)>,
     shadows: usize,
-    now_ms: Millis,
+    (now_ms, read_ms): (Millis, Option<u64>),
     readings: &[Reading],
     service: ServiceState,
     decision: &Decision,
@@ -184,6 +196,9 @@ fn render_row(
         ",{},{},{},{}",
         service.desired, service.running, service.pending, decision.action
     );
+    if let Some(ms) = read_ms {
+        let _ = write!(row, ",{ms}");
+    }
     for i in 0..shadows {
         match shadow_desired.get(i).copied().flatten() {
             Some(d) => {
@@ -258,7 +273,8 @@ pub async fn record_to_s3(
         {
             return Ok(objects.location(&key));
         }
-        let (row, _) = render_row(last, 0, now_ms, readings, service, decision, &[]);
+        // The day objects keep the header they have always had: no `read_ms`.
+        let (row, _) = render_row(last, 0, (now_ms, None), readings, service, decision, &[]);
         let body = if text.is_empty() {
             format!("{HEADER}\n{row}")
         } else {
@@ -380,11 +396,50 @@ mod tests {
         drop(TraceRecorder::new(&trace, &[]).unwrap());
         assert!(TraceRecorder::new(&trace, &["slo"]).is_err());
         assert!(TraceRecorder::new(&trace, &[]).is_ok());
-        assert_eq!(header(&["slo"]), format!("{HEADER},shadow_desired"));
         assert_eq!(
-            header(&["a", "b"]),
+            header(&["slo"], true),
+            format!("{HEADER},read_ms,shadow_desired")
+        );
+        assert_eq!(
+            header(&["a", "b"], false),
             format!("{HEADER},shadow_desired.a,shadow_desired.b")
         );
+    }
+
+    #[test]
+    fn rows_carry_the_read_time_and_a_trace_begun_without_it_goes_on_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh.csv");
+        let mut rec = TraceRecorder::new(&fresh, &[]).unwrap();
+        let fleet = ServiceState::settled(2);
+        rec.observe(
+            (1_700_000_000_000, 37),
+            &[Ok(sample(3, 1, None))],
+            fleet,
+            &hold(),
+            &[],
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&fresh).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some(format!("{HEADER},read_ms").as_str()));
+        assert_eq!(cell(lines.next().unwrap(), 10), "37", "{text}");
+        // A trace begun before the column: continued in its own format, never a mixed file.
+        let old = dir.path().join("old.csv");
+        let before = format!("{HEADER}\n2023-11-14T22:13:20.000Z,0.000,true,10,5,0,2,2,0,hold\n");
+        std::fs::write(&old, &before).unwrap();
+        let mut rec = TraceRecorder::new(&old, &[]).unwrap();
+        rec.observe(
+            (1_700_000_060_000, 37),
+            &[Ok(sample(3, 1, None))],
+            fleet,
+            &hold(),
+            &[],
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&old).unwrap();
+        assert!(text.starts_with(&before), "{text}");
+        assert!(text.lines().all(|l| l.split(',').count() == 10), "{text}");
     }
 
     fn hold() -> Decision {
@@ -426,7 +481,7 @@ mod tests {
         let (_, full) = render_row(
             None,
             0,
-            t0,
+            (t0, None),
             &[Ok(sample(10, 0, None)), Ok(sample(500, 0, None))],
             fleet,
             &hold(),
@@ -437,7 +492,7 @@ mod tests {
         let (row, partial) = render_row(
             full,
             0,
-            t0 + 60_000,
+            (t0 + 60_000, None),
             &[Ok(sample(12, 0, None)), failed],
             fleet,
             &hold(),
@@ -450,7 +505,7 @@ mod tests {
         let (row, _) = render_row(
             full,
             0,
-            t0 + 120_000,
+            (t0 + 120_000, None),
             &[Ok(sample(12, 0, None)), Ok(sample(505, 0, None))],
             fleet,
             &hold(),
@@ -475,7 +530,7 @@ mod tests {
         let (row, _) = render_row(
             last,
             0,
-            t0 + 60_000,
+            (t0 + 60_000, None),
             &[Ok(sample(12, 4, Some(0.0)))],
             fleet,
             &hold(),
@@ -490,7 +545,7 @@ mod tests {
         let (row, _) = render_row(
             last,
             0,
-            t0 + 60_000,
+            (t0 + 60_000, None),
             &[Ok(sample(10, 0, Some(0.0)))],
             fleet,
             &hold(),

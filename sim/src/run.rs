@@ -291,6 +291,7 @@ impl Backtest {
             initial_tasks: scenario.plant.initial_tasks.unwrap_or(g.min_tasks),
             slo_us: (scenario.slo.wait_secs * 1e6).round() as Micros,
             seed: scenario.seed,
+            read_times_us: None,
             keep_ticks: false,
             keep_completions: false,
             lockstep: None,

@@ -302,3 +302,63 @@ fn a_shadow_policy_is_replayed_beside_the_acting_one_and_compared() {
     let r = parity::run(&inputs).unwrap().report;
     assert!(r.shadows[0].same_desired_share < 1.0, "{:?}", r.shadows);
 }
+
+#[test]
+fn the_replay_samples_the_queue_when_the_record_says_it_was_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let sent = arrivals_log(dir.path());
+    let policy = repo().join("tests/parity/policies/target.toml");
+    let ticks = simulated_ticks(&policy, &sent);
+    let plain = std::fs::read_to_string(record(dir.path(), &ticks)).unwrap();
+    let with_read = |cell: &str| {
+        let mut out = String::new();
+        for (i, line) in plain.lines().enumerate() {
+            let extra = if i == 0 { "read_ms" } else { cell };
+            let _ = writeln!(out, "{line},{extra}");
+        }
+        let path = dir.path().join("read.csv");
+        std::fs::write(&path, out).unwrap();
+        path
+    };
+    let inputs = ParityInputs {
+        scenario: repo().join("tests/parity/plant.toml"),
+        policy: Some(policy),
+        record: with_read("250"),
+        arrivals: Some(sent),
+        seeds: 1,
+    };
+    let p = parity::run(&inputs).unwrap();
+    assert_eq!(p.compared.len(), ticks.len());
+    for c in &p.compared {
+        assert_eq!(
+            c.sim.at_us,
+            c.live.at_us + 250_000,
+            "sampled and acted at the read"
+        );
+    }
+    // Read at the tick itself: the replay is the one without the column, tick for tick.
+    let at_tick = parity::run(&ParityInputs {
+        record: with_read("0"),
+        ..inputs.clone()
+    })
+    .unwrap();
+    let without = parity::run(&ParityInputs {
+        record: record(dir.path(), &ticks),
+        ..inputs.clone()
+    })
+    .unwrap();
+    let sims = |p: &parity::Parity| p.compared.iter().map(|c| c.sim).collect::<Vec<_>>();
+    assert_eq!(sims(&at_tick), sims(&without));
+    assert!(
+        (without.report.same_action_share - 1.0).abs() < 1e-12,
+        "{:?}",
+        without.report
+    );
+    let e = parity::run(&ParityInputs {
+        record: with_read("-3"),
+        ..inputs
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("read_ms") && e.contains("-3"), "{e}");
+}

@@ -245,9 +245,16 @@ impl ServiceRunner {
     /// before deciding. Either way a scale-out is never lost to a whole cooldown.
     #[cfg(feature = "aws")]
     pub async fn tick(&mut self, now_ms: Millis) -> Result<TickReport, RunnerError> {
-        // The reads that do not depend on each other go out at once.
-        let (view, readings, first_load) =
-            tokio::join!(self.describe(), self.read_all(), self.store.load(now_ms));
+        // The reads that do not depend on each other go out at once. When the queue was read
+        // (the middle of its round trips) goes in the record: a replay samples the queue then.
+        let began = std::time::Instant::now();
+        let timed_reads = async {
+            let readings = self.read_all().await;
+            let read_ms = u64::try_from(began.elapsed().as_millis() / 2).unwrap_or(u64::MAX);
+            (readings, read_ms)
+        };
+        let (view, (readings, read_ms), first_load) =
+            tokio::join!(self.describe(), timed_reads, self.store.load(now_ms));
         let mut view: ServiceView = view?;
         let first_load = match first_load {
             Err(e) if self.given_fleet.is_some() => {
@@ -370,7 +377,13 @@ impl ServiceRunner {
                 .iter()
                 .map(|s| s.decision.map(|d| d.desired))
                 .collect();
-            self.append_to_trace(now_ms, &readings, &view, &decision, &shadow_desired)?;
+            self.append_to_trace(
+                (now_ms, read_ms),
+                &readings,
+                &view,
+                &decision,
+                &shadow_desired,
+            )?;
             return Ok(report);
         }
     }
@@ -425,14 +438,20 @@ impl ServiceRunner {
     #[cfg(feature = "aws")]
     fn append_to_trace(
         &mut self,
-        now_ms: Millis,
+        (now_ms, read_ms): (Millis, u64),
         readings: &[Reading],
         view: &ServiceView,
         decision: &Decision,
         shadow_desired: &[Option<u32>],
     ) -> Result<(), RunnerError> {
         if let Some(rec) = &mut self.recorder {
-            rec.observe(now_ms, readings, view.state, decision, shadow_desired)?;
+            rec.observe(
+                (now_ms, read_ms),
+                readings,
+                view.state,
+                decision,
+                shadow_desired,
+            )?;
         }
         Ok(())
     }

@@ -166,6 +166,7 @@ mod tests {
             running: Some(1),
             pending: Some(0),
             action: stepscale_engine::Action::Hold,
+            read_ms: None,
             shadow_desired: Vec::new(),
         }
     }

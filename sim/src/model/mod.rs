@@ -47,6 +47,10 @@ pub struct Prepared {
     /// Decide at these instants instead of every period (the parity check replays a live
     /// run's own tick times); none for the regular schedule.
     pub tick_times_us: Option<Vec<Micros>>,
+    /// With [`Prepared::tick_times_us`]: when the queue was read for each tick (a live run
+    /// reads after its tick starts). The replay samples the queue then and acts then, with the
+    /// engine's clock at the tick's own time, as the live runner decides.
+    pub read_times_us: Option<Vec<Micros>>,
     /// Keep every decision in [`Outcome::ticks`] (the parity check compares them with a live
     /// run's); off for backtests and tuning, which need only the counts.
     pub keep_ticks: bool,

@@ -44,6 +44,8 @@ pub struct Control<'a> {
     pub ticks: Option<Vec<TickRecord>>,
     /// Explicit tick instants, when the run replays a recorded schedule.
     tick_times: Option<Vec<Micros>>,
+    /// When each of those ticks read the queue (the replay samples and acts then).
+    read_times: Option<Vec<Micros>>,
     /// The shared budgets this service decides under, in lockstep with the other services.
     member: Option<Member>,
     /// Shadow policies, each with its own state, decided at each kept tick.
@@ -78,6 +80,7 @@ impl<'a> Control<'a> {
             last_action: None,
             ticks: p.keep_ticks.then(Vec::new),
             tick_times: p.tick_times_us.clone(),
+            read_times: p.tick_times_us.as_ref().and(p.read_times_us.clone()),
             member: p.lockstep.clone(),
             shadows: if p.keep_ticks {
                 p.shadows
@@ -126,9 +129,18 @@ impl<'a> Control<'a> {
                 .unwrap_or(Micros::MAX),
             None => self.start_us + self.next_k as Micros * self.period_us + jitter,
         };
+        let read = self.read_times.as_ref().and_then(|r| {
+            usize::try_from(self.next_k)
+                .ok()
+                .and_then(|k| r.get(k).copied())
+        });
         self.next_k += 1;
         self.next_tick_for_snapshot_us = tick;
-        self.next_snapshot_us = (tick - self.delay_us).max(self.start_us);
+        self.next_snapshot_us = match read {
+            // A recorded read: the queue as it was then, never before the tick.
+            Some(at) if tick != Micros::MAX => at.max(tick),
+            _ => (tick - self.delay_us).max(self.start_us),
+        };
     }
 
     /// The next time the controller needs the model's attention.
@@ -158,8 +170,11 @@ impl<'a> Control<'a> {
                 break;
             }
             self.queued.pop_front();
-            // The clock only moves forward; ticks are processed in order.
-            let _ = self.clock.set(now / 1000);
+            // The clock only moves forward; ticks are processed in order. A replay of recorded
+            // reads acts when the read came back but decides on the tick's own clock, as the
+            // live runner does.
+            let decided_at = if self.read_times.is_some() { tick } else { now };
+            let _ = self.clock.set(decided_at / 1000);
             let service = ServiceState {
                 desired: fleet.desired(),
                 running: fleet.running(),

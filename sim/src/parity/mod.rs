@@ -207,6 +207,12 @@ pub fn run(inputs: &ParityInputs) -> Result<Parity, ParityError> {
     p.keep_ticks = true;
     // The live run's own tick times: its timer's jitter and drift are replayed, not modelled.
     p.tick_times_us = Some(live.iter().map(|t| t.at_us).collect());
+    // When each tick read the queue, where the record says: the replay samples it then.
+    p.read_times_us = live.iter().any(|t| t.read_ms.is_some()).then(|| {
+        live.iter()
+            .map(|t| t.at_us + t.read_ms.map_or(0, |ms| ms as Micros * 1000))
+            .collect()
+    });
     p.resolution_us = (period_s * 1e6).round() as Micros;
     let shadows = shadow::matched(&bt.config, &shadow_columns);
     p.shadows = shadows.iter().map(|m| m.controller.clone()).collect();
@@ -432,6 +438,7 @@ mod tests {
             in_flight: arrivals.map(|_| 0),
             desired: 1,
             action: Action::Hold,
+            read_ms: None,
             shadow_desired: Vec::new(),
         }
     }

@@ -47,6 +47,7 @@ pub fn read_with_shadows(path: &Path) -> Result<(Vec<LiveTick>, Vec<String>), Pa
     let c_est = header.iter().position(|h| *h == "arrivals_estimated");
     let c_run = header.iter().position(|h| *h == "running");
     let c_pend = header.iter().position(|h| *h == "pending");
+    let c_read = header.iter().position(|h| *h == "read_ms");
     let shadows: Vec<(usize, String)> = header
         .iter()
         .enumerate()
@@ -137,6 +138,19 @@ pub fn read_with_shadows(path: &Path) -> Result<(Vec<LiveTick>, Vec<String>), Pa
                 .map(Some)
                 .map_err(|_| bad(name, v, "must be a whole number >= 0"))
         };
+        let read_ms = match c_read.map(|c| cell(c, "read_ms")).transpose()? {
+            None | Some("") => None,
+            Some(v) => match v.parse::<u64>() {
+                Ok(ms) if ms <= 3_600_000 => Some(ms),
+                _ => {
+                    return Err(bad(
+                        "read_ms",
+                        v,
+                        "must be a whole number of milliseconds from 0 to 3600000 (when the queue was read, after the row's time)",
+                    ))
+                }
+            },
+        };
         let mut shadow_desired = Vec::with_capacity(shadows.len());
         for (c, name) in &shadows {
             let column = if name.is_empty() {
@@ -167,6 +181,7 @@ pub fn read_with_shadows(path: &Path) -> Result<(Vec<LiveTick>, Vec<String>), Pa
             running: tasks(c_run, "running")?,
             pending: tasks(c_pend, "pending")?,
             action,
+            read_ms,
             shadow_desired,
         });
     }

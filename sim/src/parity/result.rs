@@ -29,6 +29,9 @@ pub struct LiveTick {
     pub pending: Option<u32>,
     /// The action decided.
     pub action: Action,
+    /// When the queue was read, milliseconds after `at_us` (none: a record from before the
+    /// column, read as at `at_us`).
+    pub read_ms: Option<u64>,
     /// What each shadow policy would have set (none: it did not decide), in the record's
     /// column order.
     pub shadow_desired: Vec<Option<u32>>,

@@ -470,6 +470,7 @@ mod tests {
             initial_tasks: 1,
             slo_us: 1_000_000,
             seed: 1,
+            read_times_us: None,
             keep_ticks: false,
             keep_completions: false,
             lockstep: None,
