@@ -28,16 +28,16 @@ mod support;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use stepscale_sim::dist::Duration as Dist;
 use stepscale_sim::Scenario;
 use tokio::sync::watch;
 
-use plant::{data_rows, generate, pool, redis_section, terminate, watch_desired, Fleet, Queue};
+use plant::{pool, redis_section, watch_desired, Case, Fleet, Queue};
 
 /// Seconds each live run sends arrivals for.
 const SECONDS: u64 = 200;
@@ -119,17 +119,6 @@ fn as_shadow(best: &str, name: &str) -> String {
     out
 }
 
-/// One pool under `stepscale run`.
-struct Case {
-    name: String,
-    service: String,
-    queue: Queue,
-    policy: PathBuf,
-    record: PathBuf,
-    arrivals: PathBuf,
-    log: PathBuf,
-}
-
 /// Runs `cases` live at once: each pool with its truth, each `stepscale run` at a 1 s period
 /// with ECS through `ecs_url`, each generator for [`SECONDS`] from a tick of its run.
 async fn run_live(
@@ -160,27 +149,11 @@ async fn run_live(
             Some(fleet),
         ));
         let state = case.log.with_extension("state");
-        std::fs::create_dir_all(&state).expect("state folder");
-        let mut cmd = support::live_run::stepscale(
-            &[
-                "--policy",
-                case.policy.to_str().unwrap_or_default(),
-                "--period-secs",
-                "1",
-                "--record",
-                case.record.to_str().unwrap_or_default(),
-                "--state-dir",
-                state.to_str().unwrap_or_default(),
-            ],
-            &[
-                ("REDIS_URL", &support::redis_url()),
-                ("AWS_ENDPOINT_URL_ECS", ecs_url),
-            ],
-        );
-        cmd.stderr(Stdio::from(
-            std::fs::File::create(&case.log).expect("log file"),
+        children.push(plant::start_run(
+            case,
+            &state,
+            &[("AWS_ENDPOINT_URL_ECS", ecs_url)],
         ));
-        children.push(cmd.spawn().expect("stepscale run starts"));
     }
     tokio::spawn(watch_desired(
         sdk.clone(),
@@ -188,65 +161,9 @@ async fn run_live(
         senders,
         Arc::clone(&done),
     ));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while cases.iter().any(|(c, _, _)| data_rows(&c.record) == 0) {
-        assert!(
-            Instant::now() < deadline,
-            "a `stepscale run` made no decision in 60 s; logs: {}",
-            cases
-                .iter()
-                .map(|(c, _, _)| format!(
-                    "{}: {}",
-                    c.name,
-                    std::fs::read_to_string(&c.log).unwrap_or_default()
-                ))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let generators: Vec<_> = cases
-        .iter()
-        .map(|(c, _, scenario)| {
-            let text = std::fs::read_to_string(&c.record).unwrap_or_default();
-            let first = text
-                .lines()
-                .nth(1)
-                .and_then(|l| l.split(',').next())
-                .and_then(|t| {
-                    stepscale_sim::timefmt::parse(t, stepscale_sim::timefmt::TimeFormat::DateTime)
-                        .ok()
-                })
-                .expect("the record's first row has a time") as f64
-                / 1e6;
-            let now = now_s();
-            let at = first + (now - first + 0.2).ceil();
-            let t0 = Instant::now() + Duration::from_secs_f64((at - now).max(0.0));
-            tokio::spawn(generate(
-                c.queue.clone(),
-                c.name.clone(),
-                scenario.clone(),
-                SECONDS,
-                c.arrivals.clone(),
-                t0,
-            ))
-        })
-        .collect();
-    for g in generators {
-        g.await.expect("the generator finished");
-    }
-    for child in &children {
-        terminate(child);
-    }
-    for ((case, _, _), child) in cases.iter().zip(&mut children) {
-        let status = child.wait().expect("stepscale run exits");
-        assert!(
-            status.success(),
-            "{}: stepscale run exited with {status}; log:\n{}",
-            case.name,
-            std::fs::read_to_string(&case.log).unwrap_or_default()
-        );
-    }
+    plant::first_decisions(&cases.iter().map(|(c, _, _)| c).collect::<Vec<_>>()).await;
+    let runs: Vec<(&Case, &Scenario)> = cases.iter().map(|(c, _, s)| (c, s)).collect();
+    plant::generate_then_stop(&runs, &mut children, SECONDS).await;
     done.store(true, Ordering::Relaxed);
     let faults = plant::FAULTS.lock().map(|f| f.clone()).unwrap_or_default();
     assert!(
@@ -283,6 +200,27 @@ fn fitted(calibration: &serde_json::Value, name: &str) -> f64 {
         .and_then(|f| f.iter().find(|p| p["parameter"] == name))
         .and_then(|p| p["estimate"].as_f64())
         .unwrap_or_else(|| panic!("calibration.json fits {name}: {calibration}"))
+}
+
+/// `stepscale parity --seeds 20` of `case`'s live run on `scenario`, into `out`: its
+/// parity.json.
+fn parity_bands(scenario: &Path, case: &Case, out: &Path) -> serde_json::Value {
+    stepscale(&[
+        "parity",
+        "--scenario",
+        path_str(scenario),
+        "--policy",
+        path_str(&case.policy),
+        "--record",
+        path_str(&case.record),
+        "--arrivals",
+        path_str(&case.arrivals),
+        "--seeds",
+        "20",
+        "--out",
+        path_str(out),
+    ]);
+    json(&out.join("parity.json"))
 }
 
 fn path_str(p: &Path) -> &str {
@@ -461,22 +399,7 @@ async fn record_calibrate_tune_and_shadow_on_random_plants() {
     for (p, (case, _, _)) in second.iter().enumerate() {
         let dir = out_root.join(format!("plant{p}"));
         let parity = dir.join("parity");
-        stepscale(&[
-            "parity",
-            "--scenario",
-            path_str(&dir.join("calibrated/scenario.toml")),
-            "--policy",
-            path_str(&case.policy),
-            "--record",
-            path_str(&case.record),
-            "--arrivals",
-            path_str(&case.arrivals),
-            "--seeds",
-            "20",
-            "--out",
-            path_str(&parity),
-        ]);
-        let report = json(&parity.join("parity.json"));
+        let report = parity_bands(&dir.join("calibrated/scenario.toml"), case, &parity);
         let band = &report["band"];
         let desired = band["desired_inside_share"].as_f64().unwrap_or(0.0);
         let backlog = band["backlog_inside_share"].as_f64().unwrap_or(0.0);
@@ -525,22 +448,7 @@ async fn record_calibrate_tune_and_shadow_on_random_plants() {
             )
             .expect("scenario written");
             let out = dir.join(format!("parity-{order}"));
-            stepscale(&[
-                "parity",
-                "--scenario",
-                path_str(&scenario),
-                "--policy",
-                path_str(&case.policy),
-                "--record",
-                path_str(&case.record),
-                "--arrivals",
-                path_str(&case.arrivals),
-                "--seeds",
-                "20",
-                "--out",
-                path_str(&out),
-            ]);
-            let band = &json(&out.join("parity.json"))["band"];
+            let band = &parity_bands(&scenario, case, &out)["band"];
             println!(
                 "| {p} | {order} | {:.1} % | {:.1} % |",
                 band["desired_inside_share"].as_f64().unwrap_or(0.0) * 100.0,
@@ -552,22 +460,11 @@ async fn record_calibrate_tune_and_shadow_on_random_plants() {
     // The check can fail: the slowest plant's run replayed on the fastest plant's calibration.
     let (slow, _, _) = &second[2];
     let wrong = out_root.join("wrong-plant");
-    stepscale(&[
-        "parity",
-        "--scenario",
-        path_str(&out_root.join("plant0/calibrated/scenario.toml")),
-        "--policy",
-        path_str(&slow.policy),
-        "--record",
-        path_str(&slow.record),
-        "--arrivals",
-        path_str(&slow.arrivals),
-        "--seeds",
-        "20",
-        "--out",
-        path_str(&wrong),
-    ]);
-    let report = json(&wrong.join("parity.json"));
+    let report = parity_bands(
+        &out_root.join("plant0/calibrated/scenario.toml"),
+        slow,
+        &wrong,
+    );
     let wrong_inside = report["band"]["desired_inside_share"]
         .as_f64()
         .unwrap_or(1.0);

@@ -35,8 +35,8 @@ use stepscale_sim::Scenario;
 use tokio::sync::watch;
 
 use plant::{
-    data_rows, generate, pool, redis_section, sqs_section, terminate, watch_desired, Case, Queue,
-    FAULTS, REDIS_ROUND_TRIP, SQS_ROUND_TRIP,
+    pool, redis_section, sqs_section, watch_desired, Case, Queue, FAULTS, REDIS_ROUND_TRIP,
+    SQS_ROUND_TRIP,
 };
 
 const KINDS: [&str; 4] = ["seed", "step", "target", "slo"];
@@ -115,7 +115,8 @@ async fn every_policy_kind_behaves_live_as_its_backtest_said() {
 
     let done = Arc::new(AtomicBool::new(false));
     let mut senders = BTreeMap::new();
-    let mut runs: Vec<(Case, Child)> = Vec::new();
+    let mut runs: Vec<Case> = Vec::new();
+    let mut children: Vec<Child> = Vec::new();
     for (i, (name, service, queue, section, kind)) in cases.into_iter().enumerate() {
         let body =
             std::fs::read_to_string(repo().join(format!("tests/parity/policies/{kind}.toml")))
@@ -128,18 +129,8 @@ async fn every_policy_kind_behaves_live_as_its_backtest_said() {
             ),
         )
         .expect("policy written");
-        let (tx, rx) = watch::channel(1);
-        senders.insert(service.clone(), tx);
-        tokio::spawn(pool(
-            queue.clone(),
-            service_time,
-            startup,
-            rx,
-            Arc::clone(&done),
-            1000 + i as u64,
-            None,
-        ));
         let case = Case {
+            service,
             record: work.path().join(format!("{name}.record.csv")),
             arrivals: work.path().join(format!("{name}.arrivals.csv")),
             log: work.path().join(format!("{name}.log")),
@@ -147,25 +138,21 @@ async fn every_policy_kind_behaves_live_as_its_backtest_said() {
             queue,
             policy,
         };
+        let (tx, rx) = watch::channel(1);
+        senders.insert(case.service.clone(), tx);
+        tokio::spawn(pool(
+            case.queue.clone(),
+            service_time,
+            startup,
+            rx,
+            Arc::clone(&done),
+            1000 + i as u64,
+            None,
+        ));
         let state = work.path().join(format!("{}-state", case.name));
-        std::fs::create_dir_all(&state).expect("state folder");
-        let log = std::fs::File::create(&case.log).expect("log file");
-        let mut cmd = support::live_run::stepscale(
-            &[
-                "--policy",
-                case.policy.to_str().unwrap_or_default(),
-                "--period-secs",
-                "1",
-                "--record",
-                case.record.to_str().unwrap_or_default(),
-                "--state-dir",
-                state.to_str().unwrap_or_default(),
-            ],
-            &[("REDIS_URL", &support::redis_url())],
-        );
-        cmd.stderr(Stdio::from(log));
-        let child = cmd.spawn().expect("stepscale run starts");
-        runs.push((case, child));
+        let child = plant::start_run(&case, &state, &[]);
+        runs.push(case);
+        children.push(child);
     }
     tokio::spawn(watch_desired(
         sdk.clone(),
@@ -175,22 +162,7 @@ async fn every_policy_kind_behaves_live_as_its_backtest_said() {
     ));
 
     // The generators start once every run has made its first decision.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while runs.iter().any(|(c, _)| data_rows(&c.record) == 0) {
-        assert!(
-            Instant::now() < deadline,
-            "a `stepscale run` made no decision in 60 s; logs: {}",
-            runs.iter()
-                .map(|(c, _)| format!(
-                    "{}: {}",
-                    c.name,
-                    std::fs::read_to_string(&c.log).unwrap_or_default()
-                ))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    plant::first_decisions(&runs.iter().collect::<Vec<_>>()).await;
     // How late this test's own timers run: a stalled harness is a harness fault, not a
     // policy's, and a failure message says how late they ran.
     let lag = Arc::new(std::sync::Mutex::new((Duration::ZERO, 0.0_f64)));
@@ -212,48 +184,8 @@ async fn every_policy_kind_behaves_live_as_its_backtest_said() {
         });
     }
     // Each generator starts on a tick of its run: the first tick's time plus whole periods.
-    let generators: Vec<_> = runs
-        .iter()
-        .map(|(c, _)| {
-            let text = std::fs::read_to_string(&c.record).unwrap_or_default();
-            let first = text
-                .lines()
-                .nth(1)
-                .and_then(|l| l.split(',').next())
-                .and_then(|t| {
-                    stepscale_sim::timefmt::parse(t, stepscale_sim::timefmt::TimeFormat::DateTime)
-                        .ok()
-                })
-                .expect("the record's first row has a time") as f64
-                / 1e6;
-            let now = now_s();
-            let at = first + (now - first + 0.2).ceil();
-            let t0 = Instant::now() + Duration::from_secs_f64((at - now).max(0.0));
-            tokio::spawn(generate(
-                c.queue.clone(),
-                c.name.clone(),
-                scenario.clone(),
-                seconds,
-                c.arrivals.clone(),
-                t0,
-            ))
-        })
-        .collect();
-    for g in generators {
-        g.await.expect("the generator finished");
-    }
-    for (_, child) in &runs {
-        terminate(child);
-    }
-    for (case, child) in &mut runs {
-        let status = child.wait().expect("stepscale run exits");
-        assert!(
-            status.success(),
-            "{}: stepscale run exited with {status}; log:\n{}",
-            case.name,
-            std::fs::read_to_string(&case.log).unwrap_or_default()
-        );
-    }
+    let pairs: Vec<(&Case, &Scenario)> = runs.iter().map(|c| (c, &scenario)).collect();
+    plant::generate_then_stop(&pairs, &mut children, seconds).await;
     done.store(true, Ordering::Relaxed);
     lag_done.store(true, Ordering::Relaxed);
     let (late, late_at) = lag.lock().map(|l| *l).unwrap_or_default();
@@ -274,7 +206,7 @@ async fn every_policy_kind_behaves_live_as_its_backtest_said() {
     let mut failures = Vec::new();
     println!("| policy | queue | ticks | same action | largest desired gap | scale-outs live/sim | scale-ins live/sim | mean backlog gap |");
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (case, _) in &runs {
+    for case in &runs {
         let out = out_root.join(&case.name).join("parity");
         let kept = out_root.join(&case.name).join("live");
         let status = Command::new(env!("CARGO_BIN_EXE_stepscale"))

@@ -361,9 +361,111 @@ pub(super) async fn generate(
     std::fs::write(&log, text).expect("arrivals log written");
 }
 
-/// One service under test: its queue, its policy and its files.
+/// Starts `stepscale run --period-secs 1 --record` on `case` against moto and Redis, its
+/// state in `state` and its log in the case's log file, with `env` on top.
+pub(super) fn start_run(case: &Case, state: &Path, env: &[(&str, &str)]) -> Child {
+    std::fs::create_dir_all(state).expect("state folder");
+    let log = std::fs::File::create(&case.log).expect("log file");
+    let redis = support::redis_url();
+    let mut all = vec![("REDIS_URL", redis.as_str())];
+    all.extend_from_slice(env);
+    let mut cmd = support::live_run::stepscale(
+        &[
+            "--policy",
+            case.policy.to_str().unwrap_or_default(),
+            "--period-secs",
+            "1",
+            "--record",
+            case.record.to_str().unwrap_or_default(),
+            "--state-dir",
+            state.to_str().unwrap_or_default(),
+        ],
+        &all,
+    );
+    cmd.stderr(std::process::Stdio::from(log));
+    cmd.spawn().expect("stepscale run starts")
+}
+
+/// Waits (up to 60 s) until every run has recorded its first decision; fails naming the runs'
+/// logs if one has not.
+pub(super) async fn first_decisions(runs: &[&Case]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while runs.iter().any(|c| data_rows(&c.record) == 0) {
+        assert!(
+            Instant::now() < deadline,
+            "a `stepscale run` made no decision in 60 s; logs: {}",
+            runs.iter()
+                .map(|c| format!(
+                    "{}: {}",
+                    c.name,
+                    std::fs::read_to_string(&c.log).unwrap_or_default()
+                ))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends each run's arrivals (its scenario's, for `seconds`, from a tick of its run), then
+/// stops every `stepscale run` and checks that each exited cleanly.
+pub(super) async fn generate_then_stop(
+    runs: &[(&Case, &Scenario)],
+    children: &mut [Child],
+    seconds: u64,
+) {
+    let generators: Vec<_> = runs
+        .iter()
+        .map(|(c, scenario)| {
+            tokio::spawn(generate(
+                c.queue.clone(),
+                c.name.clone(),
+                (*scenario).clone(),
+                seconds,
+                c.arrivals.clone(),
+                tick_aligned_start(&c.record),
+            ))
+        })
+        .collect();
+    for g in generators {
+        g.await.expect("the generator finished");
+    }
+    for child in children.iter() {
+        terminate(child);
+    }
+    for ((case, _), child) in runs.iter().zip(children.iter_mut()) {
+        let status = child.wait().expect("stepscale run exits");
+        assert!(
+            status.success(),
+            "{}: stepscale run exited with {status}; log:\n{}",
+            case.name,
+            std::fs::read_to_string(&case.log).unwrap_or_default()
+        );
+    }
+}
+
+/// When a generator for the run that writes `record` starts: on a tick of that run (its
+/// first row's time plus whole 1 s periods), at least 0.2 s from now.
+pub(super) fn tick_aligned_start(record: &Path) -> Instant {
+    let text = std::fs::read_to_string(record).unwrap_or_default();
+    let first = text
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split(',').next())
+        .and_then(|t| {
+            stepscale_sim::timefmt::parse(t, stepscale_sim::timefmt::TimeFormat::DateTime).ok()
+        })
+        .expect("the record's first row has a time") as f64
+        / 1e6;
+    let now = now_s();
+    let at = first + (now - first + 0.2).ceil();
+    Instant::now() + Duration::from_secs_f64((at - now).max(0.0))
+}
+
+/// One service under test: its queue, its ECS service, its policy and its files.
 pub(super) struct Case {
     pub(super) name: String,
+    pub(super) service: String,
     pub(super) queue: Queue,
     pub(super) policy: PathBuf,
     pub(super) record: PathBuf,
