@@ -232,8 +232,23 @@ async fn record_calibrate_tune_and_shadow_on_random_plants() {
     let out_root = std::env::var_os("STEPSCALE_PARITY_OUT")
         .map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")), PathBuf::from)
         .join("loop");
-    let _ = std::fs::remove_dir_all(&out_root);
+    // A rerun starts afresh (the recorder appends to a record it finds), but only over a
+    // folder this test wrote: one without its mark is left alone and the test stops.
+    let mark = out_root.join(".stepscale-live-loop");
+    if out_root.exists() {
+        assert!(
+            mark.is_file(),
+            "{} exists and this test did not write it: move it away or set STEPSCALE_PARITY_OUT",
+            out_root.display()
+        );
+        std::fs::remove_dir_all(&out_root).expect("the last run's folder removed");
+    }
     std::fs::create_dir_all(&out_root).expect("the output folder");
+    std::fs::write(
+        &mark,
+        "written by tests/live_loop; removed and rewritten by each run\n",
+    )
+    .expect("the folder's mark");
     let sdk = support::aws::sdk().await;
     let redis_client = redis::Client::open(support::redis_url()).expect("REDIS_URL");
     let truths = truths();
