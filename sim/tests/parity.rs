@@ -301,6 +301,16 @@ fn a_shadow_policy_is_replayed_beside_the_acting_one_and_compared() {
     };
     let r = parity::run(&inputs).unwrap().report;
     assert!(r.shadows[0].same_desired_share < 1.0, "{:?}", r.shadows);
+    assert!(r.shadow_columns_not_compared.is_empty(), "{r:?}");
+    // A policy without that shadow: the column is named as not compared, not passed over.
+    let r = parity::run(&ParityInputs {
+        policy: Some(repo().join("tests/parity/policies/target.toml")),
+        ..inputs
+    })
+    .unwrap()
+    .report;
+    assert!(r.shadows.is_empty(), "{r:?}");
+    assert_eq!(r.shadow_columns_not_compared, ["shadow_desired"]);
 }
 
 #[test]

@@ -56,6 +56,19 @@ pub struct CalibrateArgs {
     force: bool,
 }
 
+/// What the command line states for either source: the policy and what data cannot tell.
+fn stated(args: &CalibrateArgs) -> CalibrateInputs {
+    CalibrateInputs {
+        policy: args.policy.clone(),
+        concurrency: args.concurrency,
+        service_sigma: args.service_sigma,
+        service_secs: args.service_secs,
+        metric_delay_secs: args.metric_delay_secs,
+        name: args.name.clone(),
+        ..CalibrateInputs::default()
+    }
+}
+
 /// Runs `stepscale calibrate`.
 pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
     if let Some(since) = &args.since {
@@ -65,12 +78,7 @@ pub fn run(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
     let inputs = CalibrateInputs {
         records: fetched.records.clone(),
         arrivals: args.arrivals.clone(),
-        policy: args.policy.clone(),
-        concurrency: args.concurrency,
-        service_sigma: args.service_sigma,
-        service_secs: args.service_secs,
-        metric_delay_secs: args.metric_delay_secs,
-        name: args.name.clone(),
+        ..stated(args)
     };
     let mut c = calibrate::calibrate(&inputs)?;
     c.records.clone_from(&fetched.names);
@@ -155,15 +163,7 @@ fn from_history(args: &CalibrateArgs, since: &str) -> anyhow::Result<ExitCode> {
         initial_tasks: history.desired,
         source: source.clone(),
     });
-    let inputs = CalibrateInputs {
-        policy: args.policy.clone(),
-        concurrency: args.concurrency,
-        service_sigma: args.service_sigma,
-        service_secs: args.service_secs,
-        metric_delay_secs: args.metric_delay_secs,
-        name: args.name.clone(),
-        ..CalibrateInputs::default()
-    };
+    let inputs = stated(args);
     let mut c = calibrate::build(observed, &inputs)?;
     c.records = vec![source];
     c.write(&args.out, args.force, vec![args.policy.clone()])?;

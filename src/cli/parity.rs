@@ -94,5 +94,11 @@ pub fn run(args: &ParityArgs) -> anyhow::Result<ExitCode> {
             sh.max_desired_gap
         );
     }
+    if !r.shadow_columns_not_compared.is_empty() {
+        println!(
+            "  not compared        {}: the policy (--policy) has no [[shadow]] of that name; give the live policy file the run used",
+            r.shadow_columns_not_compared.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

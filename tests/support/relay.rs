@@ -176,8 +176,9 @@ pub fn serve(
         return answer(&mut client, status, body);
     }
     let split = reply.windows(4).position(|w| w == b"\r\n\r\n");
-    if let Some(new_body) = split.and_then(|i| rewrite(&parsed, &reply[i + 4..])) {
-        let head = String::from_utf8_lossy(&reply[..split.unwrap_or(0)]).to_string();
+    let rewritten = split.and_then(|i| Some((i, rewrite(&parsed, &reply[i + 4..])?)));
+    if let Some((head_end, new_body)) = rewritten {
+        let head = String::from_utf8_lossy(&reply[..head_end]).to_string();
         let mut out = String::new();
         for line in head.split("\r\n") {
             let lower = line.to_ascii_lowercase();

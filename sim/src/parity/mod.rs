@@ -248,6 +248,18 @@ pub fn run(inputs: &ParityInputs) -> Result<Parity, ParityError> {
     };
     let (shadow_reports, shadow_tracks) = shadow::reports(&live, &shadows, &exact, &replays);
     report.shadows = shadow_reports;
+    report.shadow_columns_not_compared = shadow_columns
+        .iter()
+        .enumerate()
+        .filter(|(c, _)| !shadows.iter().any(|m| m.column == *c))
+        .map(|(_, name)| {
+            if name.is_empty() {
+                "shadow_desired".to_string()
+            } else {
+                format!("shadow_desired.{name}")
+            }
+        })
+        .collect();
     Ok(Parity {
         report,
         compared,
@@ -378,6 +390,7 @@ fn report(
         live_tick_interval_max_ms: intervals.iter().copied().fold(0.0, f64::max),
         band: None,
         shadows: Vec::new(),
+        shadow_columns_not_compared: Vec::new(),
     }
 }
 

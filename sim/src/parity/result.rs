@@ -88,6 +88,9 @@ pub struct ParityReport {
     pub band: Option<BandReport>,
     /// Each shadow policy's recorded desired counts against the replay's.
     pub shadows: Vec<ShadowReport>,
+    /// The record's shadow columns that no `[[shadow]]` of the policy matched, so not
+    /// compared (`shadow_desired` for a lone column).
+    pub shadow_columns_not_compared: Vec<String>,
 }
 
 /// A shadow policy (`[[shadow]]` in the live policy), decided live beside the acting one and
