@@ -23,7 +23,7 @@ pub struct ParityArgs {
     #[arg(long)]
     arrivals: Option<PathBuf>,
     /// Replay under this many plant seeds (the scenario's and the next ones) and report how
-    /// often the live run stayed inside the replays' 5–95 % band (random plants: service and
+    /// often the live run stayed inside the replays' 90 % prediction interval (random plants: service and
     /// start-up times that vary); 1: the one replay, tick by tick.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=200))]
     seeds: u32,
@@ -76,10 +76,11 @@ pub fn run(args: &ParityArgs) -> anyhow::Result<ExitCode> {
     );
     if let Some(b) = &r.band {
         println!(
-            "  inside the band     desired {:.1} %, backlog {:.1} % of ticks (5-95 % of {} replays)",
+            "  inside the band     desired {:.1} %, backlog {:.1} % of ticks ({} replays; a run of this plant itself lands inside {:.1} % of the time)",
             b.desired_inside_share * 100.0,
             b.backlog_inside_share * 100.0,
-            b.seeds
+            b.seeds,
+            b.nominal_coverage * 100.0
         );
     }
     for sh in &r.shadows {

@@ -11,8 +11,8 @@
 //! 3. `stepscale tune` searches the calibrated scenario for a cheaper policy;
 //! 4. a second live run acts with the same policy and decides the tuned one as a `[[shadow]]`;
 //!    `stepscale parity --seeds 20` on the calibrated scenario must hold at least 90 % of the
-//!    live ticks inside the replays' 5–95 % band, for the acting policy's desired count and for
-//!    the shadow's; a plant 2.2 times faster must not (the check can fail); and the band under
+//!    live ticks inside the replays' 90 % prediction interval, for the acting policy's desired
+//!    count and for the shadow's; a plant 2.2 times faster must not (the check can fail); and the band under
 //!    each `plant.stop_order` is printed.
 //!
 //! Figures are printed (`cargo test --test live_loop -- --nocapture`); every file is kept

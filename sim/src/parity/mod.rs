@@ -268,11 +268,32 @@ pub fn run(inputs: &ParityInputs) -> Result<Parity, ParityError> {
     })
 }
 
-/// The 5 % and 95 % points of `v` (sorted here).
+/// The rank, from each end, of the order statistics that bound the replays' 90 % prediction
+/// interval: `j = ⌊0.05 (K + 1)⌋`, at least 1. A new run of the same plant lands between the
+/// `j`-th smallest and the `j`-th largest of `K` replays with probability `(K + 1 − 2j) / (K + 1)`
+/// (for values without ties; ties only raise it), which is at least 90 % from `K = 19` on: with
+/// 20 replays, their lowest and highest. The sample's own 5 % and 95 % points (the 2nd and 19th
+/// of 20) would hold it only 17 times in 21, so a perfect plant would fail a 90 % check.
+fn band_rank(k: usize) -> usize {
+    ((0.05 * (k + 1) as f64).floor() as usize).clamp(1, k.max(1))
+}
+
+/// The chance that a new run of the replayed plant lands inside the band of `k` replays
+/// ([`band_rank`]), for values without ties.
+pub(crate) fn band_coverage(k: usize) -> f64 {
+    let j = band_rank(k);
+    ((k + 1).saturating_sub(2 * j)) as f64 / (k + 1) as f64
+}
+
+/// The replays' 90 % prediction interval at one tick ([`band_rank`]), from `v` (sorted here).
 fn band_of(v: &mut [f64]) -> [f64; 2] {
     v.sort_by(f64::total_cmp);
-    let at = |q: f64| v[((q * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
-    [at(0.05), at(0.95)]
+    let n = v.len();
+    if n == 0 {
+        return [f64::NAN; 2];
+    }
+    let j = band_rank(n);
+    [v[j - 1], v[n - j]]
 }
 
 /// Replays `bt` under `seeds` plant seeds (the scenario's and the next ones).
@@ -294,7 +315,7 @@ fn replays(bt: &Backtest, seeds: u32) -> Vec<shadow::Replay> {
         .collect()
 }
 
-/// Per compared live tick (one that read the queue), the replays' 5–95 % range of the desired
+/// Per compared live tick (one that read the queue), the replays' 90 % prediction interval of the desired
 /// count and of visible + in-flight, and how often the live run was inside.
 fn bands(runs: &[shadow::Replay], live: &[LiveTick]) -> (Vec<Band>, BandReport) {
     let seeds = u32::try_from(runs.len()).unwrap_or(u32::MAX);
@@ -331,6 +352,7 @@ fn bands(runs: &[shadow::Replay], live: &[LiveTick]) -> (Vec<Band>, BandReport) 
         bands,
         BandReport {
             seeds,
+            nominal_coverage: band_coverage(runs.len()),
             desired_inside_share: desired_in as f64 / n,
             backlog_inside_share: backlog_in as f64 / n,
         },
@@ -454,6 +476,32 @@ mod tests {
             read_ms: None,
             shadow_desired: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_run_of_the_replayed_plant_itself_lands_inside_the_band_nine_times_in_ten() {
+        // Exchangeable draws: 20 replays and one "live" run of the same continuous
+        // distribution. The band must hold the live one as often as it says (19 in 21), which
+        // the sample's own 5 % and 95 % points (17 in 21) would not.
+        let mut rng = crate::rng::SimRng::new(42);
+        let trials = 40_000;
+        let mut inside = 0usize;
+        for _ in 0..trials {
+            let mut replays: Vec<f64> = (0..20).map(|_| rng.uniform()).collect();
+            let live = rng.uniform();
+            let [lo, hi] = band_of(&mut replays);
+            inside += usize::from(lo <= live && live <= hi);
+        }
+        let share = inside as f64 / f64::from(trials);
+        assert!((band_coverage(20) - 19.0 / 21.0).abs() < 1e-12);
+        assert!(
+            (share - band_coverage(20)).abs() < 0.006 && share >= 0.9,
+            "inside {share}, said {}",
+            band_coverage(20)
+        );
+        // Fewer replays cannot promise 90 %, and the report says so.
+        assert!(band_coverage(10) < 0.9 && band_coverage(19) >= 0.9 && band_coverage(100) >= 0.9);
+        assert!(band_of(&mut [3.0]).iter().all(|&x| (x - 3.0).abs() < 1e-12));
     }
 
     #[test]

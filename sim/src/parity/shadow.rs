@@ -52,7 +52,7 @@ impl Replay {
 }
 
 /// Each matched shadow against `exact` (the scenario's seed, tick by tick) and, with `bands`
-/// (one replay a plant seed), the share of its live counts inside their 5–95 % range. Only
+/// (one replay a plant seed), the share of its live counts inside their 90 % prediction interval. Only
 /// ticks that read the queue and where the live shadow decided are compared.
 pub(super) fn reports(
     live: &[LiveTick],

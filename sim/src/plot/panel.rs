@@ -22,7 +22,7 @@ pub enum Stroke {
     /// A light area from 0 up to the highs, with a line this many pixels wide along them: a
     /// series other lines run on top of without hiding it.
     Area(u32),
-    /// A light band between the lows and the highs (a range, such as the 5–95 % of replays).
+    /// A light band between the lows and the highs (a range, such as the replays' prediction interval).
     Band,
 }
 

@@ -40,13 +40,13 @@ impl Figure for ParityFigure<'_> {
         let (live, sim) = (PALETTE[0], PALETTE[1]);
         let bands = &self.parity.bands;
         let seeds = self.parity.report.band.as_ref().map_or(0, |b| b.seeds);
-        // The replays' 5–95 % range, under the lines, when there are several seeds.
+        // The replays' 90 % prediction interval, under the lines, when there are several seeds.
         let band = |f: &dyn Fn(&crate::parity::Band) -> [f64; 2], steps: bool| -> Vec<Line> {
             if bands.is_empty() {
                 return Vec::new();
             }
             vec![Line {
-                label: format!("simulated, 5-95 % of {seeds} plant seeds"),
+                label: format!("simulated, 90 % prediction interval of {seeds} plant seeds"),
                 color: sim,
                 stroke: Stroke::Band,
                 points: c
@@ -166,7 +166,7 @@ impl Figure for ParityFigure<'_> {
             let mut lines = Vec::new();
             if track.points.iter().any(|p| p.band.is_some()) {
                 lines.push(Line {
-                    label: format!("simulated, 5-95 % of {seeds} plant seeds"),
+                    label: format!("simulated, 90 % prediction interval of {seeds} plant seeds"),
                     color: sim,
                     stroke: Stroke::Band,
                     points: track
@@ -220,7 +220,7 @@ pub fn write_parity(png: &Path, parity: &Parity) -> Result<(), OutputError> {
     let r = &parity.report;
     let title = match &r.band {
         Some(b) => format!(
-            "Parity — {} policy, {}: live inside the 5-95 % band of {} replays at {:.1} % of {} ticks (desired), {:.1} % (backlog)",
+            "Parity — {} policy, {}: live inside the band of {} replays at {:.1} % of {} ticks (desired), {:.1} % (backlog)",
             r.policy,
             r.record,
             b.seeds,
