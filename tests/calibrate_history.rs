@@ -1,6 +1,7 @@
-//! `stepscale calibrate --since` against moto: an SQS queue's CloudWatch history (seeded, as
-//! moto has no service metrics) and its ECS service give a scenario with the service time the
-//! history implies, and `tune` runs on it unchanged.
+//! `stepscale calibrate --since` against moto: an SQS queue's, an ActiveMQ broker's queue's and
+//! a Kinesis stream's CloudWatch history (seeded, as moto has no service metrics) and their ECS
+//! service give a scenario with the service time the history implies (stated for Kinesis), and
+//! `tune` runs on it unchanged.
 
 mod support;
 
@@ -142,5 +143,221 @@ async fn cloudwatch_history_gives_a_scenario_that_tune_runs_on() {
     assert!(
         !o.status.success() && err.contains("plant.service_time"),
         "{err}"
+    );
+}
+
+/// A live policy with one `[[queues]]` table `queue` (TOML), for the service.
+fn policy_with(dir: &Path, cluster: &str, service: &str, queue: &str) -> PathBuf {
+    let path = dir.join("live-other.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[service]\ncluster = \"{cluster}\"\nname = \"{service}\"\n\n[[queues]]\n{queue}\n\n[guards]\nmin_tasks = 1\nmax_tasks = 40\n\n[policy]\nkind = \"target\"\ntarget_backlog_per_task = 5.0\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A broker of `engine` in moto: its id and name.
+async fn broker(
+    sdk: &aws_config::SdkConfig,
+    engine: aws_sdk_mq::types::EngineType,
+) -> (String, String) {
+    use aws_sdk_mq::types::{DeploymentMode, User};
+    let name = support::unique("history-broker");
+    let created = aws_sdk_mq::Client::new(sdk)
+        .create_broker()
+        .broker_name(&name)
+        .engine_type(engine)
+        .engine_version("5.17.6")
+        .host_instance_type("mq.t3.micro")
+        .deployment_mode(DeploymentMode::SingleInstance)
+        .publicly_accessible(false)
+        .auto_minor_version_upgrade(true)
+        .users(
+            User::builder()
+                .username("admin")
+                .password("admin-password-123")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("moto must run at AWS_ENDPOINT_URL (tests/services/moto.sh)");
+    (created.broker_id().unwrap().to_string(), name)
+}
+
+fn calibrate_since(live: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "calibrate",
+        "--since",
+        "60m",
+        "--policy",
+        live.to_str().unwrap(),
+        "--startup-secs",
+        "30",
+        "--concurrency",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    stepscale(&args)
+}
+
+fn fitted_or_stated(out: &Path, parameter: &str) -> serde_json::Value {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("calibration.json")).unwrap())
+            .unwrap();
+    json["fitted"]
+        .as_array()
+        .into_iter()
+        .chain(json["stated"].as_array())
+        .flatten()
+        .find(|p| {
+            p["parameter"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(parameter))
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("{parameter} in {json}"))
+}
+
+#[tokio::test]
+async fn an_activemq_brokers_history_gives_the_service_time_it_implies() {
+    let sdk = support::aws::sdk().await;
+    let (cluster, service) = support::aws::ecs_service(&sdk, 2).await;
+    let (id, name) = broker(&sdk, aws_sdk_mq::types::EngineType::Activemq).await;
+    let queue = support::unique("orders");
+    // 40 minutes of 300 enqueued and 300 dequeued a minute with 10 in flight: 10 × 60 s of
+    // work per 300 messages, 2 s each. Amazon MQ publishes under the instance's name.
+    let instance = format!("{name}-1");
+    for k in 1..=40u64 {
+        for (metric, value) in [
+            ("EnqueueCount", 300.0),
+            ("DequeueCount", 300.0),
+            ("InFlightCount", 10.0),
+        ] {
+            support::aws::put_metric(
+                &sdk,
+                "AWS/AmazonMQ",
+                metric,
+                &[("Broker", &instance), ("Queue", &queue)],
+                value,
+                60 * k + 30,
+            )
+            .await;
+        }
+    }
+    // The same metrics on another queue of the broker must not be counted.
+    support::aws::put_metric(
+        &sdk,
+        "AWS/AmazonMQ",
+        "EnqueueCount",
+        &[("Broker", &instance), ("Queue", "other")],
+        99_999.0,
+        90,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let live = policy_with(
+        dir.path(),
+        &cluster,
+        &service,
+        &format!("type = \"amazon_mq\"\nbroker_id = \"{id}\"\nqueue_name = \"{queue}\"\nusername = \"stepscale\""),
+    );
+    let out = dir.path().join("calibrated");
+    let o = calibrate_since(&live, &out, &[]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let service_s = fitted_or_stated(&out, "plant.service_time")["estimate"]
+        .as_f64()
+        .unwrap();
+    assert!((service_s - 2.0).abs() < 0.04, "{service_s}\n{stdout}");
+    let trace = std::fs::read_to_string(out.join("trace.csv")).unwrap();
+    assert!(
+        trace.lines().count() >= 40 && !trace.contains("99999"),
+        "{trace}"
+    );
+    let cal = std::fs::read_to_string(out.join("calibration.json")).unwrap();
+    assert!(
+        cal.contains("EnqueueCount") && cal.contains(&instance),
+        "{cal}"
+    );
+
+    // A RabbitMQ broker's queue metrics are not read yet: refused by name, nothing written.
+    let (rabbit, _) = broker(&sdk, aws_sdk_mq::types::EngineType::Rabbitmq).await;
+    let live = policy_with(
+        dir.path(),
+        &cluster,
+        &service,
+        &format!("type = \"amazon_mq\"\nbroker_id = \"{rabbit}\"\nqueue_name = \"{queue}\"\nusername = \"stepscale\""),
+    );
+    let refused = dir.path().join("rabbit");
+    let o = calibrate_since(&live, &refused, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("RabbitMQ") && err.contains("--record"),
+        "{err}"
+    );
+    assert!(!refused.exists());
+}
+
+#[tokio::test]
+async fn a_kinesis_streams_history_gives_arrivals_and_needs_the_service_time_stated() {
+    let sdk = support::aws::sdk().await;
+    let (cluster, service) = support::aws::ecs_service(&sdk, 2).await;
+    let stream = support::unique("clicks");
+    for k in 1..=40u64 {
+        support::aws::put_metric(
+            &sdk,
+            "AWS/Kinesis",
+            "IncomingRecords",
+            &[("StreamName", &stream)],
+            if k % 2 == 0 { 1200.0 } else { 600.0 },
+            60 * k + 30,
+        )
+        .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let live = policy_with(
+        dir.path(),
+        &cluster,
+        &service,
+        &format!("type = \"kinesis\"\nstream_name = \"{stream}\""),
+    );
+    // No in-flight count: without the service time stated, refused naming the flag.
+    let refused = dir.path().join("refused");
+    let o = calibrate_since(&live, &refused, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--service-secs"),
+        "{err}"
+    );
+    assert!(!refused.exists());
+    let out = dir.path().join("calibrated");
+    let o = calibrate_since(&live, &out, &["--service-secs", "0.05"]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The trace carries every minute's records: 20 minutes of 600 and 20 of 1,200.
+    let trace = std::fs::read_to_string(out.join("trace.csv")).unwrap();
+    let total: f64 = trace
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("time"))
+        .filter_map(|l| l.split(',').nth(1)?.parse::<f64>().ok())
+        .sum();
+    assert!((total - 36_000.0).abs() < 1e-6, "{total}\n{trace}");
+    let cal = std::fs::read_to_string(out.join("calibration.json")).unwrap();
+    assert!(
+        cal.contains("IncomingRecords") && cal.contains(&stream),
+        "{cal}"
     );
 }

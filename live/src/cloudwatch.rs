@@ -47,12 +47,40 @@ pub struct MetricSpec {
     pub namespace: &'static str,
     /// The metric's name.
     pub name: &'static str,
-    /// The dimension's name (`QueueName`, `TopicName`, `StreamName`).
-    pub dimension: &'static str,
-    /// The dimension's value.
-    pub value: String,
+    /// The dimensions, name and value (`QueueName`, `TopicName`, `StreamName`; Amazon MQ's
+    /// `Broker` and `Queue`).
+    pub dimensions: Vec<(&'static str, String)>,
     /// `Sum`, `Maximum`, ...
     pub stat: &'static str,
+}
+
+/// One queue's one-minute CloudWatch history as `calibrate --since` reads it: messages sent,
+/// messages completed and the average in flight (the last two empty where the service
+/// publishes no such figures, as Kinesis).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueSeries {
+    /// The queue as a person names it (`SQS queue jobs`).
+    pub queue: String,
+    /// The namespace, dimensions and metrics read, for `calibration.json`.
+    pub source: String,
+    /// The metric the arrivals come from (`NumberOfMessagesSent`).
+    pub arrivals_metric: &'static str,
+    /// Messages sent per minute: (epoch seconds, count).
+    pub sent: Vec<(i64, f64)>,
+    /// Messages completed per minute.
+    pub deleted: Vec<(i64, f64)>,
+    /// Messages in flight, averaged over each minute.
+    pub in_flight: Vec<(i64, f64)>,
+}
+
+/// `a` and `b` added minute by minute (a minute in only one of them counts as it is).
+#[must_use]
+pub fn add_series(a: &[(i64, f64)], b: &[(i64, f64)]) -> Vec<(i64, f64)> {
+    let mut sum: BTreeMap<i64, f64> = a.iter().copied().collect();
+    for &(t, v) in b {
+        *sum.entry(t).or_insert(0.0) += v;
+    }
+    sum.into_iter().collect()
 }
 
 /// The datapoints of one metric over the window, oldest first.
@@ -203,12 +231,14 @@ fn query(spec: &MetricSpec) -> MetricDataQuery {
                     Metric::builder()
                         .namespace(spec.namespace)
                         .metric_name(spec.name)
-                        .dimensions(
-                            Dimension::builder()
-                                .name(spec.dimension)
-                                .value(&spec.value)
-                                .build(),
-                        )
+                        .set_dimensions(Some(
+                            spec.dimensions
+                                .iter()
+                                .map(|(name, value)| {
+                                    Dimension::builder().name(*name).value(value).build()
+                                })
+                                .collect(),
+                        ))
                         .build(),
                 )
                 .period(PERIOD_SECS as i32)

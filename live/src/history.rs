@@ -1,6 +1,6 @@
-//! Metric history for `stepscale calibrate --since`: one SQS queue's one-minute CloudWatch
-//! series (messages sent, messages deleted, messages in flight) and the start-up delays ECS
-//! reports for its service's tasks (created to started).
+//! Metric history for `stepscale calibrate --since`: one queue's one-minute CloudWatch series
+//! (SQS; Amazon MQ for ActiveMQ; Kinesis, arrivals only) and the start-up delays ECS reports
+//! for its service's tasks (created to started).
 
 use std::time::Duration;
 
@@ -8,82 +8,72 @@ use aws_config::SdkConfig;
 use stepscale_engine::config::QueueConfig;
 use stepscale_engine::Config;
 
-use crate::cloudwatch::{CloudWatch, MetricSpec};
+use crate::cloudwatch::{CloudWatch, MetricSpec, QueueSeries};
 
 /// What `--since` reads, as plain series (the simulator turns them into a calibration).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricHistory {
-    /// The queue's name (CloudWatch's `QueueName`).
-    pub queue: String,
-    /// `NumberOfMessagesSent`, Sum per minute: (epoch seconds, count).
-    pub sent: Vec<(i64, f64)>,
-    /// `NumberOfMessagesDeleted`, Sum per minute.
-    pub deleted: Vec<(i64, f64)>,
-    /// `ApproximateNumberOfMessagesNotVisible`, Average per minute.
-    pub in_flight: Vec<(i64, f64)>,
+    /// The queue's series.
+    pub series: QueueSeries,
     /// Seconds from created to started of the service's tasks ECS still lists.
     pub startup_samples: Vec<f64>,
     /// The service's desired count now.
     pub desired: u32,
 }
 
-/// Reads `since` of history for the one SQS queue of `config` and the start-ups of its
-/// service's tasks. An error is a sentence naming what is missing.
-pub async fn sqs_history(
+/// The queue types whose history `--since` reads.
+const READ: &str = "sqs, amazon_mq (ActiveMQ) or kinesis";
+
+/// Reads `since` of history for the one queue of `config` whose service publishes it to
+/// CloudWatch, and the start-ups of its service's tasks. An error is a sentence naming what is
+/// missing.
+pub async fn queue_history(
     sdk: &SdkConfig,
     config: &Config,
     since: Duration,
 ) -> Result<MetricHistory, String> {
-    let sqs: Vec<_> = config
+    let readable: Vec<&QueueConfig> = config
         .queues
         .iter()
-        .filter_map(|q| match q {
-            QueueConfig::Sqs(s) => Some(s),
-            _ => None,
+        .filter(|q| {
+            matches!(
+                q,
+                QueueConfig::Sqs(_) | QueueConfig::AmazonMq(_) | QueueConfig::Kinesis(_)
+            )
         })
         .collect();
-    let [queue] = sqs.as_slice() else {
+    let [queue] = readable.as_slice() else {
         return Err(format!(
-            "--since reads one SQS queue's CloudWatch history, and the policy has {} SQS queue(s) among {} source(s): give a policy with one [[queues]] of type sqs, or --record",
-            sqs.len(),
+            "--since reads the CloudWatch history of one queue of type {READ}, and the policy has {} such among {} source(s): give a policy with one such [[queues]], or --record (MSK, RabbitMQ, Redis and the other sources record with `stepscale run --record`)",
+            readable.len(),
             config.queues.len()
         ));
     };
-    let name = match (&queue.queue_name, &queue.queue_url) {
-        (Some(n), _) => n.clone(),
-        (None, Some(url)) => crate::iam::sqs_name(url)
-            .map(str::to_string)
-            .ok_or_else(|| format!("queue_url {url:?}: no queue name in it"))?,
-        (None, None) => return Err("the SQS queue has neither queue_url nor queue_name".into()),
+    let series = match queue {
+        QueueConfig::Sqs(q) => {
+            let name = match (&q.queue_name, &q.queue_url) {
+                (Some(n), _) => n.clone(),
+                (None, Some(url)) => crate::iam::sqs_name(url)
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("queue_url {url:?}: no queue name in it"))?,
+                (None, None) => {
+                    return Err("the SQS queue has neither queue_url nor queue_name".into())
+                }
+            };
+            sqs_series(sdk, name, since).await?
+        }
+        QueueConfig::Kinesis(k) => {
+            let stream = k
+                .stream_name
+                .clone()
+                .ok_or("the Kinesis queue has no stream_name")?;
+            kinesis_series(sdk, stream, since).await?
+        }
+        QueueConfig::AmazonMq(q) => amazon_mq_series(sdk, q, since).await?,
+        _ => return Err(format!("--since reads a queue of type {READ}")),
     };
-    let spec = |id: &'static str, metric: &'static str, stat: &'static str| MetricSpec {
-        id,
-        namespace: "AWS/SQS",
-        name: metric,
-        dimension: "QueueName",
-        value: name.clone(),
-        stat,
-    };
-    let found = CloudWatch::new(sdk)
-        .read(
-            &[
-                spec("sent", "NumberOfMessagesSent", "Sum"),
-                spec("deleted", "NumberOfMessagesDeleted", "Sum"),
-                spec(
-                    "inflight",
-                    "ApproximateNumberOfMessagesNotVisible",
-                    "Average",
-                ),
-            ],
-            since,
-        )
-        .await?;
-    let points = |id: &str| found.get(id).map(|s| s.points.clone()).unwrap_or_default();
     let mut history = MetricHistory {
-        queue: name.clone(),
-        sent: points("sent"),
-        deleted: points("deleted"),
-        in_flight: points("inflight"),
+        series,
         ..MetricHistory::default()
     };
     let id = config
@@ -132,4 +122,89 @@ pub async fn sqs_history(
         }
     }
     Ok(history)
+}
+
+/// SQS: messages sent, deleted, and not visible (in flight).
+async fn sqs_series(sdk: &SdkConfig, name: String, since: Duration) -> Result<QueueSeries, String> {
+    let spec = |id: &'static str, metric: &'static str, stat: &'static str| MetricSpec {
+        id,
+        namespace: "AWS/SQS",
+        name: metric,
+        dimensions: vec![("QueueName", name.clone())],
+        stat,
+    };
+    let found = CloudWatch::new(sdk)
+        .read(
+            &[
+                spec("sent", "NumberOfMessagesSent", "Sum"),
+                spec("deleted", "NumberOfMessagesDeleted", "Sum"),
+                spec(
+                    "inflight",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "Average",
+                ),
+            ],
+            since,
+        )
+        .await?;
+    let points = |id: &str| found.get(id).map(|s| s.points.clone()).unwrap_or_default();
+    Ok(QueueSeries {
+        source: format!("CloudWatch AWS/SQS, QueueName {name}: NumberOfMessagesSent (Sum), NumberOfMessagesDeleted (Sum) and ApproximateNumberOfMessagesNotVisible (Average) per minute"),
+        queue: format!("SQS queue {name}"),
+        arrivals_metric: "NumberOfMessagesSent",
+        sent: points("sent"),
+        deleted: points("deleted"),
+        in_flight: points("inflight"),
+    })
+}
+
+/// Kinesis: records put (`IncomingRecords`). The stream keeps no in-flight count, so the
+/// service time must be stated.
+async fn kinesis_series(
+    sdk: &SdkConfig,
+    stream: String,
+    since: Duration,
+) -> Result<QueueSeries, String> {
+    let found = CloudWatch::new(sdk)
+        .read(
+            &[MetricSpec {
+                id: "sent",
+                namespace: "AWS/Kinesis",
+                name: "IncomingRecords",
+                dimensions: vec![("StreamName", stream.clone())],
+                stat: "Sum",
+            }],
+            since,
+        )
+        .await?;
+    Ok(QueueSeries {
+        source: format!(
+            "CloudWatch AWS/Kinesis, StreamName {stream}: IncomingRecords (Sum) per minute"
+        ),
+        queue: format!("Kinesis stream {stream}"),
+        arrivals_metric: "IncomingRecords",
+        sent: found
+            .get("sent")
+            .map(|s| s.points.clone())
+            .unwrap_or_default(),
+        ..QueueSeries::default()
+    })
+}
+
+#[cfg(feature = "amazon-mq")]
+async fn amazon_mq_series(
+    sdk: &SdkConfig,
+    q: &stepscale_engine::config::queue::AmazonMqQueue,
+    since: Duration,
+) -> Result<QueueSeries, String> {
+    crate::amazon_mq::history(sdk, q, since).await
+}
+
+#[cfg(not(feature = "amazon-mq"))]
+async fn amazon_mq_series(
+    _sdk: &SdkConfig,
+    _q: &stepscale_engine::config::queue::AmazonMqQueue,
+    _since: Duration,
+) -> Result<QueueSeries, String> {
+    Err("reading an Amazon MQ broker's history needs a build with the `amazon-mq` feature".into())
 }

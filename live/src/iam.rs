@@ -214,11 +214,14 @@ pub fn policy_with(
             &["ecs:DescribeTasks"],
             &[format!("arn:{aws}:ecs:{region}:{account}:task/{cluster}/*")],
         ));
-        // `--since` reads the SQS queue's history.
-        metrics |= config
-            .queues
-            .iter()
-            .any(|q| matches!(q, QueueConfig::Sqs(_)));
+        // `--since` reads the queue's history (SQS, Amazon MQ, Kinesis); Amazon MQ's
+        // DescribeBroker is the runner's own already.
+        metrics |= config.queues.iter().any(|q| {
+            matches!(
+                q,
+                QueueConfig::Sqs(_) | QueueConfig::AmazonMq(_) | QueueConfig::Kinesis(_)
+            )
+        });
     }
     if metrics {
         // GetMetricData has no resource-level permissions: AWS documents `*` here.
@@ -257,6 +260,19 @@ mod tests {
         }
         assert!(with.contains("arn:aws:ecs:eu-west-1:123456789012:task/prod/*"));
         assert!(with.contains(r#""ecs:cluster":"arn:aws:ecs:eu-west-1:123456789012:cluster/prod""#));
+        // Amazon MQ's and Kinesis's history is CloudWatch's too.
+        for queue in [
+            r#"{"type": "amazon_mq", "broker_id": "b-1", "queue_name": "jobs", "username": "u"}"#,
+            r#"{"type": "kinesis", "stream_name": "clicks"}"#,
+        ] {
+            let c = config(&format!(
+                r#"{{"service": {{"cluster": "prod", "name": "worker"}}, "queues": [{queue}]}}"#
+            ));
+            let with = policy_with(&c, "eu-west-1", "123456789012", true)
+                .unwrap()
+                .to_string();
+            assert!(with.contains("cloudwatch:GetMetricData"), "{with}");
+        }
     }
 
     #[test]

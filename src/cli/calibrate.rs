@@ -12,9 +12,10 @@ pub struct CalibrateArgs {
     /// `s3://BUCKET/PREFIX/`, the folder of the Lambda's day objects for one service.
     #[arg(long = "record", num_args = 1.., required_unless_present = "since", conflicts_with = "since")]
     records: Vec<PathBuf>,
-    /// Instead of records: this much CloudWatch history of the policy's one SQS queue
-    /// (`90m`, `6h`, `14d`; at most 15 days, CloudWatch's one-minute retention), with the
-    /// start-ups ECS reports for the service's tasks.
+    /// Instead of records: this much CloudWatch history of the policy's one SQS, Amazon MQ
+    /// (ActiveMQ) or Kinesis queue (`90m`, `6h`, `14d`; at most 15 days, CloudWatch's
+    /// one-minute retention), with the start-ups ECS reports for the service's tasks. Kinesis
+    /// gives arrivals only: state --service-secs.
     #[arg(long, value_name = "DURATION")]
     since: Option<String>,
     /// With --since: the start-up delay, stated, when ECS lists fewer than 5 started tasks.
@@ -136,7 +137,7 @@ fn parse_since(text: &str) -> anyhow::Result<std::time::Duration> {
 }
 
 /// `calibrate --since`: from CloudWatch history and ECS's tasks.
-#[cfg(feature = "sqs")]
+#[cfg(feature = "live")]
 fn from_history(args: &CalibrateArgs, since: &str) -> anyhow::Result<ExitCode> {
     let window = parse_since(since)?;
     let config = super::load_config(Some(&args.policy))?;
@@ -145,23 +146,22 @@ fn from_history(args: &CalibrateArgs, since: &str) -> anyhow::Result<ExitCode> {
         .build()?;
     let history = runtime.block_on(async {
         let sdk = stepscale_live::aws::load(config.region.as_deref()).await;
-        stepscale_live::history::sqs_history(&sdk, &config, window).await
+        stepscale_live::history::queue_history(&sdk, &config, window).await
     });
     let history =
         history.map_err(|e| anyhow::anyhow!("--since {since}: {e}; nothing was written"))?;
-    let source = format!(
-        "CloudWatch AWS/SQS, QueueName {}, the last {since}: NumberOfMessagesSent (Sum), NumberOfMessagesDeleted (Sum) and ApproximateNumberOfMessagesNotVisible (Average) per minute; ECS task start-ups",
-        history.queue
-    );
+    let series = history.series;
+    let source = format!("{}, the last {since}; ECS task start-ups", series.source);
     let observed = calibrate::observe_history(&calibrate::History {
-        sent: history.sent,
-        deleted: history.deleted,
-        in_flight: history.in_flight,
+        sent: series.sent,
+        deleted: series.deleted,
+        in_flight: series.in_flight,
         startup_samples: history.startup_samples,
         startup_secs: args.startup_secs,
         period_secs: args.period_secs,
         initial_tasks: history.desired,
         source: source.clone(),
+        arrivals_metric: series.arrivals_metric.to_string(),
     });
     let inputs = stated(args);
     let mut c = calibrate::build(observed, &inputs)?;
@@ -171,10 +171,10 @@ fn from_history(args: &CalibrateArgs, since: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[cfg(not(feature = "sqs"))]
+#[cfg(not(feature = "live"))]
 fn from_history(_args: &CalibrateArgs, since: &str) -> anyhow::Result<ExitCode> {
     anyhow::bail!(
-        "--since {since}: reading CloudWatch history needs a build with the `sqs` feature"
+        "--since {since}: reading CloudWatch history needs a build with the `live` feature"
     )
 }
 

@@ -10,15 +10,18 @@
 //! - **RabbitMQ**: the read is handed to [`crate::rabbitmq::RabbitMqProbe`], built from the
 //!   broker's AMQPS endpoint and console URL.
 //!
-//! A missing broker or queue is a failed read, never zero.
+//! A missing broker or queue is a failed read, never zero. `calibrate --since` reads an
+//! ActiveMQ queue's CloudWatch history ([`history`]).
 
 mod broker;
 mod cloudwatch;
+mod history;
 mod jolokia;
 mod probe;
 mod rabbit;
 mod settings;
 
+pub use history::history;
 pub use probe::AmazonMqProbe;
 
 use crate::secrets::{error_chain, redact};

@@ -159,8 +159,7 @@ impl KinesisProbe {
             id: "incoming",
             namespace: "AWS/Kinesis",
             name: "IncomingRecords",
-            dimension: "StreamName",
-            value: s.stream.clone(),
+            dimensions: vec![("StreamName", s.stream.clone())],
             stat: "Sum",
         }];
         let wants_age = s.lag == LagSource::IteratorAge;
@@ -169,8 +168,7 @@ impl KinesisProbe {
                 id: "age",
                 namespace: "AWS/Kinesis",
                 name: "GetRecords.IteratorAgeMilliseconds",
-                dimension: "StreamName",
-                value: s.stream.clone(),
+                dimensions: vec![("StreamName", s.stream.clone())],
                 stat: "Maximum",
             });
         }

@@ -77,8 +77,7 @@ impl Probe for SnsProbe {
             id: "published",
             namespace: "AWS/SNS",
             name: "NumberOfMessagesPublished",
-            dimension: "TopicName",
-            value: self.topic.name.clone(),
+            dimensions: vec![("TopicName", self.topic.name.clone())],
             stat: "Sum",
         };
         // The rate is all this probe reports: without it the read fails.

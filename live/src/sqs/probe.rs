@@ -207,16 +207,14 @@ impl SqsProbe {
                 id: "age",
                 namespace: "AWS/SQS",
                 name: "ApproximateAgeOfOldestMessage",
-                dimension: "QueueName",
-                value: queue_name.to_string(),
+                dimensions: vec![("QueueName", queue_name.to_string())],
                 stat: "Maximum",
             },
             MetricSpec {
                 id: "sent",
                 namespace: "AWS/SQS",
                 name: "NumberOfMessagesSent",
-                dimension: "QueueName",
-                value: queue_name.to_string(),
+                dimensions: vec![("QueueName", queue_name.to_string())],
                 stat: "Sum",
             },
         ];

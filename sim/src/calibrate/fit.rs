@@ -89,7 +89,7 @@ pub fn service_time(iv: &[Interval]) -> Result<(Fitted, Vec<(i64, f64)>), Thin> 
     let busy: f64 = iv.iter().map(|i| i.in_flight * i.secs).sum();
     if iv.len() < 20 {
         return Err(thin(format!(
-            "{} intervals between rows that read the queue; at least 20 are needed: record longer",
+            "{} intervals with both a completion count and an in-flight figure; at least 20 are needed: record (or read history) longer, or state the mean with --service-secs (a source without an in-flight count, such as Kafka or Kinesis, never gives it)",
             iv.len()
         )));
     }

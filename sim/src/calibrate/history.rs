@@ -1,5 +1,5 @@
 //! A calibration's data from metric history instead of a record: one-minute series of the
-//! messages sent, the messages deleted and the average in flight (SQS's CloudWatch metrics),
+//! messages sent, the messages completed and the average in flight (CloudWatch's, per queue type),
 //! and the start-up delays of the service's tasks as ECS reports them.
 
 use super::fit::Interval;
@@ -24,6 +24,8 @@ pub struct History {
     pub initial_tasks: u32,
     /// Where the series came from, for `calibration.json`.
     pub source: String,
+    /// The metric the arrivals come from, for messages about it (`NumberOfMessagesSent`).
+    pub arrivals_metric: String,
 }
 
 /// The history as calibration data: one interval per minute with both a completion count and
@@ -60,7 +62,8 @@ pub fn observe_history(h: &History) -> Observed {
         }
         if missing > 0 {
             warnings.push(format!(
-                "{missing} minutes between the first and the last had no NumberOfMessagesSent datapoint: read as none sent"
+                "{missing} minutes between the first and the last had no {} datapoint: read as none sent",
+                h.arrivals_metric
             ));
         }
     }
@@ -103,7 +106,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("arrivals") && e.contains("NumberOfMessagesSent"),
+            e.contains("no arrivals") && e.contains("CloudWatch, queue jobs"),
             "{e}"
         );
     }

@@ -273,7 +273,7 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
         return Err(Thin {
             parameter: "arrivals".into(),
             detail: format!(
-                "no arrivals in {description}: the scenario needs them (a record's rows, or NumberOfMessagesSent datapoints)"
+                "no arrivals in {description}: the scenario needs them (a record's rows, or datapoints of the queue's arrivals metric)"
             ),
         }
         .into());
