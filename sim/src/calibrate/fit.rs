@@ -46,6 +46,9 @@ pub struct Interval {
     pub completed: f64,
     /// Mean messages in flight over it (trapezoid).
     pub in_flight: f64,
+    /// The in-flight count when it kept every slot busy: the queue not empty at either end
+    /// and the in-flight count the same at both (for the service time's spread).
+    pub steady_busy: Option<f64>,
 }
 
 /// The intervals of `ticks` whose two ends read the queue and record arrivals.
@@ -64,6 +67,12 @@ pub fn intervals(ticks: &[LiveTick]) -> Vec<Interval> {
                 secs,
                 completed: arrived - ((vb + ib) - (va + ia)),
                 in_flight: f64::midpoint(ia, ib),
+                // The counts are whole numbers: compared as such.
+                steady_busy: (a.visible > Some(0)
+                    && b.visible > Some(0)
+                    && a.in_flight > Some(0)
+                    && a.in_flight == b.in_flight)
+                    .then_some(ia),
             })
         })
         .collect()
@@ -234,7 +243,7 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
-fn sd(v: &[f64]) -> f64 {
+pub(super) fn sd(v: &[f64]) -> f64 {
     if v.len() < 2 {
         return 0.0;
     }
@@ -250,7 +259,7 @@ fn quantiles(v: &mut [f64]) -> [f64; 2] {
 }
 
 /// Student's t at 95 % one-sided (a 90 % two-sided interval) for `n` samples.
-fn t90(n: usize) -> f64 {
+pub(super) fn t90(n: usize) -> f64 {
     match n {
         0..=2 => 6.314,
         3 => 2.920,

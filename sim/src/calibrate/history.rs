@@ -43,6 +43,8 @@ pub fn observe_history(h: &History) -> Observed {
                 secs: 60.0,
                 completed: done,
                 in_flight: busy,
+                // The minute's visible count is not read: no spread from history.
+                steady_busy: None,
             })
         })
         .collect();

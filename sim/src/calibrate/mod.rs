@@ -7,6 +7,7 @@
 pub mod fit;
 mod history;
 mod record;
+pub mod spread;
 
 pub use history::{observe_history, History};
 
@@ -361,13 +362,23 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
         });
         format!("{{ kind = \"lognormal\", median_secs = {median:.4}, sigma = {s} }}")
     } else {
-        warnings.push("the service time's spread cannot be learned from queue counts: exponential (coefficient of variation 1) is assumed; give --service-sigma if you know it".into());
-        stated.push(Stated {
-            parameter: "plant.service_time (spread)".into(),
-            value: "exponential (CV 1)".into(),
-            source: "assumed: queue counts give the mean only".into(),
-        });
-        format!("{{ kind = \"exponential\", mean_secs = {service_mean:.4} }}")
+        match spread::service_sigma(&intervals) {
+            Ok(fit) => {
+                let s = fit.estimate;
+                let median = service_mean / (s * s / 2.0).exp();
+                fitted.push(fit);
+                format!("{{ kind = \"lognormal\", median_secs = {median:.4}, sigma = {s:.3} }}")
+            }
+            Err(why) => {
+                warnings.push(format!("the service time's spread was not fitted: {why}; exponential (coefficient of variation 1) is assumed; give --service-sigma if you know it"));
+                stated.push(Stated {
+                    parameter: "plant.service_time (spread)".into(),
+                    value: "exponential (CV 1)".into(),
+                    source: "assumed: the data did not give the spread".into(),
+                });
+                format!("{{ kind = \"exponential\", mean_secs = {service_mean:.4} }}")
+            }
+        }
     };
     let name = inputs.name.clone().unwrap_or_else(|| "calibrated".into());
     let policy = std::fs::canonicalize(&inputs.policy).unwrap_or_else(|_| inputs.policy.clone());
