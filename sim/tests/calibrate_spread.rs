@@ -79,7 +79,7 @@ fn recorded(dir: &Path, service: &str, mean: f64, period: f64) -> Vec<LiveTick> 
 fn fitted_sigma(service: &str, mean: f64, period: f64) -> Result<fit::Fitted, String> {
     let dir = tempfile::tempdir().unwrap();
     let ticks = recorded(dir.path(), service, mean, period);
-    spread::service_sigma(&fit::intervals(&ticks))
+    spread::service_sigma(&fit::intervals(&ticks)).map(|s| s.fitted)
 }
 
 #[test]

@@ -105,6 +105,12 @@ pub struct Calibration {
     /// The scenario file's text.
     #[serde(skip)]
     pub scenario_toml: String,
+    /// The service time's spread as fitted, with the windows it was fitted on.
+    #[serde(skip)]
+    pub spread: Option<spread::SpreadFit>,
+    /// Why the spread was not fitted (stated, or the data did not give it).
+    #[serde(skip)]
+    pub spread_note: Option<String>,
 }
 
 /// A parameter the record cannot tell: its value and its source.
@@ -353,7 +359,10 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
             source: "your goal: set it in scenario.toml".into(),
         },
     ];
+    let mut spread_view = None;
+    let mut spread_note = None;
     let service_dist = if let Some(s) = inputs.service_sigma {
+        spread_note = Some(format!("stated: lognormal σ {s} (--service-sigma)"));
         let median = service_mean / (s * s / 2.0).exp();
         stated.push(Stated {
             parameter: "plant.service_time (spread)".into(),
@@ -363,13 +372,15 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
         format!("{{ kind = \"lognormal\", median_secs = {median:.4}, sigma = {s} }}")
     } else {
         match spread::service_sigma(&intervals) {
-            Ok(fit) => {
-                let s = fit.estimate;
+            Ok(sf) => {
+                let s = sf.fitted.estimate;
                 let median = service_mean / (s * s / 2.0).exp();
-                fitted.push(fit);
+                spread_view = Some(sf.clone());
+                fitted.push(sf.fitted);
                 format!("{{ kind = \"lognormal\", median_secs = {median:.4}, sigma = {s:.3} }}")
             }
             Err(why) => {
+                spread_note = Some(why.clone());
                 warnings.push(format!("the service time's spread was not fitted: {why}; exponential (coefficient of variation 1) is assumed; give --service-sigma if you know it"));
                 stated.push(Stated {
                     parameter: "plant.service_time (spread)".into(),
@@ -429,6 +440,8 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
         service_series,
         service_stated: inputs.service_secs,
         scenario_toml: toml,
+        spread: spread_view,
+        spread_note,
     })
 }
 
@@ -481,6 +494,13 @@ impl Calibration {
                     .map(|f| (f.estimate, f.interval_90)),
                 service_stated: self.service_stated,
                 arrivals: &self.arrivals,
+                spread: self.spread.as_ref().map(|s| crate::plot::SpreadView {
+                    z: &s.z,
+                    sigma: s.fitted.estimate,
+                    observed: s.observed,
+                    fitted: s.fitted_dispersion,
+                }),
+                spread_note: self.spread_note.as_deref(),
             },
         )?;
         staged.commit()?;

@@ -31,12 +31,26 @@ struct Window {
     completed: f64,
 }
 
+/// The fitted spread and the data the figure draws it against.
+#[derive(Debug, Clone)]
+pub struct SpreadFit {
+    /// σ, its interval, its data and its method.
+    pub fitted: Fitted,
+    /// Each window's completions less their expectation, over the expectation's square root:
+    /// their variance is the index of dispersion.
+    pub z: Vec<f64>,
+    /// The index of dispersion of the record's windows.
+    pub observed: f64,
+    /// The simulated lognormal's at the fitted σ.
+    pub fitted_dispersion: f64,
+}
+
 /// The spread fitted from `iv`, or why it could not be (a sentence for a warning).
 ///
 /// # Errors
 /// Fewer than [`MIN_WINDOWS`] saturated windows of at least [`MIN_WINDOW_SERVICES`] mean
 /// service times.
-pub fn service_sigma(iv: &[Interval]) -> Result<Fitted, String> {
+pub fn service_sigma(iv: &[Interval]) -> Result<SpreadFit, String> {
     let steady: Vec<Window> = iv
         .iter()
         .filter_map(|i| {
@@ -78,7 +92,8 @@ pub fn service_sigma(iv: &[Interval]) -> Result<Fitted, String> {
     let batches: Vec<f64> = windows.chunks(per.max(1)).take(10).map(sigma_of).collect();
     let half =
         super::fit::t90(batches.len()) * super::fit::sd(&batches) / (batches.len() as f64).sqrt();
-    Ok(Fitted {
+    let observed = index_of_dispersion(&windows, mean);
+    let fitted = Fitted {
         parameter: SERVICE_SIGMA.into(),
         estimate,
         interval_90: [(estimate - half).max(0.0), estimate + half],
@@ -90,10 +105,34 @@ pub fn service_sigma(iv: &[Interval]) -> Result<Fitted, String> {
         ),
         method: format!(
             "index of dispersion of the completions (variance ÷ mean, {:.3}) matched to a lognormal renewal process's, simulated at the windows' median length ({length:.1} mean service times); interval from {} batches of consecutive windows",
-            index_of_dispersion(&windows, mean),
+            observed,
             batches.len()
         ),
+    };
+    let z = windows
+        .iter()
+        .map(|w| {
+            let m = w.busy * w.secs / mean;
+            (w.completed - m) / m.sqrt()
+        })
+        .collect();
+    Ok(SpreadFit {
+        fitted,
+        z,
+        observed,
+        fitted_dispersion: interpolate(&curve, estimate),
     })
+}
+
+/// The curve's dispersion at `sigma`, by linear interpolation on the grid.
+fn interpolate(curve: &[f64], sigma: f64) -> f64 {
+    for k in 1..SIGMAS.len() {
+        if sigma <= SIGMAS[k] {
+            let f = (sigma - SIGMAS[k - 1]) / (SIGMAS[k] - SIGMAS[k - 1]);
+            return curve[k - 1] + f.clamp(0.0, 1.0) * (curve[k] - curve[k - 1]);
+        }
+    }
+    curve[curve.len() - 1]
 }
 
 /// The completions' variance over their mean, each window's expectation being its busy slots

@@ -1,6 +1,7 @@
 //! The calibration figure: each fit against its data. The start-up delays seen as a histogram
 //! under the fitted lognormal, the service time estimated batch by batch against the overall
-//! estimate and its interval, and the arrivals the trace replays.
+//! estimate and its interval, the completions' spread under the fitted lognormal's and an
+//! exponential's, and the arrivals the trace replays.
 
 use std::path::Path;
 
@@ -28,6 +29,28 @@ pub struct CalibrationPlot<'a> {
     pub service_stated: Option<f64>,
     /// Arrivals per second: (time µs, messages).
     pub arrivals: &'a [(i64, f64)],
+    /// The service time's spread, when fitted.
+    pub spread: Option<SpreadView<'a>>,
+    /// Why it was not fitted.
+    pub spread_note: Option<&'a str>,
+}
+
+/// The service time's spread as the figure draws it.
+pub struct SpreadView<'a> {
+    /// Each busy window's completions less their expectation, over its square root.
+    pub z: &'a [f64],
+    /// The fitted lognormal σ.
+    pub sigma: f64,
+    /// The windows' index of dispersion (the variance of `z`).
+    pub observed: f64,
+    /// The fitted lognormal's.
+    pub fitted: f64,
+}
+
+/// The normal density with variance `var` at `x` (a spike's top where `var` is 0).
+fn normal_pdf(x: f64, var: f64) -> f64 {
+    let var = var.max(1e-3);
+    (-0.5 * x * x / var).exp() / (2.0 * std::f64::consts::PI * var).sqrt()
 }
 
 /// The lognormal density at `x`.
@@ -133,9 +156,139 @@ impl CalibrationPlot<'_> {
     }
 }
 
+impl CalibrationPlot<'_> {
+    /// The busy windows' completions, standardised, under the fitted lognormal's spread and
+    /// an exponential's (variance ÷ mean 1); or why there is none.
+    fn spread_panel<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> Result<(), String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("{e:?}");
+        let Some(view) = &self.spread else {
+            let note = self.spread_note.unwrap_or("not fitted");
+            let (_, h) = area.dim_in_pixel();
+            // The reason, wrapped at about 130 characters.
+            let mut lines = vec![String::from(
+                "Service time's spread: not fitted (an exponential is assumed)",
+            )];
+            let mut line = String::new();
+            for word in note.split(' ') {
+                if line.chars().count() + word.chars().count() > 130 {
+                    lines.push(std::mem::take(&mut line));
+                }
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(word);
+            }
+            lines.push(line);
+            for (k, line) in lines.iter().enumerate() {
+                area.draw(&Text::new(
+                    line.clone(),
+                    (
+                        40,
+                        i32::try_from(h / 2).unwrap_or(0) - 20 + 30 * i32::try_from(k).unwrap_or(0),
+                    ),
+                    ("sans-serif", if k == 0 { 22 } else { 16 }).into_font(),
+                ))
+                .map_err(e)?;
+            }
+            return Ok(());
+        };
+        let lim = 4.0_f64.max(view.z.iter().fold(0.0_f64, |m, z| m.max(z.abs())).min(8.0));
+        let bins = 32usize;
+        let width = 2.0 * lim / bins as f64;
+        let mut counts = vec![0u32; bins];
+        for &z in view.z {
+            let k = ((z + lim) / width).floor().clamp(0.0, (bins - 1) as f64) as usize;
+            counts[k] += 1;
+        }
+        let n = view.z.len() as f64;
+        let curve = |var: f64| -> Vec<(f64, f64)> {
+            (0..=300)
+                .map(|i| {
+                    let x = -lim + 2.0 * lim * f64::from(i) / 300.0;
+                    (x, normal_pdf(x, var) * n * width)
+                })
+                .collect()
+        };
+        let (fitted, exponential) = (curve(view.fitted), curve(1.0));
+        let bars = counts.iter().map(|&c| f64::from(c)).fold(1.0_f64, f64::max);
+        let peak = fitted.iter().map(|p| p.1).fold(0.0_f64, f64::max);
+        let top = bars.max(peak.min(3.0 * bars)) * 1.25;
+        let clip = |c: Vec<(f64, f64)>| -> Vec<(f64, f64)> {
+            c.into_iter().map(|(x, y)| (x, y.min(top))).collect()
+        };
+        let mut chart = ChartBuilder::on(area)
+            .caption(
+                format!(
+                    "Service time's spread: {} busy windows, variance ÷ mean {:.2}; the fitted lognormal σ {:.2} gives {:.2}, an exponential 1",
+                    view.z.len(),
+                    view.observed,
+                    view.sigma,
+                    view.fitted
+                ),
+                ("sans-serif", 20),
+            )
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(super::Y_LABEL_PX)
+            .build_cartesian_2d(-lim..lim, 0.0..top)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("messages completed in a window, less those expected, over the expected's square root")
+            .y_desc("windows")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .draw()
+            .map_err(e)?;
+        chart
+            .draw_series(counts.iter().enumerate().map(|(i, &c)| {
+                let x0 = -lim + i as f64 * width;
+                Rectangle::new(
+                    [(x0, 0.0), (x0 + width, f64::from(c))],
+                    PALETTE[0].mix(0.5).filled(),
+                )
+            }))
+            .map_err(e)?
+            .label("busy windows (histogram)")
+            .legend(|(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 18, y + 5)], PALETTE[0].mix(0.5).filled())
+            });
+        chart
+            .draw_series(LineSeries::new(clip(fitted), PALETTE[1].stroke_width(3)))
+            .map_err(e)?
+            .label(format!("fitted lognormal σ {:.2}", view.sigma))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], PALETTE[1].stroke_width(3)));
+        chart
+            .draw_series(DashedLineSeries::new(
+                clip(exponential),
+                8,
+                5,
+                PALETTE[2].stroke_width(2),
+            ))
+            .map_err(e)?
+            .label("an exponential service time (what is assumed without a fit)")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], PALETTE[2].stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 16))
+            .draw()
+            .map_err(e)
+    }
+}
+
 impl Figure for CalibrationPlot<'_> {
+    fn panel_count(&self) -> usize {
+        4
+    }
+
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let areas = panels(root, &self.title, 3)?;
+        let areas = panels(root, &self.title, 4)?;
         self.histogram(&areas[0])?;
         let start_us = self.arrivals.first().map_or(0, |a| a.0);
         let end_s = self
@@ -193,8 +346,9 @@ impl Figure for CalibrationPlot<'_> {
             ),
         };
         panel(&areas[1], title, "seconds", &lines, None, &axis, false)?;
+        self.spread_panel(&areas[2])?;
         panel(
-            &areas[2],
+            &areas[3],
             "Arrivals the trace replays (trace.csv)",
             "messages / s",
             &[Line {
@@ -223,6 +377,6 @@ impl Figure for CalibrationPlot<'_> {
 /// Writes the calibration figure (PNG).
 pub fn write_calibration(png: &Path, plot: &CalibrationPlot<'_>) -> Result<(), OutputError> {
     register_font();
-    plot.draw(&BitMapBackend::new(png, (WIDTH, height(3))).into_drawing_area())
+    plot.draw(&BitMapBackend::new(png, (WIDTH, height(plot.panel_count()))).into_drawing_area())
         .map_err(err(png))
 }

@@ -19,7 +19,7 @@ use plotters::prelude::*;
 
 use crate::output::OutputError;
 pub use backtest::write_backtest;
-pub use calibration::{write_calibration, CalibrationPlot};
+pub use calibration::{write_calibration, CalibrationPlot, SpreadView};
 pub use compare::write_compare;
 pub use panel::{Line, Stroke};
 pub use parity::write_parity;
