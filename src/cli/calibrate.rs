@@ -42,9 +42,10 @@ pub struct CalibrateArgs {
     /// in-flight count (Kafka's lag, Kinesis), whose records cannot give it.
     #[arg(long)]
     service_secs: Option<f64>,
-    /// How late the probe's data are, seconds (the record cannot tell; default 0).
-    #[arg(long, default_value_t = 0.0)]
-    metric_delay_secs: f64,
+    /// How late the probe's data are, seconds. Default: fitted from a record and a log of the
+    /// sends (--arrivals), else 0.
+    #[arg(long)]
+    metric_delay_secs: Option<f64>,
     /// The scenario's name (default `calibrated`).
     #[arg(long)]
     name: Option<String>,

@@ -80,6 +80,7 @@ pub fn observe_history(h: &History) -> Observed {
         initial_tasks: h.initial_tasks,
         description: h.source.clone(),
         warnings,
+        metric_delay: None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! record cannot tell (concurrency, the service time's spread, the metric delay, the SLO) is
 //! taken from the live policy or the command line, or said to be assumed.
 
+pub mod delay;
 pub mod fit;
 mod history;
 mod record;
@@ -41,7 +42,7 @@ pub struct CalibrateInputs {
     /// count: Kafka, Kinesis).
     pub service_secs: Option<f64>,
     /// The metric delay of the probes, seconds.
-    pub metric_delay_secs: f64,
+    pub metric_delay_secs: Option<f64>,
     /// The scenario's name.
     pub name: Option<String>,
 }
@@ -139,8 +140,20 @@ fn input(flag: &str, value: impl std::fmt::Display, rule: impl Into<String>) -> 
 /// concurrency nobody states, and data too thin for a fit (naming what is missing).
 pub fn calibrate(inputs: &CalibrateInputs) -> Result<Calibration, CalibrateError> {
     let mut ticks = read_all(&inputs.records)?;
+    let mut metric_delay = None;
     let arrivals_source = if let Some(log) = &inputs.arrivals {
         arrivals_from_log(&mut ticks, log)?;
+        // The completions come from the in-flight count and the mean service time: fitted
+        // (Little's law, which the delay does not move) or stated.
+        let mean = inputs.service_secs.or_else(|| {
+            fit::service_time(&fit::intervals(&ticks))
+                .ok()
+                .map(|f| f.0.estimate)
+        });
+        metric_delay = Some(match mean {
+            Some(m) => delay::metric_delay(&ticks, m),
+            None => Err("no mean service time to tell the completions from".into()),
+        });
         format!("the log of messages sent, {}", log.display())
     } else {
         let estimated = ticks.iter().filter(|t| t.arrivals_estimated).count();
@@ -184,6 +197,7 @@ pub fn calibrate(inputs: &CalibrateInputs) -> Result<Calibration, CalibrateError
             description: format!("{} ({} rows)", names.join(", "), ticks.len()),
             rows: ticks.len(),
             warnings,
+            metric_delay,
         },
         inputs,
     )
@@ -212,6 +226,8 @@ pub struct Observed {
     pub rows: usize,
     /// Warnings so far.
     pub warnings: Vec<String>,
+    /// The metric delay fitted from a log of the sends, or why not; none without such a log.
+    pub metric_delay: Option<Result<delay::DelayFit, String>>,
 }
 
 /// Fits the plant to `o` and writes the scenario's text.
@@ -231,6 +247,7 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
         description,
         rows,
         mut warnings,
+        metric_delay,
     } = o;
     let config = crate::policy_file::load(&inputs.policy, &std::collections::BTreeMap::new())?;
     let (concurrency, source) = match (inputs.concurrency, &config.policy) {
@@ -253,13 +270,14 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
             return Err(input("--service-sigma", s, "must be between 0 and 3"));
         }
     }
-    if !(inputs.metric_delay_secs.is_finite() && (0.0..=3600.0).contains(&inputs.metric_delay_secs))
-    {
-        return Err(input(
-            "--metric-delay-secs",
-            inputs.metric_delay_secs,
-            "must be between 0 and 3600",
-        ));
+    if let Some(d) = inputs.metric_delay_secs {
+        if !(d.is_finite() && (0.0..=3600.0).contains(&d)) {
+            return Err(input(
+                "--metric-delay-secs",
+                d,
+                "must be between 0 and 3600",
+            ));
+        }
     }
     let (service_mean, service_series, service_fit) = match inputs.service_secs {
         Some(secs) if secs.is_finite() && secs > 0.0 && secs <= 3600.0 => (secs, Vec::new(), None),
@@ -327,13 +345,6 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
             source,
         },
         Stated {
-            parameter: "controller.metric_delay_secs".into(),
-            value: inputs.metric_delay_secs.to_string(),
-            source:
-                "--metric-delay-secs (default 0): the data hold what was read, not how late it was"
-                    .into(),
-        },
-        Stated {
             parameter: "plant.startup".into(),
             value: startup_secs.map_or_else(|| "fitted".into(), |s| format!("{s} s, constant")),
             source: if startup_secs.is_some() {
@@ -391,6 +402,13 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
             }
         }
     };
+    let delay_secs = metric_delay_secs(
+        inputs.metric_delay_secs,
+        metric_delay,
+        period_us,
+        &mut fitted,
+        &mut stated,
+    );
     let name = inputs.name.clone().unwrap_or_else(|| "calibrated".into());
     let policy = std::fs::canonicalize(&inputs.policy).unwrap_or_else(|_| inputs.policy.clone());
     let mut toml = String::new();
@@ -418,7 +436,7 @@ pub fn build(o: Observed, inputs: &CalibrateInputs) -> Result<Calibration, Calib
         toml,
         "[controller]\nperiod_secs = {}\nmetric_delay_secs = {}\n",
         period_us as f64 / 1e6,
-        inputs.metric_delay_secs
+        delay_secs
     );
     let _ = writeln!(
         toml,
@@ -505,5 +523,50 @@ impl Calibration {
         )?;
         staged.commit()?;
         Ok(())
+    }
+}
+
+/// The scenario's `controller.metric_delay_secs`: stated, fitted (a delay of half a period or
+/// more that the sends explain), or 0, each booked in `fitted` or `stated` with its source.
+fn metric_delay_secs(
+    stated_secs: Option<f64>,
+    fit: Option<Result<delay::DelayFit, String>>,
+    period_us: i64,
+    fitted: &mut Vec<Fitted>,
+    stated: &mut Vec<Stated>,
+) -> f64 {
+    let mut state = |value: f64, source: String| {
+        stated.push(Stated {
+            parameter: delay::METRIC_DELAY.into(),
+            value: value.to_string(),
+            source,
+        });
+        value
+    };
+    if let Some(d) = stated_secs {
+        return state(d, "--metric-delay-secs".into());
+    }
+    let half_period = period_us as f64 / 2e6;
+    match fit {
+        Some(Ok(f)) if f.fitted.estimate >= half_period => {
+            let d = (f.fitted.estimate * 100.0).round() / 100.0;
+            fitted.push(f.fitted);
+            d
+        }
+        Some(Ok(f)) => state(
+            0.0,
+            format!(
+                "fitted {:.2} s, under half a period: the counts are taken as current",
+                f.fitted.estimate
+            ),
+        ),
+        Some(Err(why)) => state(
+            0.0,
+            format!("not fitted ({why}); --metric-delay-secs states it"),
+        ),
+        None => state(
+            0.0,
+            "not fitted: without a log of the sends (--arrivals) the record's arrivals are as late as its counts; --metric-delay-secs states it".into(),
+        ),
     }
 }
