@@ -1,8 +1,9 @@
 //! `stepscale calibrate`: a scenario fitted from a service's own recorded runs (`stepscale run
-//! --record`): the arrivals as a trace, the mean service time by Little's law, the start-up
-//! delay as a lognormal fitted to the tasks seen starting, each with an interval; what the
-//! record cannot tell (concurrency, the service time's spread, the metric delay, the SLO) is
-//! taken from the live policy or the command line, or said to be assumed.
+//! --record`) or metric history: the arrivals as a trace, the mean service time by Little's
+//! law, the start-up delay as a lognormal fitted to the tasks seen starting, the service time's
+//! spread and the metric delay where the data show them, each with an interval; what the data
+//! cannot tell (concurrency, the SLO, and the spread or delay where they do not show) is taken
+//! from the live policy or the command line, or said to be assumed.
 
 pub mod delay;
 pub mod fit;
