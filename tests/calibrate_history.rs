@@ -1,7 +1,7 @@
-//! `stepscale calibrate --since` against moto: an SQS queue's, an ActiveMQ broker's queue's and
-//! a Kinesis stream's CloudWatch history (seeded, as moto has no service metrics) and their ECS
-//! service give a scenario with the service time the history implies (stated for Kinesis), and
-//! `tune` runs on it unchanged.
+//! `stepscale calibrate --since` against moto: the CloudWatch history of an SQS queue, an
+//! ActiveMQ broker's queue, a Kinesis stream and an MSK topic (seeded, as moto has no service
+//! metrics) and their ECS service give a scenario with the service time the history implies
+//! (stated for Kinesis and MSK), and `tune` runs on it unchanged.
 
 mod support;
 
@@ -13,9 +13,14 @@ fn root() -> PathBuf {
 }
 
 fn stepscale(args: &[&str]) -> Output {
+    stepscale_with(args, &[])
+}
+
+fn stepscale_with(args: &[&str], envs: &[(&str, &str)]) -> Output {
     support::aws::at_moto(
         Command::new(env!("CARGO_BIN_EXE_stepscale"))
             .args(args)
+            .envs(envs.iter().copied())
             .current_dir(root()),
     )
     .output()
@@ -188,6 +193,10 @@ async fn broker(
 }
 
 fn calibrate_since(live: &Path, out: &Path, extra: &[&str]) -> Output {
+    calibrate_since_with(live, out, extra, &[])
+}
+
+fn calibrate_since_with(live: &Path, out: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut args = vec![
         "calibrate",
         "--since",
@@ -202,7 +211,24 @@ fn calibrate_since(live: &Path, out: &Path, extra: &[&str]) -> Output {
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    stepscale(&args)
+    stepscale_with(&args, envs)
+}
+
+/// A relay to moto's MSK API that gives `DescribeCluster`'s `creationTime` the time zone moto
+/// leaves off (moto writes `2026-12-07T14:13:30.281220`, which the SDK refuses as a date-time).
+fn msk_relay() -> String {
+    support::relay::start_rewriting(
+        |_| support::relay::Verdict::Forward,
+        |_, body| {
+            let mut reply: serde_json::Value = serde_json::from_slice(body).ok()?;
+            let created = reply["clusterInfo"]["creationTime"].as_str()?;
+            if created.ends_with('Z') {
+                return None;
+            }
+            reply["clusterInfo"]["creationTime"] = format!("{created}Z").into();
+            serde_json::to_vec(&reply).ok()
+        },
+    )
 }
 
 fn fitted_or_stated(out: &Path, parameter: &str) -> serde_json::Value {
@@ -360,4 +386,109 @@ async fn a_kinesis_streams_history_gives_arrivals_and_needs_the_service_time_sta
         cal.contains("IncomingRecords") && cal.contains(&stream),
         "{cal}"
     );
+}
+
+/// An MSK cluster of three brokers in moto at enhanced monitoring `level`: its ARN and name.
+async fn msk(sdk: &aws_config::SdkConfig, level: &str) -> (String, String) {
+    use stepscale_live::kafka::aws_sdk_kafka;
+    use stepscale_live::kafka::aws_sdk_kafka::types::{BrokerNodeGroupInfo, EnhancedMonitoring};
+    let name = support::unique("history-msk");
+    let created = aws_sdk_kafka::Client::new(sdk)
+        .create_cluster()
+        .cluster_name(&name)
+        .kafka_version("3.6.0")
+        .number_of_broker_nodes(3)
+        .enhanced_monitoring(EnhancedMonitoring::from(level))
+        .broker_node_group_info(
+            BrokerNodeGroupInfo::builder()
+                .instance_type("kafka.m5.large")
+                .set_client_subnets(Some(vec![
+                    "subnet-1".into(),
+                    "subnet-2".into(),
+                    "subnet-3".into(),
+                ]))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("moto must run at AWS_ENDPOINT_URL (tests/services/moto.sh)");
+    (created.cluster_arn().unwrap().to_string(), name)
+}
+
+#[tokio::test]
+async fn an_msk_topics_history_adds_its_brokers_and_needs_the_service_time_stated() {
+    let sdk = support::aws::sdk().await;
+    let (cluster, service) = support::aws::ecs_service(&sdk, 2).await;
+    let (arn, name) = msk(&sdk, "PER_TOPIC_PER_BROKER").await;
+    let topic = support::unique("orders");
+    // 5, 3 and 2 messages a second on brokers 1 to 3: 600 a minute, for 40 minutes.
+    for k in 1..=40u64 {
+        for (broker, rate) in [("1", 5.0), ("2", 3.0), ("3", 2.0)] {
+            support::aws::put_metric(
+                &sdk,
+                "AWS/Kafka",
+                "MessagesInPerSec",
+                &[
+                    ("Cluster Name", &name),
+                    ("Broker ID", broker),
+                    ("Topic", &topic),
+                ],
+                rate,
+                60 * k + 30,
+            )
+            .await;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let queue = format!(
+        "type = \"kafka\"\ncluster_arn = \"{arn}\"\ntopic = \"{topic}\"\nconsumer_group = \"workers\""
+    );
+    let live = policy_with(dir.path(), &cluster, &service, &queue);
+    let relay = msk_relay();
+    let envs = [("AWS_ENDPOINT_URL_KAFKA", relay.as_str())];
+    let refused = dir.path().join("refused");
+    let o = calibrate_since_with(&live, &refused, &[], &envs);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--service-secs"),
+        "{err}"
+    );
+    assert!(!refused.exists());
+    let out = dir.path().join("calibrated");
+    let o = calibrate_since_with(&live, &out, &["--service-secs", "0.2"], &envs);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let trace = std::fs::read_to_string(out.join("trace.csv")).unwrap();
+    let total: f64 = trace
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("time"))
+        .filter_map(|l| l.split(',').nth(1)?.parse::<f64>().ok())
+        .sum();
+    assert!((total - 24_000.0).abs() < 1e-6, "{total}\n{trace}");
+    let cal = std::fs::read_to_string(out.join("calibration.json")).unwrap();
+    assert!(
+        cal.contains("MessagesInPerSec") && cal.contains(&name),
+        "{cal}"
+    );
+
+    // A cluster without per-topic metrics is refused by name, nothing written.
+    let (arn, _) = msk(&sdk, "PER_BROKER").await;
+    let live = policy_with(
+        dir.path(),
+        &cluster,
+        &service,
+        &format!("type = \"kafka\"\ncluster_arn = \"{arn}\"\ntopic = \"{topic}\"\nconsumer_group = \"workers\""),
+    );
+    let refused = dir.path().join("per-broker");
+    let o = calibrate_since_with(&live, &refused, &["--service-secs", "0.2"], &envs);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("PER_TOPIC_PER_BROKER") && err.contains("PER_BROKER"),
+        "{err}"
+    );
+    assert!(!refused.exists());
 }

@@ -42,7 +42,7 @@ pub fn window(configured: Option<u64>, provider: &str) -> Result<Duration, Probe
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricSpec {
     /// Query id, unique within a call (lower-case letter first).
-    pub id: &'static str,
+    pub id: std::borrow::Cow<'static, str>,
     /// `AWS/SQS`, `AWS/SNS`, `AWS/Kinesis`, ...
     pub namespace: &'static str,
     /// The metric's name.
@@ -148,12 +148,15 @@ impl CloudWatch {
         &self,
         metrics: &[MetricSpec],
         window: Duration,
-    ) -> Result<BTreeMap<&'static str, Series>, String> {
+    ) -> Result<BTreeMap<String, Series>, String> {
         let queries: Vec<MetricDataQuery> = metrics.iter().map(query).collect();
         let mut found = self.run(queries, window, END_SLACK).await?;
         Ok(metrics
             .iter()
-            .map(|m| (m.id, found.remove(m.id).unwrap_or_default()))
+            .map(|m| {
+                let series = found.remove(m.id.as_ref()).unwrap_or_default();
+                (m.id.to_string(), series)
+            })
             .collect())
     }
 
@@ -224,7 +227,7 @@ impl CloudWatch {
 
 fn query(spec: &MetricSpec) -> MetricDataQuery {
     MetricDataQuery::builder()
-        .id(spec.id)
+        .id(spec.id.as_ref())
         .metric_stat(
             MetricStat::builder()
                 .metric(

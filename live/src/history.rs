@@ -1,6 +1,6 @@
 //! Metric history for `stepscale calibrate --since`: one queue's one-minute CloudWatch series
-//! (SQS; Amazon MQ for ActiveMQ; Kinesis, arrivals only) and the start-up delays ECS reports
-//! for its service's tasks (created to started).
+//! (SQS; Amazon MQ for ActiveMQ; Kinesis and MSK, arrivals only) and the start-up delays ECS
+//! reports for its service's tasks (created to started).
 
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ pub struct MetricHistory {
 }
 
 /// The queue types whose history `--since` reads.
-const READ: &str = "sqs, amazon_mq (ActiveMQ) or kinesis";
+const READ: &str = "sqs, amazon_mq (ActiveMQ), kinesis or kafka (MSK)";
 
 /// Reads `since` of history for the one queue of `config` whose service publishes it to
 /// CloudWatch, and the start-ups of its service's tasks. An error is a sentence naming what is
@@ -38,13 +38,16 @@ pub async fn queue_history(
         .filter(|q| {
             matches!(
                 q,
-                QueueConfig::Sqs(_) | QueueConfig::AmazonMq(_) | QueueConfig::Kinesis(_)
+                QueueConfig::Sqs(_)
+                    | QueueConfig::AmazonMq(_)
+                    | QueueConfig::Kinesis(_)
+                    | QueueConfig::Kafka(_)
             )
         })
         .collect();
     let [queue] = readable.as_slice() else {
         return Err(format!(
-            "--since reads the CloudWatch history of one queue of type {READ}, and the policy has {} such among {} source(s): give a policy with one such [[queues]], or --record (MSK, RabbitMQ, Redis and the other sources record with `stepscale run --record`)",
+            "--since reads the CloudWatch history of one queue of type {READ}, and the policy has {} such among {} source(s): give a policy with one such [[queues]], or --record (RabbitMQ, Redis and the other sources record with `stepscale run --record`)",
             readable.len(),
             config.queues.len()
         ));
@@ -70,6 +73,7 @@ pub async fn queue_history(
             kinesis_series(sdk, stream, since).await?
         }
         QueueConfig::AmazonMq(q) => amazon_mq_series(sdk, q, since).await?,
+        QueueConfig::Kafka(k) => kafka_series(sdk, k, since).await?,
         _ => return Err(format!("--since reads a queue of type {READ}")),
     };
     let mut history = MetricHistory {
@@ -127,7 +131,7 @@ pub async fn queue_history(
 /// SQS: messages sent, deleted, and not visible (in flight).
 async fn sqs_series(sdk: &SdkConfig, name: String, since: Duration) -> Result<QueueSeries, String> {
     let spec = |id: &'static str, metric: &'static str, stat: &'static str| MetricSpec {
-        id,
+        id: id.into(),
         namespace: "AWS/SQS",
         name: metric,
         dimensions: vec![("QueueName", name.clone())],
@@ -168,7 +172,7 @@ async fn kinesis_series(
     let found = CloudWatch::new(sdk)
         .read(
             &[MetricSpec {
-                id: "sent",
+                id: "sent".into(),
                 namespace: "AWS/Kinesis",
                 name: "IncomingRecords",
                 dimensions: vec![("StreamName", stream.clone())],
@@ -207,4 +211,22 @@ async fn amazon_mq_series(
     _since: Duration,
 ) -> Result<QueueSeries, String> {
     Err("reading an Amazon MQ broker's history needs a build with the `amazon-mq` feature".into())
+}
+
+#[cfg(feature = "kafka")]
+async fn kafka_series(
+    sdk: &SdkConfig,
+    k: &stepscale_engine::config::queue::KafkaQueue,
+    since: Duration,
+) -> Result<QueueSeries, String> {
+    crate::kafka::history(sdk, k, since).await
+}
+
+#[cfg(not(feature = "kafka"))]
+async fn kafka_series(
+    _sdk: &SdkConfig,
+    _k: &stepscale_engine::config::queue::KafkaQueue,
+    _since: Duration,
+) -> Result<QueueSeries, String> {
+    Err("reading an MSK topic's history needs a build with the `kafka` feature".into())
 }

@@ -27,6 +27,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("password-secret", "ssm:GetParameter"),
     ("calibrate", "ecs:ListTasks"),
     ("calibrate", "ecs:DescribeTasks"),
+    ("calibrate", "kafka:DescribeCluster"),
 ];
 
 /// Why a policy cannot be written for a configuration.
@@ -214,14 +215,28 @@ pub fn policy_with(
             &["ecs:DescribeTasks"],
             &[format!("arn:{aws}:ecs:{region}:{account}:task/{cluster}/*")],
         ));
-        // `--since` reads the queue's history (SQS, Amazon MQ, Kinesis); Amazon MQ's
-        // DescribeBroker is the runner's own already.
+        // `--since` reads the queue's history (SQS, Amazon MQ, Kinesis, MSK); Amazon MQ's
+        // DescribeBroker is the runner's own already, MSK's DescribeCluster is not.
         metrics |= config.queues.iter().any(|q| {
             matches!(
                 q,
-                QueueConfig::Sqs(_) | QueueConfig::AmazonMq(_) | QueueConfig::Kinesis(_)
+                QueueConfig::Sqs(_)
+                    | QueueConfig::AmazonMq(_)
+                    | QueueConfig::Kinesis(_)
+                    | QueueConfig::Kafka(_)
             )
         });
+        for q in &config.queues {
+            if let QueueConfig::Kafka(k) = q {
+                if let Some(arn) = &k.cluster_arn {
+                    statements.push(statement(
+                        "CalibrateMskCluster",
+                        &["kafka:DescribeCluster"],
+                        std::slice::from_ref(arn),
+                    ));
+                }
+            }
+        }
     }
     if metrics {
         // GetMetricData has no resource-level permissions: AWS documents `*` here.
@@ -264,6 +279,7 @@ mod tests {
         for queue in [
             r#"{"type": "amazon_mq", "broker_id": "b-1", "queue_name": "jobs", "username": "u"}"#,
             r#"{"type": "kinesis", "stream_name": "clicks"}"#,
+            r#"{"type": "kafka", "cluster_arn": "arn:aws:kafka:eu-west-1:123456789012:cluster/c/1", "topic": "t", "consumer_group": "g"}"#,
         ] {
             let c = config(&format!(
                 r#"{{"service": {{"cluster": "prod", "name": "worker"}}, "queues": [{queue}]}}"#

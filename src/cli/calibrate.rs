@@ -13,9 +13,9 @@ pub struct CalibrateArgs {
     #[arg(long = "record", num_args = 1.., required_unless_present = "since", conflicts_with = "since")]
     records: Vec<PathBuf>,
     /// Instead of records: this much CloudWatch history of the policy's one SQS, Amazon MQ
-    /// (ActiveMQ) or Kinesis queue (`90m`, `6h`, `14d`; at most 15 days, CloudWatch's
+    /// (ActiveMQ), Kinesis or MSK queue (`90m`, `6h`, `14d`; at most 15 days, CloudWatch's
     /// one-minute retention), with the start-ups ECS reports for the service's tasks. Kinesis
-    /// gives arrivals only: state --service-secs.
+    /// and MSK give arrivals only: state --service-secs.
     #[arg(long, value_name = "DURATION")]
     since: Option<String>,
     /// With --since: the start-up delay, stated, when ECS lists fewer than 5 started tasks.

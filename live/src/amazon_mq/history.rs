@@ -50,7 +50,7 @@ pub async fn history(
             ("InFlightCount", "Average"),
         ]) {
             specs.push(MetricSpec {
-                id,
+                id: (*id).into(),
                 namespace: "AWS/AmazonMQ",
                 name: metric,
                 dimensions: vec![("Broker", value.clone()), ("Queue", queue.clone())],

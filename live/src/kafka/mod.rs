@@ -14,10 +14,12 @@
 
 mod client;
 mod config;
+mod history;
 mod lag;
 mod msk;
 mod probe;
 
+pub use history::history;
 pub use probe::KafkaProbe;
 
 /// The Kafka client the probe is built on, re-exported so callers and tests use its version.

@@ -156,7 +156,7 @@ impl KinesisProbe {
     async fn rate_and_age(&self, open_shards: u32) -> Result<(f64, bool, Option<u64>), ProbeError> {
         let s = &self.settings;
         let mut specs = vec![MetricSpec {
-            id: "incoming",
+            id: "incoming".into(),
             namespace: "AWS/Kinesis",
             name: "IncomingRecords",
             dimensions: vec![("StreamName", s.stream.clone())],
@@ -165,7 +165,7 @@ impl KinesisProbe {
         let wants_age = s.lag == LagSource::IteratorAge;
         if wants_age {
             specs.push(MetricSpec {
-                id: "age",
+                id: "age".into(),
                 namespace: "AWS/Kinesis",
                 name: "GetRecords.IteratorAgeMilliseconds",
                 dimensions: vec![("StreamName", s.stream.clone())],

@@ -74,7 +74,7 @@ impl Probe for SnsProbe {
     async fn read(&self) -> Result<QueueSample, ProbeError> {
         self.check_topic().await?;
         let spec = MetricSpec {
-            id: "published",
+            id: "published".into(),
             namespace: "AWS/SNS",
             name: "NumberOfMessagesPublished",
             dimensions: vec![("TopicName", self.topic.name.clone())],

@@ -204,14 +204,14 @@ impl SqsProbe {
     ) -> (Option<u64>, Option<f64>) {
         let specs = [
             MetricSpec {
-                id: "age",
+                id: "age".into(),
                 namespace: "AWS/SQS",
                 name: "ApproximateAgeOfOldestMessage",
                 dimensions: vec![("QueueName", queue_name.to_string())],
                 stat: "Maximum",
             },
             MetricSpec {
-                id: "sent",
+                id: "sent".into(),
                 namespace: "AWS/SQS",
                 name: "NumberOfMessagesSent",
                 dimensions: vec![("QueueName", queue_name.to_string())],
