@@ -164,34 +164,6 @@ fn policy_with(dir: &Path, cluster: &str, service: &str, queue: &str) -> PathBuf
     path
 }
 
-/// A broker of `engine` in moto: its id and name.
-async fn broker(
-    sdk: &aws_config::SdkConfig,
-    engine: aws_sdk_mq::types::EngineType,
-) -> (String, String) {
-    use aws_sdk_mq::types::{DeploymentMode, User};
-    let name = support::unique("history-broker");
-    let created = aws_sdk_mq::Client::new(sdk)
-        .create_broker()
-        .broker_name(&name)
-        .engine_type(engine)
-        .engine_version("5.17.6")
-        .host_instance_type("mq.t3.micro")
-        .deployment_mode(DeploymentMode::SingleInstance)
-        .publicly_accessible(false)
-        .auto_minor_version_upgrade(true)
-        .users(
-            User::builder()
-                .username("admin")
-                .password("admin-password-123")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("moto must run at AWS_ENDPOINT_URL (tests/services/moto.sh)");
-    (created.broker_id().unwrap().to_string(), name)
-}
-
 fn calibrate_since(live: &Path, out: &Path, extra: &[&str]) -> Output {
     calibrate_since_with(live, out, extra, &[])
 }
@@ -253,7 +225,7 @@ fn fitted_or_stated(out: &Path, parameter: &str) -> serde_json::Value {
 async fn an_activemq_brokers_history_gives_the_service_time_it_implies() {
     let sdk = support::aws::sdk().await;
     let (cluster, service) = support::aws::ecs_service(&sdk, 2).await;
-    let (id, name) = broker(&sdk, aws_sdk_mq::types::EngineType::Activemq).await;
+    let (id, name) = support::aws::mq_broker(&sdk, aws_sdk_mq::types::EngineType::Activemq).await;
     let queue = support::unique("orders");
     // 40 minutes of 300 enqueued and 300 dequeued a minute with 10 in flight: 10 × 60 s of
     // work per 300 messages, 2 s each. Amazon MQ publishes under the instance's name.
@@ -316,7 +288,7 @@ async fn an_activemq_brokers_history_gives_the_service_time_it_implies() {
     );
 
     // A RabbitMQ broker's queue metrics are not read yet: refused by name, nothing written.
-    let (rabbit, _) = broker(&sdk, aws_sdk_mq::types::EngineType::Rabbitmq).await;
+    let (rabbit, _) = support::aws::mq_broker(&sdk, aws_sdk_mq::types::EngineType::Rabbitmq).await;
     let live = policy_with(
         dir.path(),
         &cluster,
@@ -331,6 +303,39 @@ async fn an_activemq_brokers_history_gives_the_service_time_it_implies() {
         "{err}"
     );
     assert!(!refused.exists());
+}
+
+/// For a source that gives arrivals only (Kinesis, MSK): refused without `--service-secs`,
+/// naming it, with nothing written; with it, a trace holding `total` messages and a
+/// calibration.json naming every one of `names`.
+fn arrivals_only(live: &Path, dir: &Path, envs: &[(&str, &str)], total: f64, names: &[&str]) {
+    let refused = dir.join("refused");
+    let o = calibrate_since_with(live, &refused, &[], envs);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--service-secs"),
+        "{err}"
+    );
+    assert!(!refused.exists());
+    let out = dir.join("calibrated");
+    let o = calibrate_since_with(live, &out, &["--service-secs", "0.2"], envs);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let trace = std::fs::read_to_string(out.join("trace.csv")).unwrap();
+    let sum: f64 = trace
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("time"))
+        .filter_map(|l| l.split(',').nth(1)?.parse::<f64>().ok())
+        .sum();
+    assert!((sum - total).abs() < 1e-6, "{sum}\n{trace}");
+    let cal = std::fs::read_to_string(out.join("calibration.json")).unwrap();
+    for name in names {
+        assert!(cal.contains(name), "{name}: {cal}");
+    }
 }
 
 #[tokio::test]
@@ -356,35 +361,14 @@ async fn a_kinesis_streams_history_gives_arrivals_and_needs_the_service_time_sta
         &service,
         &format!("type = \"kinesis\"\nstream_name = \"{stream}\""),
     );
-    // No in-flight count: without the service time stated, refused naming the flag.
-    let refused = dir.path().join("refused");
-    let o = calibrate_since(&live, &refused, &[]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("--service-secs"),
-        "{err}"
-    );
-    assert!(!refused.exists());
-    let out = dir.path().join("calibrated");
-    let o = calibrate_since(&live, &out, &["--service-secs", "0.05"]);
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{}\n{stdout}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    // The trace carries every minute's records: 20 minutes of 600 and 20 of 1,200.
-    let trace = std::fs::read_to_string(out.join("trace.csv")).unwrap();
-    let total: f64 = trace
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.starts_with("time"))
-        .filter_map(|l| l.split(',').nth(1)?.parse::<f64>().ok())
-        .sum();
-    assert!((total - 36_000.0).abs() < 1e-6, "{total}\n{trace}");
-    let cal = std::fs::read_to_string(out.join("calibration.json")).unwrap();
-    assert!(
-        cal.contains("IncomingRecords") && cal.contains(&stream),
-        "{cal}"
+    // No in-flight count: the service time must be stated. Every minute's records are in the
+    // trace: 20 minutes of 600 and 20 of 1,200.
+    arrivals_only(
+        &live,
+        dir.path(),
+        &[],
+        36_000.0,
+        &["IncomingRecords", &stream],
     );
 }
 
@@ -446,33 +430,12 @@ async fn an_msk_topics_history_adds_its_brokers_and_needs_the_service_time_state
     let live = policy_with(dir.path(), &cluster, &service, &queue);
     let relay = msk_relay();
     let envs = [("AWS_ENDPOINT_URL_KAFKA", relay.as_str())];
-    let refused = dir.path().join("refused");
-    let o = calibrate_since_with(&live, &refused, &[], &envs);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("--service-secs"),
-        "{err}"
-    );
-    assert!(!refused.exists());
-    let out = dir.path().join("calibrated");
-    let o = calibrate_since_with(&live, &out, &["--service-secs", "0.2"], &envs);
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{}\n{stdout}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let trace = std::fs::read_to_string(out.join("trace.csv")).unwrap();
-    let total: f64 = trace
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.starts_with("time"))
-        .filter_map(|l| l.split(',').nth(1)?.parse::<f64>().ok())
-        .sum();
-    assert!((total - 24_000.0).abs() < 1e-6, "{total}\n{trace}");
-    let cal = std::fs::read_to_string(out.join("calibration.json")).unwrap();
-    assert!(
-        cal.contains("MessagesInPerSec") && cal.contains(&name),
-        "{cal}"
+    arrivals_only(
+        &live,
+        dir.path(),
+        &envs,
+        24_000.0,
+        &["MessagesInPerSec", &name],
     );
 
     // A cluster without per-topic metrics is refused by name, nothing written.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_sdk_mq::config::{Credentials, SharedCredentialsProvider};
-use aws_sdk_mq::types::{DeploymentMode, EngineType, User};
+use aws_sdk_mq::types::EngineType;
 use stepscale_engine::config::queue::AmazonMqQueue;
 use stepscale_engine::config::{QueueConfig, Secret};
 use stepscale_live::amazon_mq::AmazonMqProbe;
@@ -105,30 +105,6 @@ async fn sdk() -> SdkConfig {
             "test", "test", None, None, "moto",
         )))
         .build()
-}
-
-/// A broker in moto; its id and name.
-async fn broker(sdk: &SdkConfig, engine: EngineType) -> (String, String) {
-    let name = unique("broker");
-    let created = aws_sdk_mq::Client::new(sdk)
-        .create_broker()
-        .broker_name(&name)
-        .engine_type(engine)
-        .engine_version("5.17.6")
-        .host_instance_type("mq.t3.micro")
-        .deployment_mode(DeploymentMode::SingleInstance)
-        .publicly_accessible(false)
-        .auto_minor_version_upgrade(true)
-        .users(
-            User::builder()
-                .username("admin")
-                .password("admin-password-123")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("moto must run at AWS_ENDPOINT_URL (tests/services/moto.sh)");
-    (created.broker_id().unwrap().to_string(), name)
 }
 
 /// Probe settings for an ActiveMQ broker read through `jolokia`.
@@ -269,7 +245,7 @@ fn assert_no_password(error: &ProbeError) {
 async fn activemq_visible_excludes_messages_held_by_consumers() {
     support::captured_logs();
     let sdk = sdk().await;
-    let (broker_id, _) = broker(&sdk, EngineType::Activemq).await;
+    let (broker_id, _) = support::aws::mq_broker(&sdk, EngineType::Activemq).await;
     let queue = unique("held");
     send(&queue, 10);
     let holder = Holder::hold(&queue, 3);
@@ -319,7 +295,7 @@ async fn activemq_visible_excludes_messages_held_by_consumers() {
 #[tokio::test]
 async fn queue_names_with_jmx_and_path_characters_are_read() {
     let sdk = sdk().await;
-    let (broker_id, _) = broker(&sdk, EngineType::Activemq).await;
+    let (broker_id, _) = support::aws::mq_broker(&sdk, EngineType::Activemq).await;
     // `*`, `=`, `?` are encoded by ActiveMQ in the MBean name; `/` and `!` by Jolokia's path
     // rule. (`,` would make a composite destination, so it is left out.)
     let queue = format!("{}/a!b=c*d", unique("odd"));
@@ -342,7 +318,7 @@ async fn queue_names_with_jmx_and_path_characters_are_read() {
 async fn a_missing_queue_is_not_found_not_zero() {
     support::captured_logs();
     let sdk = sdk().await;
-    let (broker_id, name) = broker(&sdk, EngineType::Activemq).await;
+    let (broker_id, name) = support::aws::mq_broker(&sdk, EngineType::Activemq).await;
     let queue = unique("missing");
     // Even with CloudWatch figures on hand, a queue Jolokia does not know is not read there.
     put_metric(&sdk, "QueueSize", &format!("{name}-1"), &queue, 5.0).await;
@@ -382,7 +358,7 @@ async fn a_missing_broker_is_not_found() {
 async fn cloudwatch_stands_in_when_jolokia_is_down() {
     support::captured_logs();
     let sdk = sdk().await;
-    let (broker_id, name) = broker(&sdk, EngineType::Activemq).await;
+    let (broker_id, name) = support::aws::mq_broker(&sdk, EngineType::Activemq).await;
     let down = "http://127.0.0.1:1/api/jolokia";
 
     // QueueSize counts in-flight messages as Jolokia's does: the same formula applies.
@@ -426,7 +402,7 @@ async fn cloudwatch_stands_in_when_jolokia_is_down() {
 async fn jolokia_and_cloudwatch_down_fails_and_the_engine_holds() {
     support::captured_logs();
     let sdk = sdk().await;
-    let (broker_id, _) = broker(&sdk, EngineType::Activemq).await;
+    let (broker_id, _) = support::aws::mq_broker(&sdk, EngineType::Activemq).await;
     // No metric data for this queue: CloudWatch has nothing to give.
     let config = activemq(
         &broker_id,
@@ -474,7 +450,7 @@ fn rabbitmq(broker_id: &str, queue: &str) -> AmazonMqQueue {
 #[tokio::test]
 async fn a_rabbitmq_broker_is_handed_to_the_rabbitmq_probe() {
     let sdk = sdk().await;
-    let (broker_id, _) = broker(&sdk, EngineType::Rabbitmq).await;
+    let (broker_id, _) = support::aws::mq_broker(&sdk, EngineType::Rabbitmq).await;
     let queue = unique("rabbit");
     let url = env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
     let connection = Connection::connect(&url, ConnectionProperties::default())
@@ -550,7 +526,7 @@ async fn a_rabbitmq_broker_is_handed_to_the_rabbitmq_probe() {
 #[tokio::test]
 async fn without_overrides_a_rabbitmq_broker_is_dialled_at_its_amqps_endpoint() {
     let sdk = sdk().await;
-    let (broker_id, _) = broker(&sdk, EngineType::Rabbitmq).await;
+    let (broker_id, _) = support::aws::mq_broker(&sdk, EngineType::Rabbitmq).await;
     let config = AmazonMqQueue {
         broker_id: Some(broker_id),
         queue_name: Some("jobs".into()),

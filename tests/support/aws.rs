@@ -1,6 +1,6 @@
 //! moto for the AWS tests: the SDK pointed at it, at another endpoint, or through a relay
 //! that refuses CloudWatch as a role without `cloudwatch:GetMetricData` would be refused;
-//! ECS services and state buckets to act on.
+//! ECS services, state buckets and Amazon MQ brokers to act on.
 
 use std::sync::Once;
 
@@ -215,4 +215,29 @@ pub fn ssm_secure_string(value: &str) -> String {
         &serde_json::json!({"Name": name, "Value": value, "Type": "SecureString"}),
     );
     format!("arn:aws:ssm:us-east-1:123456789012:parameter{name}")
+}
+
+/// An Amazon MQ broker of `engine` in moto (single instance): its id and name.
+pub async fn mq_broker(sdk: &SdkConfig, engine: aws_sdk_mq::types::EngineType) -> (String, String) {
+    use aws_sdk_mq::types::{DeploymentMode, User};
+    let name = super::unique("stepscale-broker");
+    let created = aws_sdk_mq::Client::new(sdk)
+        .create_broker()
+        .broker_name(&name)
+        .engine_type(engine)
+        .engine_version("5.17.6")
+        .host_instance_type("mq.t3.micro")
+        .deployment_mode(DeploymentMode::SingleInstance)
+        .publicly_accessible(false)
+        .auto_minor_version_upgrade(true)
+        .users(
+            User::builder()
+                .username("admin")
+                .password("admin-password-123")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("moto must run at AWS_ENDPOINT_URL (tests/services/moto.sh)");
+    (created.broker_id().unwrap_or_default().to_string(), name)
 }

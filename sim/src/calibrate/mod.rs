@@ -567,7 +567,7 @@ fn metric_delay_secs(
         ),
         None => state(
             0.0,
-            "not fitted: without a log of the sends (--arrivals) the record's arrivals are as late as its counts; --metric-delay-secs states it".into(),
+            "not fitted: the data have no log of the sends (--record with --arrivals has one), and arrivals a probe or CloudWatch counted are as late as the queue's counts; --metric-delay-secs states it".into(),
         ),
     }
 }

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -45,6 +46,40 @@ pub struct SpreadView<'a> {
     pub observed: f64,
     /// The fitted lognormal's.
     pub fitted: f64,
+}
+
+/// A histogram's bars from `from`, `width` wide each, `counts` high.
+fn bar_series(from: f64, width: f64, counts: &[u32]) -> Vec<Rectangle<(f64, f64)>> {
+    counts
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let x0 = from + i as f64 * width;
+            Rectangle::new(
+                [(x0, 0.0), (x0 + width, f64::from(c))],
+                PALETTE[0].mix(0.5).filled(),
+            )
+        })
+        .collect()
+}
+
+/// The bars' entry in a key.
+fn bar_key((x, y): (i32, i32)) -> Rectangle<(i32, i32)> {
+    Rectangle::new([(x, y - 5), (x + 18, y + 5)], PALETTE[0].mix(0.5).filled())
+}
+
+/// A histogram panel's key, top right.
+fn draw_key<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 16))
+        .draw()
+        .map_err(|e| format!("{e:?}"))
 }
 
 /// The normal density with variance `var` at `x` (a spike's top where `var` is 0).
@@ -128,31 +163,16 @@ impl CalibrationPlot<'_> {
             .draw()
             .map_err(e)?;
         chart
-            .draw_series(counts.iter().enumerate().map(|(i, &c)| {
-                let x0 = i as f64 * width;
-                Rectangle::new(
-                    [(x0, 0.0), (x0 + width, f64::from(c))],
-                    PALETTE[0].mix(0.5).filled(),
-                )
-            }))
+            .draw_series(bar_series(0.0, width, &counts))
             .map_err(e)?
             .label("tasks seen (histogram)")
-            .legend(|(x, y)| {
-                Rectangle::new([(x, y - 5), (x + 18, y + 5)], PALETTE[0].mix(0.5).filled())
-            });
+            .legend(bar_key);
         chart
             .draw_series(LineSeries::new(curve, PALETTE[1].stroke_width(3)))
             .map_err(e)?
             .label("fitted lognormal (expected tasks per bar)")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], PALETTE[1].stroke_width(3)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 16))
-            .draw()
-            .map_err(e)
+        draw_key(&mut chart)
     }
 }
 
@@ -244,18 +264,10 @@ impl CalibrationPlot<'_> {
             .draw()
             .map_err(e)?;
         chart
-            .draw_series(counts.iter().enumerate().map(|(i, &c)| {
-                let x0 = -lim + i as f64 * width;
-                Rectangle::new(
-                    [(x0, 0.0), (x0 + width, f64::from(c))],
-                    PALETTE[0].mix(0.5).filled(),
-                )
-            }))
+            .draw_series(bar_series(-lim, width, &counts))
             .map_err(e)?
             .label("busy windows (histogram)")
-            .legend(|(x, y)| {
-                Rectangle::new([(x, y - 5), (x + 18, y + 5)], PALETTE[0].mix(0.5).filled())
-            });
+            .legend(bar_key);
         chart
             .draw_series(LineSeries::new(clip(fitted), PALETTE[1].stroke_width(3)))
             .map_err(e)?
@@ -271,14 +283,7 @@ impl CalibrationPlot<'_> {
             .map_err(e)?
             .label("an exponential service time (what is assumed without a fit)")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], PALETTE[2].stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 16))
-            .draw()
-            .map_err(e)
+        draw_key(&mut chart)
     }
 }
 
