@@ -27,16 +27,30 @@ fn stepscale_with(args: &[&str], envs: &[(&str, &str)]) -> Output {
     .expect("the stepscale binary runs")
 }
 
-fn policy(dir: &Path, cluster: &str, service: &str, queue: &str) -> PathBuf {
-    let path = dir.join("live.toml");
+/// A live policy file `file` for the service: one `[[queues]]` table `queue` and the `[policy]`
+/// table `policy` (TOML bodies).
+fn live_policy(dir: &Path, file: &str, ids: (&str, &str), queue: &str, policy: &str) -> PathBuf {
+    let (cluster, service) = ids;
+    let path = dir.join(file);
     std::fs::write(
         &path,
         format!(
-            "[service]\ncluster = \"{cluster}\"\nname = \"{service}\"\n\n[[queues]]\ntype = \"sqs\"\nqueue_name = \"{queue}\"\ncloudwatch_metrics = true\n\n[guards]\nmin_tasks = 1\nmax_tasks = 40\n\n[policy]\nkind = \"slo\"\nwait_secs = 30.0\nconcurrency = 2\n"
+            "[service]\ncluster = \"{cluster}\"\nname = \"{service}\"\n\n[[queues]]\n{queue}\n\n[guards]\nmin_tasks = 1\nmax_tasks = 40\n\n[policy]\n{policy}\n"
         ),
     )
     .unwrap();
     path
+}
+
+/// An SQS queue with CloudWatch metrics under an slo policy of concurrency 2.
+fn policy(dir: &Path, cluster: &str, service: &str, queue: &str) -> PathBuf {
+    live_policy(
+        dir,
+        "live.toml",
+        (cluster, service),
+        &format!("type = \"sqs\"\nqueue_name = \"{queue}\"\ncloudwatch_metrics = true"),
+        "kind = \"slo\"\nwait_secs = 30.0\nconcurrency = 2",
+    )
 }
 
 #[tokio::test]
@@ -151,17 +165,15 @@ async fn cloudwatch_history_gives_a_scenario_that_tune_runs_on() {
     );
 }
 
-/// A live policy with one `[[queues]]` table `queue` (TOML), for the service.
+/// `queue` (a `[[queues]]` body) under a target policy.
 fn policy_with(dir: &Path, cluster: &str, service: &str, queue: &str) -> PathBuf {
-    let path = dir.join("live-other.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[service]\ncluster = \"{cluster}\"\nname = \"{service}\"\n\n[[queues]]\n{queue}\n\n[guards]\nmin_tasks = 1\nmax_tasks = 40\n\n[policy]\nkind = \"target\"\ntarget_backlog_per_task = 5.0\n"
-        ),
+    live_policy(
+        dir,
+        "live-other.toml",
+        (cluster, service),
+        queue,
+        "kind = \"target\"\ntarget_backlog_per_task = 5.0",
     )
-    .unwrap();
-    path
 }
 
 fn calibrate_since(live: &Path, out: &Path, extra: &[&str]) -> Output {
@@ -258,12 +270,15 @@ async fn an_activemq_brokers_history_gives_the_service_time_it_implies() {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let live = policy_with(
-        dir.path(),
-        &cluster,
-        &service,
-        &format!("type = \"amazon_mq\"\nbroker_id = \"{id}\"\nqueue_name = \"{queue}\"\nusername = \"stepscale\""),
-    );
+    let mq_policy = |broker: &str| {
+        policy_with(
+            dir.path(),
+            &cluster,
+            &service,
+            &format!("type = \"amazon_mq\"\nbroker_id = \"{broker}\"\nqueue_name = \"{queue}\"\nusername = \"stepscale\""),
+        )
+    };
+    let live = mq_policy(&id);
     let out = dir.path().join("calibrated");
     let o = calibrate_since(&live, &out, &[]);
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -289,12 +304,7 @@ async fn an_activemq_brokers_history_gives_the_service_time_it_implies() {
 
     // A RabbitMQ broker's queue metrics are not read yet: refused by name, nothing written.
     let (rabbit, _) = support::aws::mq_broker(&sdk, aws_sdk_mq::types::EngineType::Rabbitmq).await;
-    let live = policy_with(
-        dir.path(),
-        &cluster,
-        &service,
-        &format!("type = \"amazon_mq\"\nbroker_id = \"{rabbit}\"\nqueue_name = \"{queue}\"\nusername = \"stepscale\""),
-    );
+    let live = mq_policy(&rabbit);
     let refused = dir.path().join("rabbit");
     let o = calibrate_since(&live, &refused, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
