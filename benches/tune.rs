@@ -1,6 +1,7 @@
 //! Criterion: `tune`'s search loop (1,000 random candidates, each a 7-day fluid run at 1 s
 //! steps, benches/tune-week.toml, on every core) and one candidate on a month of a real
-//! per-minute trace (the first 30 days of worldcup98), as tune evaluates it.
+//! per-minute trace (the first 30 days of worldcup98), as tune evaluates it and on the plain
+//! stepped model beside it.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -34,6 +35,19 @@ fn bench_month(c: &mut Criterion) {
             black_box(
                 backtest
                     .simulate_into(&month, &backtest.config, RowSink::Nothing)
+                    .1,
+            )
+        });
+    });
+    // The same candidate on the plain stepped model (every second stepped): the ratio is what
+    // the spans save.
+    let mut stepped = month.clone();
+    stepped.fluid_every_step = true;
+    group.bench_function("worldcup98_30_days_one_candidate_every_step", |b| {
+        b.iter(|| {
+            black_box(
+                backtest
+                    .simulate_into(&stepped, &backtest.config, RowSink::Nothing)
                     .1,
             )
         });

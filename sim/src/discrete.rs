@@ -376,6 +376,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         envelope: series.envelope,
         stats,
         write_error: series.write_error,
+        stepped_steps: 0,
         waits,
         messages: messages as f64,
         processed: started as f64,

@@ -237,6 +237,8 @@ struct Queue {
     spans: u64,
     /// Messages taken per step, from step 0, when the run keeps its completions.
     taken: Option<Vec<f64>>,
+    /// Step every second (`Prepared::fluid_every_step`).
+    every_step: bool,
 }
 
 impl Queue {
@@ -270,7 +272,7 @@ impl Queue {
             let end = run_end.min(to);
             self.spans += 1;
             self.stats.span(a, running, dt_s, end - j);
-            if self.chunks.is_empty() && self.redo <= 0.0 && a <= cap {
+            if !self.every_step && self.chunks.is_empty() && self.redo <= 0.0 && a <= cap {
                 // The fleet keeps up over the whole run: everything is served in its step.
                 self.zero_wait += a * (end - j) as f64;
                 self.served_last_step = a;
@@ -412,6 +414,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         stepped: 0,
         spans: 0,
         taken: p.keep_completions.then(Vec::new),
+        every_step: p.fluid_every_step,
     };
     let mut events = Vec::new();
     let mut cum_last_row = 0.0;
@@ -536,6 +539,7 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
         envelope: series.envelope,
         stats: q.stats,
         write_error: series.write_error,
+        stepped_steps: q.stepped,
         messages: arr.cumulative(n_arr),
         processed: (q.waits.count() - q.redo - q.returns.iter().map(|r| r.1).sum::<f64>()).max(0.0),
         redeliveries: q.redelivered,

@@ -294,6 +294,7 @@ impl Backtest {
             read_times_us: None,
             keep_ticks: false,
             keep_completions: false,
+            fluid_every_step: false,
             lockstep: None,
             shadows: Vec::new(),
             tick_times_us: None,

@@ -57,6 +57,10 @@ pub struct Prepared {
     /// Keep the messages processed per second in [`Outcome::completions`] (a pipeline feeds
     /// them to the next stage).
     pub keep_completions: bool,
+    /// The fluid model steps every second, never integrating a stretch the fleet keeps up
+    /// with in one go: the plain stepped model, which the spans are checked and timed against
+    /// (`sim/tests/fluid_spans.rs`, `cargo bench --bench tune`). Off everywhere else.
+    pub fluid_every_step: bool,
     /// The shared budgets this service decides under, with the services it shares them with.
     pub lockstep: Option<lockstep::Member>,
     /// Shadow policies decided beside the acting one at every kept tick, on the same sample
@@ -125,6 +129,9 @@ pub struct Outcome {
     pub stats: StepStats,
     /// Why the CSV sink stopped writing, if it did.
     pub write_error: Option<String>,
+    /// Fluid model: the seconds stepped one by one (the rest were integrated in spans the
+    /// fleet kept up with); 0 in discrete mode.
+    pub stepped_steps: u64,
     /// Waits (first receive − arrival).
     pub waits: crate::histogram::WaitHistogram,
     /// Messages that arrived.

@@ -473,6 +473,7 @@ mod tests {
             read_times_us: None,
             keep_ticks: false,
             keep_completions: false,
+            fluid_every_step: false,
             lockstep: None,
             shadows: Vec::new(),
             tick_times_us: None,
