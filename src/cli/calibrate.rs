@@ -174,6 +174,8 @@ fn from_history(args: &CalibrateArgs, since: &str) -> anyhow::Result<ExitCode> {
 
 #[cfg(not(feature = "live"))]
 fn from_history(_args: &CalibrateArgs, since: &str) -> anyhow::Result<ExitCode> {
+    // A bad duration is named first, as in a full build.
+    parse_since(since)?;
     anyhow::bail!(
         "--since {since}: reading CloudWatch history needs a build with the `live` feature"
     )
