@@ -71,6 +71,8 @@ pub struct QueueSeries {
     pub deleted: Vec<(i64, f64)>,
     /// Messages in flight, averaged over each minute.
     pub in_flight: Vec<(i64, f64)>,
+    /// What the reader found wrong with the series (minutes some part did not report).
+    pub warnings: Vec<String>,
 }
 
 /// `a` and `b` added minute by minute (a minute in only one of them counts as it is).

@@ -97,15 +97,24 @@ pub async fn queue_history(
         aws_sdk_ecs::types::DesiredStatus::Running,
         aws_sdk_ecs::types::DesiredStatus::Stopped,
     ] {
-        let listed = ecs
-            .list_tasks()
-            .cluster(&id.cluster)
-            .service_name(&id.service)
-            .desired_status(status)
-            .send()
-            .await
-            .map_err(|e| format!("ECS ListTasks: {}", crate::aws::describe(&e)))?;
-        arns.extend(listed.task_arns().iter().cloned());
+        // ListTasks answers 100 tasks a page: every page, so no start-up is left out.
+        let mut token: Option<String> = None;
+        loop {
+            let listed = ecs
+                .list_tasks()
+                .cluster(&id.cluster)
+                .service_name(&id.service)
+                .desired_status(status.clone())
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| format!("ECS ListTasks: {}", crate::aws::describe(&e)))?;
+            arns.extend(listed.task_arns().iter().cloned());
+            match listed.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                _ => break,
+            }
+        }
     }
     // DescribeTasks takes at most 100 tasks a call.
     for chunk in arns.chunks(100) {
@@ -159,6 +168,7 @@ async fn sqs_series(sdk: &SdkConfig, name: String, since: Duration) -> Result<Qu
         sent: points("sent"),
         deleted: points("deleted"),
         in_flight: points("inflight"),
+        warnings: Vec::new(),
     })
 }
 

@@ -246,3 +246,14 @@ fn sends_that_do_not_vary_give_no_delay_and_say_why() {
     let e = delay::metric_delay(&ticks, 0.5).unwrap_err();
     assert!(e.contains("do not change") || e.contains("poorly"), "{e}");
 }
+
+#[test]
+fn rows_without_time_between_them_give_no_delay_rather_than_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ticks = delayed(dir.path(), 0.0);
+    for t in &mut ticks {
+        t.at_us = 1_767_571_200_000_000;
+    }
+    let e = delay::metric_delay(&ticks, 0.9).unwrap_err();
+    assert!(e.contains("no time"), "{e}");
+}

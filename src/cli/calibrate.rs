@@ -163,6 +163,7 @@ fn from_history(args: &CalibrateArgs, since: &str) -> anyhow::Result<ExitCode> {
         initial_tasks: history.desired,
         source: source.clone(),
         arrivals_metric: series.arrivals_metric.to_string(),
+        warnings: series.warnings,
     });
     let inputs = stated(args);
     let mut c = calibrate::build(observed, &inputs)?;

@@ -74,5 +74,6 @@ pub async fn history(
         sent: summed(0),
         deleted: summed(1),
         in_flight: summed(2),
+        warnings: Vec::new(),
     })
 }

@@ -64,15 +64,31 @@ pub async fn history(
             stat: "Average",
         })
         .collect();
-    // GetMetricData takes at most 500 queries a call.
+    // At most 200 brokers: one GetMetricData call (500 queries at most).
+    let found = CloudWatch::new(sdk).read(&specs, since).await?;
     let mut sent = Vec::new();
-    for chunk in specs.chunks(500) {
-        let found = CloudWatch::new(sdk).read(chunk, since).await?;
-        for series in found.values() {
-            let per_minute: Vec<(i64, f64)> =
-                series.points.iter().map(|&(t, v)| (t, v * 60.0)).collect();
-            sent = add_series(&sent, &per_minute);
+    let mut reporting = std::collections::BTreeMap::<i64, usize>::new();
+    let mut brokers_reporting = 0;
+    for series in found.values().filter(|s| !s.points.is_empty()) {
+        brokers_reporting += 1;
+        for &(t, _) in &series.points {
+            *reporting.entry(t).or_insert(0) += 1;
         }
+        let per_minute: Vec<(i64, f64)> =
+            series.points.iter().map(|&(t, v)| (t, v * 60.0)).collect();
+        sent = add_series(&sent, &per_minute);
+    }
+    // A broker that leads none of the topic's partitions never reports it; one that reports
+    // some minutes and not others leaves those minutes' sums short.
+    let short = reporting
+        .values()
+        .filter(|&&n| n < brokers_reporting)
+        .count();
+    let mut warnings = Vec::new();
+    if short > 0 {
+        warnings.push(format!(
+            "{short} minutes lack a MessagesInPerSec datapoint from some of the {brokers_reporting} brokers that report topic {topic}: those minutes' arrivals are short by the missing brokers' share"
+        ));
     }
     Ok(QueueSeries {
         source: format!(
@@ -81,6 +97,7 @@ pub async fn history(
         queue: format!("MSK topic {topic} on cluster {name}"),
         arrivals_metric: "MessagesInPerSec",
         sent,
+        warnings,
         ..QueueSeries::default()
     })
 }

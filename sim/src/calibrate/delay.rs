@@ -66,6 +66,13 @@ pub fn metric_delay(ticks: &[LiveTick], mean_service_s: f64) -> Result<DelayFit,
         ));
     }
     let period = (at[at.len() - 1] - at[0]) / (at.len() - 1) as f64;
+    if !(period.is_finite() && period > 0.0) {
+        // No time between the rows: no shift could be stepped through.
+        return Err(format!(
+            "the rows span {:.3} s: no time to line the sends up in",
+            at[at.len() - 1] - at[0]
+        ));
+    }
     let sent_by = |x: f64| -> Option<f64> {
         if x < at[0] || x > at[at.len() - 1] {
             return None;

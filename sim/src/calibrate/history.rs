@@ -26,6 +26,8 @@ pub struct History {
     pub source: String,
     /// The metric the arrivals come from, for messages about it (`NumberOfMessagesSent`).
     pub arrivals_metric: String,
+    /// What the reader of the series warned about.
+    pub warnings: Vec<String>,
 }
 
 /// The history as calibration data: one interval per minute with both a completion count and
@@ -48,7 +50,7 @@ pub fn observe_history(h: &History) -> Observed {
             })
         })
         .collect();
-    let mut warnings = Vec::new();
+    let mut warnings = h.warnings.clone();
     let mut arrivals = Vec::new();
     if let (Some(first), Some(last)) = (h.sent.first(), h.sent.last()) {
         let sent: std::collections::BTreeMap<i64, f64> = h.sent.iter().copied().collect();

@@ -17,6 +17,8 @@ pub const SERVICE_SIGMA: &str = "plant.service_time (lognormal sigma)";
 pub const MIN_WINDOW_SERVICES: f64 = 10.0;
 /// Windows needed for a fit.
 pub const MIN_WINDOWS: usize = 30;
+/// Longest window simulated, in mean service times.
+const MAX_SIMULATED_LENGTH: f64 = 200.0;
 /// The σ grid the dispersion is simulated on.
 const SIGMAS: [f64; 30] = [
     0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8,
@@ -83,7 +85,9 @@ pub fn service_sigma(iv: &[Interval]) -> Result<SpreadFit, String> {
     }
     let mut lengths: Vec<f64> = windows.iter().map(|w| w.secs / mean).collect();
     lengths.sort_by(f64::total_cmp);
-    let length = lengths[lengths.len() / 2];
+    // Past a few hundred service times the dispersion has settled at its limit (the squared
+    // coefficient of variation), and simulating longer windows would only cost time.
+    let length = lengths[lengths.len() / 2].min(MAX_SIMULATED_LENGTH);
     let curve: Vec<f64> = SIGMAS.iter().map(|&s| dispersion(s, length)).collect();
     let sigma_of = |ws: &[Window]| invert(&curve, index_of_dispersion(ws, mean));
     let estimate = sigma_of(&windows);
@@ -104,7 +108,7 @@ pub fn service_sigma(iv: &[Interval]) -> Result<SpreadFit, String> {
             MIN_WINDOW_SERVICES * mean
         ),
         method: format!(
-            "index of dispersion of the completions (variance ÷ mean, {:.3}) matched to a lognormal renewal process's, simulated at the windows' median length ({length:.1} mean service times); interval from {} batches of consecutive windows",
+            "index of dispersion of the completions (variance ÷ mean, {:.3}) matched to a lognormal renewal process's, simulated at the windows' median length, at most {MAX_SIMULATED_LENGTH} ({length:.1} mean service times); interval from {} batches of consecutive windows",
             observed,
             batches.len()
         ),
