@@ -177,11 +177,19 @@ impl ScalerState {
     /// Clamps every stored time to `now` when it lies in the future (a clock that moved back,
     /// a hand-edited file) or overflows `now - t`; returns the fields it changed. Without this,
     /// a time near `i64::MIN` would hold scale-in forever.
+    #[inline]
     pub fn clamp_times(&mut self, now: Millis) -> Vec<&'static str> {
-        let mut out = Vec::new();
         if self.times_in_range(now) {
-            return out;
+            return Vec::new();
         }
+        self.clamp_out_of_range(now)
+    }
+
+    /// [`Self::clamp_times`] once some time is out of range: rare, kept out of the tick's way.
+    #[cold]
+    #[inline(never)]
+    fn clamp_out_of_range(&mut self, now: Millis) -> Vec<&'static str> {
+        let mut out = Vec::new();
         if let Some(t) = &mut self.last_scale_out_ms {
             clamp(t, now, "last_scale_out_ms", &mut out);
         }
@@ -217,6 +225,7 @@ impl ScalerState {
 
     /// Whether every stored time is at most `now` and `now - t` cannot overflow: the common
     /// case, checked in one branch-light pass before [`Self::clamp_times`] does any work.
+    #[inline]
     fn times_in_range(&self, now: Millis) -> bool {
         let ok = |t: Millis| t <= now && now.checked_sub(t).is_some();
         self.last_scale_out_ms.is_none_or(ok)

@@ -68,7 +68,12 @@ impl RowRecorder {
             }
         }
         Self {
-            next_us: p.start_us + p.resolution_us,
+            // No rows, no row times: a candidate's run is not cut at every row.
+            next_us: if matches!(sink, RowSink::Nothing) {
+                Micros::MAX
+            } else {
+                p.start_us + p.resolution_us
+            },
             resolution_us: p.resolution_us,
             throughput_per_task: p.plant.task_throughput_per_s(),
             sink,
