@@ -491,16 +491,12 @@ pub fn run(p: &Prepared, controller: &Controller, sink: RowSink) -> Outcome {
             rec.record_final(now, &snap, &fleet, &mut control);
             break;
         }
-        let next_us = [
-            fleet.next_ready_us(),
-            next_crash,
-            Some(control.next_us()),
-            Some(rec.next_us),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(Micros::MAX);
+        let next_us = fleet
+            .next_ready_us()
+            .unwrap_or(Micros::MAX)
+            .min(next_crash.unwrap_or(Micros::MAX))
+            .min(control.next_us())
+            .min(rec.next_us);
         let mut next_i = if next_us == Micros::MAX {
             max_steps
         } else {
