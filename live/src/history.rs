@@ -35,15 +35,7 @@ pub async fn queue_history(
     let readable: Vec<&QueueConfig> = config
         .queues
         .iter()
-        .filter(|q| {
-            matches!(
-                q,
-                QueueConfig::Sqs(_)
-                    | QueueConfig::AmazonMq(_)
-                    | QueueConfig::Kinesis(_)
-                    | QueueConfig::Kafka(_)
-            )
-        })
+        .filter(|q| q.has_cloudwatch_history())
         .collect();
     let [queue] = readable.as_slice() else {
         return Err(format!(

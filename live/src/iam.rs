@@ -71,7 +71,8 @@ pub fn policy_for(config: &Config, region: &str, account: &str) -> Result<Value,
 
 /// [`policy_for`], and with `calibrate` the reads of `stepscale calibrate` on top: the
 /// service's tasks (`ecs:ListTasks` on its cluster, `ecs:DescribeTasks` on its tasks), the
-/// SQS queue's CloudWatch history (`cloudwatch:GetMetricData`), and the Lambda's record objects
+/// queue's CloudWatch history (`cloudwatch:GetMetricData`; MSK's also `kafka:DescribeCluster`
+/// on its cluster), and the Lambda's record objects
 /// (`s3:GetObject`, `s3:ListBucket` on `record_s3_prefix`), which the runner's grants hold
 /// already.
 pub fn policy_with(
@@ -217,15 +218,10 @@ pub fn policy_with(
         ));
         // `--since` reads the queue's history (SQS, Amazon MQ, Kinesis, MSK); Amazon MQ's
         // DescribeBroker is the runner's own already, MSK's DescribeCluster is not.
-        metrics |= config.queues.iter().any(|q| {
-            matches!(
-                q,
-                QueueConfig::Sqs(_)
-                    | QueueConfig::AmazonMq(_)
-                    | QueueConfig::Kinesis(_)
-                    | QueueConfig::Kafka(_)
-            )
-        });
+        metrics |= config
+            .queues
+            .iter()
+            .any(QueueConfig::has_cloudwatch_history);
         for q in &config.queues {
             if let QueueConfig::Kafka(k) = q {
                 if let Some(arn) = &k.cluster_arn {

@@ -490,6 +490,16 @@ impl QueueConfig {
         }
     }
 
+    /// Whether `calibrate --since` can read the source's history from CloudWatch: the services
+    /// that publish per-queue arrival metrics (SQS, Amazon MQ, Kinesis, MSK).
+    #[must_use]
+    pub fn has_cloudwatch_history(&self) -> bool {
+        matches!(
+            self,
+            Self::Sqs(_) | Self::AmazonMq(_) | Self::Kinesis(_) | Self::Kafka(_)
+        )
+    }
+
     /// The source's weight in a `weighted` composite (default 1).
     #[must_use]
     pub fn weight(&self) -> f64 {
